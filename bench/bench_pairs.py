@@ -1,0 +1,114 @@
+"""Benchmark: the seed article's pandas code vs `rm_demo pairs` (best-worst) on a synthetic file.
+
+Builds a feedback CSV of N rows (default 1,000,000: 200,000 questions x 5 answers, scores 1-5),
+then times, end to end from the file on disk, (a) the seed's code as printed in the article
+(read_csv, groupby + sorted lambdas, itertuples) and (b) `rm_demo.pairs.pairs_from_file`, the same
+call the CLI makes. Checks both give the same pairs and prints the ratio.
+
+    python bench/bench_pairs.py [--rows 1000000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from operator import itemgetter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rm_demo.pairs import PairOptions, pairs_from_file
+
+
+WORDS = (
+    "the a it is to of and you can try this that water back arms answer because first then also "
+    "maybe sure sorry know think would should could help question good idea simple way people time"
+).split()
+
+
+def make_feedback_csv(path: Path, rows: int, answers_per_question: int = 5, seed: int = 0) -> None:
+    """Rated answers as a workshop collects them: 5 per question, free text of 5 to 60 words."""
+    rng = np.random.default_rng(seed)
+    questions = rows // answers_per_question
+    qids = np.repeat(np.arange(questions), answers_per_question)
+    rng.shuffle(qids)  # rated answers arrive in no particular order
+    lengths = rng.integers(5, 61, size=len(qids))
+    word_ids = rng.integers(0, len(WORDS), size=int(lengths.sum()))
+    words = np.array(WORDS, dtype=object)[word_ids]
+    ends = np.cumsum(lengths)
+    answers = [f"Answer {i}: " + " ".join(words[e - n : e]) + "." for i, (n, e) in enumerate(zip(lengths, ends))]
+    frame = pd.DataFrame(
+        {
+            "question": pd.Series(qids).map(lambda q: f"Question {q}: how would you explain topic {q % 977}?"),
+            "answer": answers,
+            "feedback": rng.integers(1, 6, size=len(qids)),
+        }
+    )
+    frame.to_csv(path, index=False)
+
+
+def seed_pairs(path: Path) -> pd.DataFrame:
+    """The seed article's code, unchanged but for returning a frame instead of a datasets.Dataset."""
+    df = pd.read_csv(path)
+    df["tup"] = list(zip(df["answer"], df["feedback"]))
+    df_g = df.groupby("question")["tup"].apply(list).reset_index()
+    df_g["sorted_tup"] = df_g["tup"].apply(lambda x: sorted(x, key=itemgetter(1)))
+    df_g["chosen"] = df_g["sorted_tup"].apply(lambda x: x[-1][0])
+    df_g["chosen_score"] = df_g["sorted_tup"].apply(lambda x: x[-1][1])
+    df_g["rejected"] = df_g["sorted_tup"].apply(lambda x: x[0][0])
+    df_g["rejected_score"] = df_g["sorted_tup"].apply(lambda x: x[0][1])
+    df_g = df_g.dropna()
+    df_g = df_g[(df_g["chosen_score"] >= 4.0) & (df_g["rejected_score"] < 4.0)]
+    rows = []
+    for record in df_g.itertuples(index=True, name="Pandas"):
+        if record is None or len(record) == 0:
+            continue
+        rows.append({"instruction": record.question, "chosen_response": record.chosen, "rejected_response": record.rejected})
+    return pd.DataFrame(rows)
+
+
+def rm_demo_pairs(path: Path) -> pd.DataFrame:
+    return pairs_from_file(path, pair_options=PairOptions(strategy="best-worst")).pairs
+
+
+def canonical(frame: pd.DataFrame, prompt: str, chosen: str, rejected: str) -> list[tuple]:
+    return sorted(zip(frame[prompt], frame[chosen], frame[rejected]))
+
+
+def best_of(fn, path: Path, repeat: int) -> tuple[float, pd.DataFrame]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn(path)
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feedback.csv"
+        make_feedback_csv(path, args.rows)
+        size_mb = path.stat().st_size / 1e6
+        seed_s, seed_out = best_of(seed_pairs, path, args.repeat)
+        ours_s, ours_out = best_of(rm_demo_pairs, path, args.repeat)
+
+    same = canonical(seed_out, "instruction", "chosen_response", "rejected_response") == canonical(ours_out, "prompt", "chosen", "rejected")
+    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}, pandas {pd.__version__}")
+    print(f"input: {args.rows:,} rows, {size_mb:.0f} MB CSV; pairs: seed {len(seed_out):,}, rm_demo {len(ours_out):,}; same pairs: {same}")
+    print(f"seed pandas code : {seed_s:7.2f} s")
+    print(f"rm_demo pairs    : {ours_s:7.2f} s")
+    print(f"speed-up         : {seed_s / ours_s:7.1f}x")
+    if not same:
+        raise SystemExit("the two methods disagree")
+
+
+if __name__ == "__main__":
+    main()

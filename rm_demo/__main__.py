@@ -1,0 +1,5 @@
+import sys
+
+from rm_demo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,433 @@
+"""Deriving comparison pairs (prompt, chosen, rejected) from rated answers, with full accounting.
+
+Every input row ends with exactly one status: "used" (it is the chosen or rejected side of at
+least one pair) or one drop reason from `DROP_REASONS`. So rows read = rows used + rows dropped,
+always; the property tests check it on random files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rm_demo.errors import InputError
+from rm_demo.feedback import FeedbackTable, ReadOptions, delimiter_name, read_feedback
+
+STRATEGIES = ("best-worst", "all-pairs")
+# The seed's rule, on its 1-to-5 scale: the best answer must be good, the worst must not be.
+DEFAULT_CHOSEN_MIN = 4.0
+DEFAULT_REJECTED_MAX = 4.0
+
+DROP_REASONS: dict[str, str] = {
+    "missing_question": "the question is empty",
+    "missing_answer": "the answer is empty",
+    "missing_score": "the score is empty",
+    "non_numeric_score": "the score is not a number",
+    "duplicate_row": "same question and answer as an earlier row (counted once, scores averaged)",
+    "single_answer": "the only answer to its question: nothing to compare it with",
+    "all_tied": "every answer to its question has the same score",
+    "below_thresholds": "its question has no answer pair passing the chosen/rejected thresholds",
+    "not_best_or_worst": "neither the best nor the worst answer to its question (best-worst uses only those two)",
+    "below_min_margin": "no other answer to its question differs from it by at least the minimum margin",
+    "missing_chosen": "the chosen answer is empty",
+    "missing_rejected": "the rejected answer is empty",
+    "identical_answers": "chosen and rejected are the same text",
+    "chosen_not_higher": "the chosen score is not above the rejected score",
+}
+
+# Row statuses are small integers while computing (fast over a million rows), names at the end.
+STATUS_NAMES = ("", "used", *DROP_REASONS)
+CODE = {name: code for code, name in enumerate(STATUS_NAMES)}
+PENDING, USED = CODE[""], CODE["used"]
+
+PAIR_COLUMNS = ["prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin", "chosen_row", "rejected_row"]
+
+
+@dataclass(frozen=True)
+class PairOptions:
+    """How to turn rated answers into pairs. Thresholds of `None` take the strategy's default."""
+
+    strategy: str = "best-worst"
+    chosen_min: float | None = None
+    rejected_max: float | None = None
+    min_margin: float = 1.0
+
+    def resolved_thresholds(self) -> tuple[float | None, float | None]:
+        if self.strategy == "best-worst":
+            return (
+                DEFAULT_CHOSEN_MIN if self.chosen_min is None else self.chosen_min,
+                DEFAULT_REJECTED_MAX if self.rejected_max is None else self.rejected_max,
+            )
+        return self.chosen_min, self.rejected_max
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {self.strategy!r}", fix=f"use one of {', '.join(STRATEGIES)}")
+        if not (self.min_margin >= 0 and math.isfinite(self.min_margin)):
+            raise InputError(f"the minimum margin must be a number >= 0, not {self.min_margin}", fix="use e.g. --min-margin 1")
+
+
+@dataclass
+class PairsReport:
+    """What happened to every row; serialised as the CLI's `--report` JSON."""
+
+    source: str
+    kind: str
+    format: str
+    encoding: str
+    encoding_detected: bool
+    delimiter: str | None
+    column_mapping: dict[str, str]
+    ignored_columns: list[str]
+    strategy: str
+    chosen_min: float | None
+    rejected_max: float | None
+    min_margin: float
+    rows_read: int
+    rows_used: int
+    dropped: dict[str, int]
+    questions: int
+    pairs: int
+    score_distribution: dict[str, int] = field(default_factory=dict)
+    score_min: float | None = None
+    score_max: float | None = None
+    scale_note: str | None = None
+    suggested_thresholds: dict[str, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["rows_dropped"] = self.rows_dropped
+        data["drop_reasons"] = {reason: DROP_REASONS[reason] for reason in self.dropped}
+        return data
+
+    def summary_lines(self) -> list[str]:
+        """Plain-text accounting, for the CLI and the app."""
+        lines = [
+            f"{self.source}: {self.format.upper()}, encoding {self.encoding}"
+            + (" (detected)" if self.encoding_detected else "")
+            + (f", delimiter {delimiter_name(self.delimiter)}" if self.delimiter else ""),
+            "columns: " + ", ".join(f"{role} <- {col!r}" for role, col in self.column_mapping.items())
+            + (f"; ignored: {', '.join(map(repr, self.ignored_columns))}" if self.ignored_columns else ""),
+            f"rows read {self.rows_read}, used {self.rows_used}, dropped {self.rows_dropped}; "
+            f"{self.questions} questions -> {self.pairs} pairs ({self.strategy})",
+        ]
+        for reason, count in self.dropped.items():
+            lines.append(f"  dropped {count}: {DROP_REASONS[reason]} [{reason}]")
+        if self.scale_note:
+            lines.append(self.scale_note)
+        lines.extend(self.notes)
+        return lines
+
+
+@dataclass
+class PairsResult:
+    pairs: pd.DataFrame  # PAIR_COLUMNS
+    rows: pd.DataFrame  # every input row with its `status` ("used" or a drop reason)
+    report: PairsReport
+
+    @property
+    def dropped_rows(self) -> pd.DataFrame:
+        return self.rows[self.rows["status"] != "used"]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_scores(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (values, missing, non_numeric). Accepts " 5 ", "4.0", "4,5" (decimal comma)."""
+    text = text.astype("str").str.strip()
+    missing = (text == "").to_numpy(dtype=bool)
+    try:  # fast path: every score already a plain number
+        values = pc.cast(pa.array(text.where(~missing, "nan")), pa.float64()).to_numpy(zero_copy_only=False).copy()
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        text = text.str.replace(r"^([+-]?[0-9]+),([0-9]+)$", r"\1.\2", regex=True)
+        values = np.array(pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+    finite = np.isfinite(values)
+    non_numeric = ~missing & ~finite
+    values[~finite] = np.nan
+    return values, missing, non_numeric
+
+
+def _suggest_scale(scores: np.ndarray, options: PairOptions) -> tuple[str | None, dict | None]:
+    """A note when the scores are not on the 1-to-5 scale the default thresholds assume."""
+    if options.strategy != "best-worst" or options.chosen_min is not None or options.rejected_max is not None:
+        return None, None
+    if scores.size == 0:
+        return None, None
+    lo, hi = float(scores.min()), float(scores.max())
+    if lo >= 0 and hi <= 5 and hi > 1:
+        return None, None
+    if lo >= 0 and hi <= 1:
+        scale = (0.0, 1.0)
+    elif lo >= 0 and hi <= 10:
+        scale = (0.0, 10.0)
+    elif lo >= 0 and hi <= 100:
+        scale = (0.0, 100.0)
+    else:
+        scale = (lo, hi)
+    # 4 on a 1-to-5 scale is three quarters of the way up.
+    threshold = round(scale[0] + 0.75 * (scale[1] - scale[0]), 4)
+    threshold = int(threshold) if float(threshold).is_integer() else threshold
+    note = (
+        f"Scores run from {lo:g} to {hi:g}, which looks like a {scale[0]:g}-to-{scale[1]:g} scale, "
+        f"but the default thresholds (chosen >= 4, rejected < 4) assume 1 to 5. "
+        f"The equivalent here is --chosen-min {threshold} --rejected-max {threshold}."
+    )
+    return note, {"chosen_min": float(threshold), "rejected_max": float(threshold)}
+
+
+def _mark(status: np.ndarray, mask: np.ndarray, reason: str) -> None:
+    """Give `reason` to rows in `mask` that have no status yet."""
+    status[mask & (status == PENDING)] = CODE[reason]
+
+
+def _subset(values: pd.Series, pos: np.ndarray) -> pd.Series:
+    return values if pos.size == len(values) else values.iloc[pos]  # usually every row is valid
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """Integer code per string, numbered in order of first appearance."""
+    return pd.factorize(values)[0].astype(np.int64, copy=False)
+
+
+def _pairs_from_feedback(frame: pd.DataFrame, options: PairOptions) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    # Vectorised over integer codes: strings are hashed once, everything after is numpy.
+    n = len(frame)
+    status = np.full(n, PENDING, dtype=np.int8)
+    question, answer = frame["question"].astype("str"), frame["answer"].astype("str")
+    values, missing, non_numeric = parse_scores(frame["score"])
+
+    _mark(status, (question == "").to_numpy(), "missing_question")
+    _mark(status, (answer == "").to_numpy(), "missing_answer")
+    _mark(status, missing, "missing_score")
+    _mark(status, non_numeric, "non_numeric_score")
+
+    pos = np.flatnonzero(status == PENDING)
+    qid = _codes(_subset(question, pos))  # question order: first appearance
+    questions = int(qid.max()) + 1 if qid.size else 0
+    score = values[pos]
+    pos, qid, score = _merge_repeats(pos, qid, score, answer, status)
+
+    size = np.bincount(qid)
+    high = np.full(size.size, -np.inf)
+    low = np.full(size.size, np.inf)
+    np.maximum.at(high, qid, score)
+    np.minimum.at(low, qid, score)
+    single = size[qid] == 1
+    tied = ~single & (high[qid] == low[qid])
+    status[pos[single]] = CODE["single_answer"]
+    status[pos[tied]] = CODE["all_tied"]
+    keep = ~single & ~tied
+    pos, qid, score = pos[keep], qid[keep], score[keep]
+    chosen_min, rejected_max = options.resolved_thresholds()
+
+    if options.strategy == "best-worst":
+        pairs = _best_worst(pos, qid, score, high, low, chosen_min, rejected_max)
+        has_pair = np.zeros(size.size, dtype=bool)
+        has_pair[pairs["qid"]] = True
+        in_pair = np.zeros(n, dtype=bool)
+        in_pair[pairs["chosen_pos"]] = in_pair[pairs["rejected_pos"]] = True
+        status[pos[~has_pair[qid]]] = CODE["below_thresholds"]
+        status[pos[has_pair[qid] & ~in_pair[pos]]] = CODE["not_best_or_worst"]
+    else:
+        pairs, margin_ok = _all_pairs(pos, qid, score, chosen_min, rejected_max, options.min_margin)
+        in_pair = np.zeros(n, dtype=bool)
+        in_pair[pairs["chosen_pos"]] = in_pair[pairs["rejected_pos"]] = True
+        rest = pos[~in_pair[pos]]
+        partner = np.isin(rest, margin_ok)
+        status[rest[partner]] = CODE["below_thresholds"]
+        status[rest[~partner]] = CODE["below_min_margin"]
+    status[status == PENDING] = USED
+
+    chosen_pos, rejected_pos = pairs["chosen_pos"], pairs["rejected_pos"]
+    out = pd.DataFrame(
+        {
+            "prompt": question.take(chosen_pos).to_numpy(),
+            "chosen": answer.take(chosen_pos).to_numpy(),
+            "rejected": answer.take(rejected_pos).to_numpy(),
+            "chosen_score": pairs["chosen_score"],
+            "rejected_score": pairs["rejected_score"],
+        }
+    )
+    out["margin"] = out["chosen_score"] - out["rejected_score"]
+    rows = frame["row"].to_numpy()
+    out["chosen_row"] = rows[chosen_pos]
+    out["rejected_row"] = rows[rejected_pos]
+    return out, status, values, questions
+
+
+def _merge_repeats(pos, qid, score, answer: pd.Series, status) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows repeating an earlier (question, answer): the first keeps the mean score, the rest drop.
+
+    Only rows whose (question, answer length) collides can repeat, so only those get hashed.
+    """
+    length = pc.binary_length(pa.array(_subset(answer, pos))).to_numpy(zero_copy_only=False).astype(np.int64)
+    key = qid * (int(length.max(initial=0)) + 1) + length
+    candidates = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
+    if candidates.size == 0:
+        return pos, qid, score
+    aid = _codes(answer.iloc[pos[candidates]])
+    pair_key = pd.DataFrame({"q": qid[candidates], "a": aid})
+    group = pair_key.groupby(["q", "a"], sort=False).ngroup().to_numpy()
+    mean = np.bincount(group, weights=score[candidates]) / np.bincount(group)
+    score = score.copy()
+    score[candidates] = mean[group]
+    repeat = np.zeros(pos.size, dtype=bool)
+    repeat[candidates] = pd.Series(group).duplicated(keep="first").to_numpy()
+    status[pos[repeat]] = CODE["duplicate_row"]
+    return pos[~repeat], qid[~repeat], score[~repeat]
+
+
+def _best_worst(pos, qid, score, high, low, chosen_min: float, rejected_max: float) -> dict[str, np.ndarray]:
+    """The seed's rule, vectorised: highest score chosen, lowest rejected, per question.
+
+    Ties at the top or bottom break as the seed's stable sort does: the last of the best in file
+    order is chosen, the first of the worst is rejected.
+    """
+    groups = high.size
+    chosen_pos = np.full(groups, -1, dtype=np.int64)
+    rejected_pos = np.full(groups, np.iinfo(np.int64).max, dtype=np.int64)
+    top, bottom = score == high[qid], score == low[qid]
+    np.maximum.at(chosen_pos, qid[top], pos[top])
+    np.minimum.at(rejected_pos, qid[bottom], pos[bottom])
+    present = chosen_pos >= 0
+    keep = present & (high >= chosen_min) & (low < rejected_max)
+    ids = np.flatnonzero(keep)  # ascending code = question order of first appearance
+    return {"qid": ids, "chosen_pos": chosen_pos[ids], "rejected_pos": rejected_pos[ids], "chosen_score": high[ids], "rejected_score": low[ids]}
+
+
+def _all_pairs(pos, qid, score, chosen_min, rejected_max, min_margin: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every (higher, lower) pair within a question whose score gap is at least `min_margin`."""
+    rated = pd.DataFrame({"qid": qid, "pos": pos, "score": score})
+    cross = rated.merge(rated, on="qid", suffixes=("_c", "_r"))
+    gap = cross["score_c"] - cross["score_r"]
+    cross = cross[(gap > 0) & (gap >= min_margin)]
+    margin_ok = np.concatenate([cross["pos_c"].to_numpy(), cross["pos_r"].to_numpy()])
+    if chosen_min is not None:
+        cross = cross[cross["score_c"] >= chosen_min]
+    if rejected_max is not None:
+        cross = cross[cross["score_r"] < rejected_max]
+    cross = cross.assign(neg=-cross["score_c"]).sort_values(["qid", "neg", "pos_c", "score_r", "pos_r"], kind="stable")
+    pairs = {
+        "qid": cross["qid"].to_numpy(),
+        "chosen_pos": cross["pos_c"].to_numpy(),
+        "rejected_pos": cross["pos_r"].to_numpy(),
+        "chosen_score": cross["score_c"].to_numpy(),
+        "rejected_score": cross["score_r"].to_numpy(),
+    }
+    return pairs, margin_ok
+
+
+def _pairs_from_pairs(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """A file that is already pairs: check each row and pass it through the same accounting."""
+    n = len(frame)
+    status = np.full(n, PENDING, dtype=np.int8)
+    chosen = frame["chosen"].to_numpy(dtype=object)
+    rejected = frame["rejected"].to_numpy(dtype=object)
+    _mark(status, chosen == "", "missing_chosen")
+    _mark(status, rejected == "", "missing_rejected")
+    _mark(status, chosen == rejected, "identical_answers")
+
+    nan = np.full(n, np.nan)
+    chosen_score, rejected_score, margin = nan, nan.copy(), nan.copy()
+    if "chosen_score" in frame and "rejected_score" in frame:
+        chosen_score, missing_c, bad_c = parse_scores(frame["chosen_score"])
+        rejected_score, missing_r, bad_r = parse_scores(frame["rejected_score"])
+        _mark(status, bad_c | bad_r, "non_numeric_score")
+        both = ~(missing_c | missing_r) & ~(bad_c | bad_r)
+        _mark(status, both & (chosen_score <= rejected_score), "chosen_not_higher")
+        margin = chosen_score - rejected_score
+    if "margin" in frame:
+        given, missing_m, bad_m = parse_scores(frame["margin"])
+        _mark(status, bad_m, "non_numeric_score")
+        margin = np.where(missing_m, margin, given)
+
+    keys = pd.DataFrame({"q": frame["question"], "c": chosen, "r": rejected})
+    _mark(status, keys.duplicated(keep="first").to_numpy(), "duplicate_row")
+    used = status == PENDING
+    status[used] = USED
+    rows = frame["row"].to_numpy()
+    out = pd.DataFrame(
+        {
+            "prompt": frame["question"].to_numpy(dtype=object)[used],
+            "chosen": chosen[used],
+            "rejected": rejected[used],
+            "chosen_score": chosen_score[used],
+            "rejected_score": rejected_score[used],
+            "margin": margin[used],
+            "chosen_row": rows[used],
+            "rejected_row": rows[used],
+        }
+    )
+    scores = np.concatenate([chosen_score[used], rejected_score[used]])
+    questions = int(frame["question"][~np.isin(status, (CODE["missing_chosen"], CODE["missing_rejected"]))].nunique())
+    return out, status, scores, questions
+
+
+def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> PairsResult:
+    """Turn a read file into pairs plus the report that accounts for every row."""
+    options = options or PairOptions()
+    options.validate()
+    frame = table.frame
+    if table.kind == "feedback":
+        pairs, status, scores, questions = _pairs_from_feedback(frame, options)
+    else:
+        pairs, status, scores, questions = _pairs_from_pairs(frame)
+    used_scores = scores[~np.isnan(scores)]  # every parseable score, for the distribution
+
+    rows = frame.assign(status=pd.Categorical.from_codes(status, categories=STATUS_NAMES))
+    counts = np.bincount(status, minlength=len(STATUS_NAMES))
+    dropped = {reason: int(counts[CODE[reason]]) for reason in DROP_REASONS if counts[CODE[reason]]}
+    chosen_min, rejected_max = options.resolved_thresholds() if table.kind == "feedback" else (None, None)
+    scale_note, suggestion = _suggest_scale(used_scores, options) if table.kind == "feedback" else (None, None)
+    distribution = pd.Series(used_scores).value_counts().sort_index()
+    report = PairsReport(
+        source=table.source,
+        kind=table.kind,
+        format=table.format,
+        encoding=table.encoding,
+        encoding_detected=table.encoding_detected,
+        delimiter=table.delimiter,
+        column_mapping=dict(table.column_mapping),
+        ignored_columns=list(table.ignored_columns),
+        strategy=options.strategy if table.kind == "feedback" else "given-pairs",
+        chosen_min=chosen_min,
+        rejected_max=rejected_max,
+        min_margin=options.min_margin,
+        rows_read=len(frame),
+        rows_used=int(counts[USED]),
+        dropped=dropped,
+        questions=questions,
+        pairs=len(pairs),
+        score_distribution={f"{k:g}": int(v) for k, v in distribution.items()},
+        score_min=float(used_scores.min()) if used_scores.size else None,
+        score_max=float(used_scores.max()) if used_scores.size else None,
+        scale_note=scale_note,
+        suggested_thresholds=suggestion,
+        notes=list(table.notes),
+    )
+    return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report)
+
+
+def pairs_from_file(path, read_options: ReadOptions | None = None, pair_options: PairOptions | None = None, *, name: str | None = None) -> PairsResult:
+    """Read a feedback or pairs file and derive pairs: the whole data path in one call."""
+    return derive_pairs(read_feedback(path, read_options, name=name), pair_options)
+
+
+def write_pairs(pairs: pd.DataFrame, path) -> None:
+    """Write pairs (or any table of records): JSONL by default, CSV when the name ends in .csv."""
+    path = str(path)
+    if path.lower().endswith(".csv"):
+        pairs.to_csv(path, index=False)
+    else:
+        pairs.to_json(path, orient="records", lines=True, force_ascii=False)

@@ -1,0 +1,267 @@
+"""Training a reward model with TRL's RewardTrainer, writing the run folder as it goes.
+
+`train(config)` is the one entry point: the CLI calls it in the foreground, the job queue calls it
+in a child process, and `torchrun`/`accelerate launch` call it once per process (the HF Trainer
+reads the launcher's environment; only the main process writes the run folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rm_demo.errors import InputError
+from rm_demo.feedback import ReadOptions
+from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model
+from rm_demo.pairs import PairOptions, pairs_from_file
+from rm_demo.runs import RunFolder
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. Defaults suit the embedded MiniLM on a CPU."""
+
+    input: str = ""
+    output_dir: str = "runs/run"
+    model: str = "default"
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    gradient_accumulation: int = 1
+    max_length: int = 256
+    eval_fraction: float = 0.2
+    eval_steps: int = 0  # 0: about ten evaluations per run
+    seed: int = 42
+    strategy: str = "best-worst"
+    chosen_min: float | None = None
+    rejected_max: float | None = None
+    min_margin: float = 1.0
+    use_margin: bool = True  # pass the score gap to TRL's loss when the pairs have one
+    lora: bool = False
+    lora_r: int = 16
+    device: str = "auto"
+    precision: str = "auto"
+    trust_remote_code: bool = False
+    read_options: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not (self.epochs > 0):
+            raise InputError(f"epochs must be > 0, not {self.epochs}", fix="use e.g. --epochs 3")
+        if not (0 < self.learning_rate < 1):
+            raise InputError(f"learning rate {self.learning_rate} is out of range", fix="use e.g. --lr 5e-5")
+        if self.batch_size < 1 or self.max_length < 8:
+            raise InputError("batch size must be >= 1 and max length >= 8", fix="use e.g. --batch-size 16 --max-length 256")
+        if not (0 <= self.eval_fraction < 1):
+            raise InputError(f"eval fraction must be in [0, 1), not {self.eval_fraction}", fix="use e.g. --eval-fraction 0.2")
+
+
+def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Held-out split by question: no prompt is in both train and eval."""
+    prompts = pd.unique(pairs["prompt"])
+    if eval_fraction <= 0 or len(prompts) < 2:
+        return pairs, pairs.iloc[0:0]
+    rng = np.random.default_rng(seed)
+    n_eval = min(len(prompts) - 1, max(1, round(len(prompts) * eval_fraction)))
+    held_out = set(rng.permutation(prompts)[:n_eval])
+    is_eval = pairs["prompt"].isin(held_out)
+    return pairs[~is_eval].reset_index(drop=True), pairs[is_eval].reset_index(drop=True)
+
+
+def load_pairs(config: TrainConfig):
+    pair_options = PairOptions(strategy=config.strategy, chosen_min=config.chosen_min, rejected_max=config.rejected_max, min_margin=config.min_margin)
+    result = pairs_from_file(config.input, ReadOptions(**config.read_options), pair_options)
+    if len(result.pairs) == 0:
+        raise InputError(
+            "no pairs to train on: " + "; ".join(f"{n} rows {r}" for r, n in result.report.dropped.items()),
+            source=Path(config.input).name,
+            fix="check the thresholds (--chosen-min/--rejected-max) or use --strategy all-pairs",
+        )
+    return result
+
+
+def tokenize_pairs(encoder: PairEncoder, pairs: pd.DataFrame, use_margin: bool):
+    """Pairs -> a `datasets.Dataset` in TRL's pre-tokenised form (chosen_ids, rejected_ids[, margin]).
+
+    Giving TRL token ids skips its own preprocessing, which would drop pairs over max_length.
+    """
+    from datasets import Dataset
+
+    chosen = encoder.encode(pairs["prompt"].tolist(), pairs["chosen"].tolist())
+    rejected = encoder.encode(pairs["prompt"].tolist(), pairs["rejected"].tolist())
+    columns = {"chosen_ids": chosen.input_ids, "rejected_ids": rejected.input_ids}
+    margins = pairs["margin"].to_numpy(dtype="float64")
+    if use_margin and len(margins) and np.isfinite(margins).all():
+        columns["margin"] = margins.tolist()
+    truncated = int(np.sum(np.logical_or(chosen.truncated, rejected.truncated)))
+    return Dataset.from_dict(columns), truncated
+
+
+def _data_hash(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _versions() -> dict:
+    import torch
+    import transformers
+    import trl
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
+
+
+def _default_eval_steps(train_pairs: int, config: TrainConfig, world: int) -> int:
+    steps_per_epoch = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world))
+    total = max(1, math.ceil(steps_per_epoch * config.epochs))
+    return max(1, total // 10)
+
+
+def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, progress: bool = True):
+    """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
+    import torch
+    from trl import RewardConfig, RewardTrainer
+
+    from rm_demo.callbacks import CancelCallback, MetricsCallback
+
+    config.validate()
+    result = load_pairs(config)
+    train_pairs, eval_pairs = split_by_question(result.pairs, config.eval_fraction, config.seed)
+    choice = choose_device(config.device, config.precision)
+    model_path = resolve_model(config.model)
+    torch.manual_seed(config.seed)
+    model, tokenizer = load_reward_model(model_path, config.trust_remote_code)
+    encoder = PairEncoder.for_model(tokenizer, model.config, config.max_length)
+    peft_config = None
+    if config.lora:
+        from peft import LoraConfig, TaskType
+
+        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.05)
+    train_ds, train_truncated = tokenize_pairs(encoder, train_pairs, config.use_margin)
+    eval_ds, eval_truncated = tokenize_pairs(encoder, eval_pairs, config.use_margin) if len(eval_pairs) else (None, 0)
+
+    world = max(1, int(__import__("os").environ.get("WORLD_SIZE", "1")))
+    eval_steps = config.eval_steps or _default_eval_steps(len(train_pairs), config, world)
+    args = RewardConfig(
+        output_dir=str(Path(config.output_dir) / "trainer"),
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        max_length=None,  # lengths are handled by PairEncoder: truncate, never drop
+        logging_steps=max(1, min(eval_steps, 5)),
+        eval_strategy="steps" if eval_ds is not None else "no",
+        eval_steps=eval_steps,
+        eval_on_start=eval_ds is not None,  # the untrained baseline: the accuracy curve starts near 0.5
+        save_strategy="no",
+        report_to=[],
+        seed=config.seed,
+        bf16=choice.precision == "bf16",
+        fp16=choice.precision == "fp16",
+        use_cpu=choice.device == "cpu",
+        disable_tqdm=not (progress and is_main),
+        warmup_steps=0.1,  # a fraction: 10% of the steps
+        dataloader_num_workers=0,
+        gradient_checkpointing=False,
+    )
+    info = {
+        "device": choice.device,
+        "device_name": choice.name,
+        "precision": choice.precision,
+        "model_path": model_path,
+        "world_size": world,
+        "data": {
+            "source": Path(config.input).name,
+            "sha256_16": _data_hash(config.input),
+            "report": result.report.to_dict(),
+            "train_pairs": len(train_pairs),
+            "eval_pairs": len(eval_pairs),
+            "train_questions": int(train_pairs["prompt"].nunique()),
+            "eval_questions": int(eval_pairs["prompt"].nunique()) if len(eval_pairs) else 0,
+            "truncated_pairs": {"train": train_truncated, "eval": eval_truncated},
+            "margin_used": "margin" in train_ds.column_names,
+        },
+        "versions": _versions(),
+    }
+    callbacks = [CancelCallback(run)] if run else []
+    if run and is_main:
+        callbacks.append(MetricsCallback(run))
+    trainer = RewardTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        peft_config=peft_config,
+    )
+    del torch
+    return trainer, info
+
+
+def train(config: TrainConfig, progress: bool = True) -> dict:
+    """Run one training job end to end; returns the final run.json contents (main process)."""
+    from accelerate import PartialState
+
+    run = RunFolder(config.output_dir)
+    state = PartialState(cpu=config.device == "cpu")
+    is_main = state.is_main_process
+    if is_main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        if run.metrics_path.exists():
+            run.metrics_path.unlink()  # a re-run of the same folder starts a fresh curve
+        existing = run.read()
+        run.update(
+            status="running",
+            config=asdict(config),
+            created_at=existing.get("created_at", time.time()),
+            started_at=time.time(),
+            error=None,
+        )
+    try:
+        trainer, info = build_trainer(config, run, is_main, progress)
+        if is_main:
+            run.update(**info)
+        trainer.train()
+        final = {}
+        if trainer.eval_dataset is not None:
+            final = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
+        cancelled = run.cancel_requested
+        trainer.save_model(str(run.model_dir))  # main process only, inside the Trainer
+        if is_main:
+            trainer.processing_class.save_pretrained(str(run.model_dir))
+            summary = {
+                "eval_accuracy": final.get("eval_accuracy"),
+                "eval_loss": final.get("eval_loss"),
+                "eval_margin": final.get("eval_margin"),
+                "train_runtime_s": trainer.state.log_history[-1].get("train_runtime") if trainer.state.log_history else None,
+                "steps": trainer.state.global_step,
+            }
+            return run.update(status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)
+        return {}
+    except InputError as exc:
+        if is_main:
+            run.update(status="failed", error=str(exc), finished_at=time.time())
+        raise
+    except Exception as exc:  # recorded for the UI, then re-raised for the log
+        if is_main:
+            run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
+        raise
+
+
+def config_to_json(config: TrainConfig) -> str:
+    return json.dumps(asdict(config))
+
+
+def config_from_json(text: str) -> TrainConfig:
+    return TrainConfig(**json.loads(text))

@@ -1,0 +1,31 @@
+import os
+from pathlib import Path
+
+import pytest
+
+# Nothing in the test suite may reach a model hub: the embedded default model is on disk.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_CSV = ROOT / "assets" / "seed_feedback.csv"
+
+
+@pytest.fixture
+def seed_csv() -> Path:
+    return SEED_CSV
+
+
+@pytest.fixture
+def write_file(tmp_path):
+    """Write text (in an encoding) or bytes to a file in tmp_path and return its path."""
+
+    def _write(name: str, content, encoding: str = "utf-8") -> Path:
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+        return path
+
+    return _write

@@ -1,0 +1,138 @@
+"""Deriving pairs: the seed's rule, all-pairs, thresholds, and the accounting invariant."""
+
+import json
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rm_demo.feedback import read_feedback
+from rm_demo.pairs import DROP_REASONS, PairOptions, derive_pairs, pairs_from_file
+
+
+def _csv(write_file, rows, name="f.csv"):
+    return write_file(name, pd.DataFrame(rows, columns=["question", "answer", "score"]).to_csv(index=False))
+
+
+def test_seed_sample_gives_the_articles_three_pairs(seed_csv):
+    result = pairs_from_file(seed_csv)
+    got = {(p.prompt, p.chosen[:20], p.chosen_score, p.rejected[:20], p.rejected_score) for p in result.pairs.itertuples()}
+    assert got == {
+        ("Do you know why turkeys became the official food of thanksgiving?", "To be honest, I don\u2019", 5, "I know that the Amer", 1),
+        ("How do I float on my back in the water?", "You should tuck your", 5, "ou want me to tell y", 2),
+        ("What is your name?", "Answer : My name is ", 5, "Answer : Amit is my ", 2),
+    }
+    r = result.report
+    assert (r.rows_read, r.rows_used, r.dropped, r.questions, r.pairs) == (6, 6, {}, 3, 3)
+
+
+def test_every_drop_reason_is_counted(write_file):
+    rows = [
+        ["", "a", "5"],  # missing question
+        ["q1", "", "5"],  # missing answer
+        ["q1", "a1", ""],  # missing score
+        ["q1", "a2", "five"],  # non-numeric
+        ["q1", "good", "5"],
+        ["q1", "good", "5"],  # duplicate
+        ["q1", "mid", "3"],  # not best or worst
+        ["q1", "bad", "1"],
+        ["solo", "only", "5"],  # single answer
+        ["tie", "x", "3"],
+        ["tie", "y", "3"],  # all tied
+        ["meh", "x", "3"],
+        ["meh", "y", "2"],  # below thresholds
+    ]
+    result = pairs_from_file(_csv(write_file, rows))
+    r = result.report
+    assert r.dropped == {
+        "missing_question": 1, "missing_answer": 1, "missing_score": 1, "non_numeric_score": 1, "duplicate_row": 1,
+        "single_answer": 1, "all_tied": 2, "below_thresholds": 2, "not_best_or_worst": 1,
+    }
+    assert r.rows_read == 13 and r.rows_used == 2 and r.pairs == 1
+    assert list(result.pairs[["chosen", "rejected", "chosen_row", "rejected_row"]].iloc[0]) == ["good", "bad", 6, 9]
+    dropped = result.dropped_rows.set_index("row")["status"]
+    assert dropped[2] == "missing_question" and dropped[7] == "duplicate_row" and dropped[14] == "below_thresholds"
+
+
+def test_scores_parse_leniently_and_repeats_average(write_file):
+    rows = [["q", "a", " 5 "], ["q", "b", "4.0"], ["q", "c", "1,5"], ["q", "a", "3"]]
+    result = pairs_from_file(_csv(write_file, rows), pair_options=PairOptions(strategy="all-pairs", min_margin=0.5))
+    pairs = {(p.chosen, p.rejected): p.margin for p in result.pairs.itertuples()}
+    assert pairs == {("a", "c"): 2.5, ("b", "c"): 2.5}  # "a" is rated 5 and 3: mean 4, tied with "b": no pair
+    assert result.report.dropped == {"duplicate_row": 1}
+
+
+def test_all_pairs_margin_and_order(write_file):
+    rows = [["q", "a", "5"], ["q", "b", "4"], ["q", "c", "2"], ["q", "d", "1.5"]]
+    result = pairs_from_file(_csv(write_file, rows), pair_options=PairOptions(strategy="all-pairs", min_margin=1))
+    # Best chosen first; for each, the worst rejected first. c-d (gap 0.5) is below the margin.
+    assert [(p.chosen, p.rejected, p.margin) for p in result.pairs.itertuples()] == [
+        ("a", "d", 3.5), ("a", "c", 3), ("a", "b", 1), ("b", "d", 2.5), ("b", "c", 2)
+    ]
+    strict = PairOptions(strategy="all-pairs", min_margin=1, chosen_min=4.5, rejected_max=3)
+    result = pairs_from_file(_csv(write_file, rows), pair_options=strict)
+    assert [(p.chosen, p.rejected) for p in result.pairs.itertuples()] == [("a", "d"), ("a", "c")]
+    assert result.report.dropped == {"below_thresholds": 1}
+
+
+def test_ties_at_top_break_like_the_seed(write_file):
+    rows = [["q", "first best", "5"], ["q", "worst", "1"], ["q", "last best", "5"], ["q", "also worst", "1"]]
+    pair = pairs_from_file(_csv(write_file, rows)).pairs.iloc[0]
+    assert (pair.chosen, pair.rejected) == ("last best", "worst")
+
+
+def test_other_scale_gets_a_threshold_suggestion(write_file):
+    rows = [["q", "a", "9"], ["q", "b", "2"], ["r", "a", "10"], ["r", "b", "6"]]
+    report = pairs_from_file(_csv(write_file, rows)).report
+    assert report.suggested_thresholds == {"chosen_min": 7.5, "rejected_max": 7.5}
+    assert "--chosen-min 7.5" in report.scale_note
+
+
+def test_given_pairs_pass_through_accounting(write_file):
+    path = write_file("p.jsonl", "\n".join(json.dumps(r) for r in [
+        {"prompt": "q", "chosen": "a", "rejected": "b"},
+        {"prompt": "q", "chosen": "a", "rejected": "b"},
+        {"prompt": "q", "chosen": "same", "rejected": "same"},
+        {"prompt": "q", "chosen": "", "rejected": "b"},
+    ]))
+    result = pairs_from_file(path)
+    assert result.report.kind == "pairs" and result.report.pairs == 1
+    assert result.report.dropped == {"duplicate_row": 1, "identical_answers": 1, "missing_chosen": 1}
+
+
+def test_deterministic(write_file, seed_csv):
+    first = pairs_from_file(seed_csv, pair_options=PairOptions(strategy="all-pairs")).pairs
+    second = pairs_from_file(seed_csv, pair_options=PairOptions(strategy="all-pairs")).pairs
+    pd.testing.assert_frame_equal(first, second)
+
+
+QUESTIONS = ["Q one?", " Q one? ", "Q\u00a0one?", "Q two", "Q three", ""]
+SCORES = ["1", "2", "3", "4", "5", " 4 ", "2.5", "", "n/a", "10"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(QUESTIONS), st.sampled_from(["a", "b", "c", "d", ""]), st.sampled_from(SCORES)), max_size=30),
+    strategy=st.sampled_from(["best-worst", "all-pairs"]),
+    margin=st.sampled_from([0.5, 1.0, 2.0]),
+)
+def test_accounting_invariant(tmp_path_factory, rows, strategy, margin):
+    path = tmp_path_factory.mktemp("h") / "f.csv"
+    pd.DataFrame(rows or [("q", "a", "1")], columns=["question", "answer", "score"]).to_csv(path, index=False)
+    result = derive_pairs(read_feedback(path), PairOptions(strategy=strategy, min_margin=margin))
+    r = result.report
+    assert r.rows_read == r.rows_used + sum(r.dropped.values()) == len(result.rows)
+    assert set(r.dropped) <= set(DROP_REASONS)
+    used = result.rows[result.rows["status"] == "used"]
+    assert set(used["row"]) == set(result.pairs["chosen_row"]) | set(result.pairs["rejected_row"])
+    for p in result.pairs.itertuples():
+        assert p.chosen_score > p.rejected_score
+        assert p.margin == pytest.approx(p.chosen_score - p.rejected_score)
+        chosen = result.rows.set_index("row").loc[p.chosen_row]
+        rejected = result.rows.set_index("row").loc[p.rejected_row]
+        assert chosen["question"] == rejected["question"] == p.prompt
+        if strategy == "all-pairs":
+            assert p.margin >= margin
+        else:
+            assert p.chosen_score >= 4 and p.rejected_score < 4
