@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -97,7 +98,9 @@ def cmd_train(args) -> int:
         trust_remote_code=args.trust_remote_code,
         read_options={f.name: getattr(read, f.name) for f in fields(read)},
     )
-    final = train(config)
+    # stdout carries only the final JSON; the trainer's progress and logs go to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        final = train(config)
     if final:  # main process
         print(json.dumps({"status": final.get("status"), "run": args.output, "device": final.get("device_name"),
                           **(final.get("final_metrics") or {})}, indent=2))

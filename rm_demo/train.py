@@ -96,7 +96,12 @@ def tokenize_pairs(encoder: PairEncoder, pairs: pd.DataFrame, use_margin: bool):
 
     chosen = encoder.encode(pairs["prompt"].tolist(), pairs["chosen"].tolist())
     rejected = encoder.encode(pairs["prompt"].tolist(), pairs["rejected"].tolist())
-    columns = {"chosen_ids": chosen.input_ids, "rejected_ids": rejected.input_ids}
+    columns = {
+        "chosen_ids": chosen.input_ids,
+        "rejected_ids": rejected.input_ids,
+        # The collator pads chosen and rejected to one length: batching by it cuts padding.
+        "length": [max(len(c), len(r)) for c, r in zip(chosen.input_ids, rejected.input_ids)],
+    }
     margins = pairs["margin"].to_numpy(dtype="float64")
     if use_margin and len(margins) and np.isfinite(margins).all():
         columns["margin"] = margins.tolist()
@@ -129,9 +134,11 @@ def _default_eval_steps(train_pairs: int, config: TrainConfig, world: int) -> in
 def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, progress: bool = True):
     """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
     import torch
-    from trl import RewardConfig, RewardTrainer
+    from trl import RewardConfig
 
     from rm_demo.callbacks import CancelCallback, MetricsCallback
+
+    LengthGroupedRewardTrainer = _trainer_class()
 
     config.validate()
     result = load_pairs(config)
@@ -172,7 +179,8 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         disable_tqdm=not (progress and is_main),
         warmup_steps=0.1,  # a fraction: 10% of the steps
         dataloader_num_workers=0,
-        gradient_checkpointing=False,
+        train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding, same data
+        length_column_name="length",
     )
     info = {
         "device": choice.device,
@@ -196,7 +204,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     callbacks = [CancelCallback(run)] if run else []
     if run and is_main:
         callbacks.append(MetricsCallback(run))
-    trainer = RewardTrainer(
+    trainer = LengthGroupedRewardTrainer(
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -207,6 +215,22 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     )
     del torch
     return trainer, info
+
+
+def _trainer_class():
+    from trl import RewardTrainer
+
+    class LengthGroupedRewardTrainer(RewardTrainer):
+        """RewardTrainer that keeps the `length` column for the length-grouped sampler.
+
+        TRL's signature columns would remove it before the sampler reads it; the collator ignores it.
+        """
+
+        def _set_signature_columns_if_needed(self):
+            if self._signature_columns is None:
+                self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "length"]
+
+    return LengthGroupedRewardTrainer
 
 
 def train(config: TrainConfig, progress: bool = True) -> dict:

@@ -1,0 +1,155 @@
+"""Benchmark: plain TRL (as its docs show it) vs `rm_demo train`, same model, data and settings.
+
+Data: Anthropic HH-RLHF harmless-base test split from ../shared/data: the first 2,000 pairs train,
+the last 312 are held out. Model: the embedded all-MiniLM-L6-v2. Both runs use the same epochs,
+batch size, learning rate and max length; each is timed around `trainer.train()` only.
+
+Held-out accuracy is measured on all 312 pairs for both: plain TRL's model scores the full
+transcript the way its trainer saw it (text + EOS, cut at max_length); rm_demo's scores
+(prompt, answer) through its own encoder, as training did.
+
+    python bench/bench_train.py [--epochs 2] [--batch-size 32] [--max-length 256] [--only both|plain|rm_demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
+
+
+def load_hh(path: Path, n_train: int = 2000):
+    rows = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    return rows[:n_train], rows[n_train:]
+
+
+def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from trl import RewardConfig, RewardTrainer
+
+    from rm_demo.models import default_model_path
+
+    path = str(default_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.eos_token = tokenizer.sep_token  # BERT has no EOS; TRL appends one to every text
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    config = RewardConfig(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        bf16=False,  # TRL's default bf16=True fails on a CPU unless use_cpu is set; plain = fp32
+        use_cpu=True,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=10,
+        seed=args.seed,
+        disable_tqdm=True,
+    )
+    trainer = RewardTrainer(model=model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer)
+    kept = len(trainer.train_dataset)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+
+    model.eval()
+    margins = []
+    with torch.inference_mode():
+        for i in range(0, len(heldout_rows), 64):
+            batch = heldout_rows[i : i + 64]
+            texts = [r["chosen"] + tokenizer.eos_token for r in batch] + [r["rejected"] + tokenizer.eos_token for r in batch]
+            enc = tokenizer(texts, truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
+            enc.pop("token_type_ids", None)  # TRL's collator never passes them
+            logits = model(**enc).logits.squeeze(-1)
+            margins.extend((logits[: len(batch)] - logits[len(batch) :]).tolist())
+    margins = np.array(margins)
+    return {
+        "pairs_trained": kept,
+        "pairs_dropped": len(train_rows) - kept,
+        "train_seconds": seconds,
+        "pairs_per_s": kept * args.epochs / seconds,
+        "heldout_accuracy": float(np.mean(margins > 0)),
+    }
+
+
+def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
+    from rm_demo.feedback import split_shared_prompt
+    from rm_demo.score import Scorer, pairwise_accuracy
+    from rm_demo.train import TrainConfig, build_trainer
+    from rm_demo.runs import RunFolder
+
+    data = out_dir / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows), encoding="utf-8")
+    config = TrainConfig(
+        input=str(data), output_dir=str(out_dir / "run"), epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, max_length=args.max_length, eval_fraction=0.0, seed=args.seed,
+        precision=args.precision,
+    )
+    trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
+    kept = info["data"]["train_pairs"]
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trainer.save_model(str(out_dir / "run" / "model"))
+    trainer.processing_class.save_pretrained(str(out_dir / "run" / "model"))
+
+    scorer = Scorer(str(out_dir / "run" / "model"), max_length=args.max_length)
+    split = [split_shared_prompt(r["chosen"], r["rejected"]) for r in heldout_rows]
+    acc = pairwise_accuracy(scorer, [s[0] for s in split], [s[1] for s in split], [s[2] for s in split])
+    return {
+        "pairs_trained": kept,
+        "pairs_dropped": len(train_rows) - kept,
+        "pairs_truncated": info["data"]["truncated_pairs"]["train"],
+        "precision": info["precision"],
+        "train_seconds": seconds,
+        "pairs_per_s": kept * args.epochs / seconds,
+        "heldout_accuracy": acc["accuracy"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--epochs", type=float, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--precision", default="auto", help="rm_demo's precision: auto (bf16 on this CPU), fp32, ...")
+    parser.add_argument("--only", choices=("both", "plain", "rm_demo"), default="both")
+    args = parser.parse_args()
+    train_rows, heldout_rows = load_hh(args.data)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"data: {len(train_rows)} train / {len(heldout_rows)} held-out pairs; epochs {args.epochs}, batch {args.batch_size}, "
+          f"max_length {args.max_length}, lr {args.lr}", flush=True)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only in ("both", "plain"):
+            results["plain TRL"] = run_plain_trl(train_rows, heldout_rows, args, Path(tmp) / "plain")
+            print("plain TRL:", json.dumps(results["plain TRL"]), flush=True)
+        if args.only in ("both", "rm_demo"):
+            results["rm_demo"] = run_rm_demo(train_rows, heldout_rows, args, Path(tmp))
+            print("rm_demo  :", json.dumps(results["rm_demo"]), flush=True)
+    print(f"{'':10} {'trained':>8} {'dropped':>8} {'pairs/s':>8} {'minutes':>8} {'held-out acc':>13}")
+    for name, r in results.items():
+        print(f"{name:10} {r['pairs_trained']:8d} {r['pairs_dropped']:8d} {r['pairs_per_s']:8.2f} {r['train_seconds'] / 60:8.1f} {r['heldout_accuracy']:13.3f}")
+    if len(results) == 2:
+        print(f"speed-up (pairs/s): {results['rm_demo']['pairs_per_s'] / results['plain TRL']['pairs_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

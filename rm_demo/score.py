@@ -1,0 +1,73 @@
+"""Scoring (prompt, answer) with a reward model: loaded once, length-sorted batches, no gradient."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model
+
+DEFAULT_MAX_LENGTH = 256
+
+
+def _run_max_length(model_dir: Path) -> int:
+    """A run's model folder sits in runs/<name>/model; use the max length it was trained with."""
+    run_json = Path(model_dir).parent / "run.json"
+    try:
+        return int(json.loads(run_json.read_text())["config"]["max_length"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_MAX_LENGTH
+
+
+class Scorer:
+    """Loads a reward model once; `score` turns (prompt, answer) lists into rewards."""
+
+    def __init__(self, model: str = "default", device: str = "auto", max_length: int | None = None, batch_size: int = 64):
+        path = resolve_model(model)
+        self.model_path = path
+        self.choice = choose_device(device, "fp32")
+        self.model, self.tokenizer = load_reward_model(path)
+        self.model.eval().to(self.choice.device)
+        self.max_length = max_length or (_run_max_length(Path(path)) if Path(path).is_dir() else DEFAULT_MAX_LENGTH)
+        self.encoder = PairEncoder.for_model(self.tokenizer, self.model.config, self.max_length)
+        self.batch_size = batch_size
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    @torch.inference_mode()
+    def score(self, prompts: list[str], answers: list[str], progress=None) -> np.ndarray:
+        """Rewards in input order. Batches hold answers of similar length, so little padding."""
+        encoded = self.encoder.encode(list(prompts), list(answers)).input_ids
+        order = np.argsort([len(ids) for ids in encoded], kind="stable")
+        rewards = np.zeros(len(encoded), dtype=np.float64)
+        batches = math.ceil(len(order) / self.batch_size)
+        for b in range(batches):
+            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            rows = [encoded[i] for i in index]
+            width = max(len(r) for r in rows)
+            ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for j, r in enumerate(rows):
+                ids[j, : len(r)] = torch.tensor(r)
+                mask[j, : len(r)] = 1
+            logits = self.model(input_ids=ids.to(self.choice.device), attention_mask=mask.to(self.choice.device)).logits
+            rewards[index] = logits.squeeze(-1).float().cpu().numpy()
+            if progress is not None:
+                progress(b + 1, batches)
+        return rewards
+
+    def compare(self, question: str, answer_a: str, answer_b: str) -> dict:
+        reward_a, reward_b = self.score([question, question], [answer_a, answer_b])
+        diff = float(reward_a - reward_b)
+        return {"reward_a": float(reward_a), "reward_b": float(reward_b), "difference": diff, "p_a_preferred": float(1 / (1 + math.exp(-diff)))}
+
+
+def pairwise_accuracy(scorer: Scorer, prompts, chosen, rejected) -> dict:
+    """Held-out accuracy: share of pairs where r(chosen) > r(rejected), and the mean margin."""
+    n = len(prompts)
+    rewards = scorer.score(list(prompts) * 2, list(chosen) + list(rejected))
+    margin = rewards[:n] - rewards[n:]
+    return {"accuracy": float(np.mean(margin > 0)) if n else float("nan"), "mean_margin": float(np.mean(margin)) if n else float("nan"), "pairs": n}

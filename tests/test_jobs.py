@@ -1,0 +1,78 @@
+"""Background jobs: FIFO queue on one device, cancel, a killed trainer, and a 2-process torchrun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rm_demo.jobs import cancel_job, job_status, start_job, wait_for
+from rm_demo.runs import list_runs
+from rm_demo.train import TrainConfig
+
+pytestmark = pytest.mark.slow
+
+
+def _config(seed_csv, run, **kw):
+    return TrainConfig(input=str(seed_csv), output_dir=str(run), epochs=kw.pop("epochs", 1), batch_size=1, **kw)
+
+
+def _wait_running_with_steps(run, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = job_status(run)
+        if status.status == "running" and status.step >= 1:
+            return status
+        assert not status.finished, status
+        time.sleep(0.2)
+    raise AssertionError("the job never reached its first step")
+
+
+def test_queue_is_fifo_one_at_a_time(seed_csv, tmp_path):
+    first = start_job(_config(seed_csv, tmp_path / "runs" / "a"))
+    second = start_job(_config(seed_csv, tmp_path / "runs" / "b"))
+    assert job_status(second).status == "queued"  # the first cannot have finished yet: it is still importing torch
+    a, b = wait_for(first, 300), wait_for(second, 300)
+    assert (a.status, b.status) == ("completed", "completed"), (a.error, b.error)
+    assert first.read()["finished_at"] <= second.read()["started_at"]
+    assert a.metrics and a.device_name.startswith("CPU")
+    assert {r.name for r in list_runs(tmp_path / "runs")} == {"a", "b"}
+
+
+def test_cancel_stops_at_next_step(seed_csv, tmp_path):
+    run = start_job(_config(seed_csv, tmp_path / "runs" / "long", epochs=200))
+    _wait_running_with_steps(run)
+    cancel_job(run)
+    final = wait_for(run, 120)
+    assert final.status == "cancelled"
+    assert final.step < 400  # stopped early (3 pairs x 200 epochs would be 400 steps)
+
+
+def test_killed_trainer_reads_as_failed_and_next_job_runs(seed_csv, tmp_path):
+    doomed = start_job(_config(seed_csv, tmp_path / "runs" / "doomed", epochs=200))
+    _wait_running_with_steps(doomed)
+    os.killpg(doomed.read()["pid"], signal.SIGKILL)
+    time.sleep(0.5)
+    status = job_status(doomed)
+    assert status.status == "failed" and "killed or crashed" in status.error
+    after = start_job(_config(seed_csv, tmp_path / "runs" / "after"))
+    assert wait_for(after, 300).status == "completed"
+
+
+def test_torchrun_two_processes(seed_csv, tmp_path):
+    run = tmp_path / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
+    proc = subprocess.run(
+        [*torchrun, "-m", "rm_demo", "train", str(seed_csv), "-o", str(run), "--epochs", "2", "--batch-size", "1", "--eval-fraction", "0"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "completed" and info["world_size"] == 2
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [m["step"] for m in metrics if "loss" in m]
+    assert steps == sorted(set(steps))  # one writer: no step logged twice
+    assert (run / "model" / "config.json").exists()

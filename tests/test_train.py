@@ -1,0 +1,99 @@
+"""Training for real on tiny data: the embedded MiniLM, and a tiny random decoder built here."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from rm_demo.models import PairEncoder, load_reward_model, resolve_model
+from rm_demo.train import TrainConfig, split_by_question, train
+
+pytestmark = pytest.mark.slow
+
+
+def test_split_is_by_question():
+    pairs = pd.DataFrame({"prompt": [f"q{i % 7}" for i in range(40)], "chosen": "a", "rejected": "b", "margin": 1.0})
+    train_part, eval_part = split_by_question(pairs, 0.3, seed=1)
+    assert len(train_part) + len(eval_part) == 40 and len(eval_part) > 0
+    assert not set(train_part["prompt"]) & set(eval_part["prompt"])
+
+
+def test_encoder_keeps_answer_and_cuts_prompt_from_the_left():
+    _, tok = load_reward_model(resolve_model("default"))
+    enc = PairEncoder(tok, max_length=16, is_decoder=False)
+    prompt = "one two three four five six seven eight nine ten eleven twelve thirteen"
+    out = enc.encode([prompt, "short"], ["the answer stays", "fine"])
+    text = tok.decode(out.input_ids[0])
+    assert len(out.input_ids[0]) == 16 and out.truncated == [True, False]
+    assert "the answer stays" in text and "thirteen" in text and "one two" not in text
+    long_answer = enc.encode(["q"], [" ".join(["word"] * 50)])
+    assert len(long_answer.input_ids[0]) == 16 and long_answer.truncated == [True]
+
+
+def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "rm_demo", "train", str(seed_csv), "-o", str(run), "--epochs", "2", "--batch-size", "2"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "completed" and 0 <= summary["eval_accuracy"] <= 1
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "completed" and info["data"]["train_pairs"] + info["data"]["eval_pairs"] == 3
+    assert info["data"]["report"]["rows_read"] == 6 and info["versions"]["trl"]
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["step"] == 0 and "eval_accuracy" in metrics[0]  # the untrained baseline
+    assert any("loss" in m for m in metrics) and all("elapsed_s" in m for m in metrics)
+    model = AutoModelForSequenceClassification.from_pretrained(run / "model")
+    assert model.config.num_labels == 1
+
+
+def test_bad_model_exit_2(seed_csv, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rm_demo", "train", str(seed_csv), "-o", str(tmp_path / "r"), "--model", str(tmp_path / "nope")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2 and "could not load the model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _tiny_decoder(tmp_path, chat_template: bool):
+    """A 2-layer Llama with random weights and a tokenizer without a pad token: built, never downloaded."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<s>", "</s>"] + sorted({w for w in "what is your name my amit i do not know how float back water you should tuck arms sides answer user assistant".split()})
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    if chat_template:
+        tok.chat_template = "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} </s> {% endfor %}{% if add_generation_prompt %}assistant {% endif %}"
+    config = LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         num_key_value_heads=2, max_position_embeddings=128, bos_token_id=1, eos_token_id=2)
+    folder = tmp_path / ("decoder-chat" if chat_template else "decoder-plain")
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("chat_template", [False, True])
+def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
+    folder = _tiny_decoder(tmp_path, chat_template)
+    model, tok = load_reward_model(str(folder))
+    assert tok.pad_token is not None and model.config.pad_token_id == tok.pad_token_id
+    enc = PairEncoder.for_model(tok, model.config, max_length=12)
+    assert enc.is_decoder and enc.use_chat_template == chat_template
+    ids = enc.encode(["what is your name"], ["my name is amit"]).input_ids[0]
+    if chat_template:
+        assert tok.decode(ids).startswith("user what is your name </s> assistant")
+    else:
+        assert ids[-1] == tok.eos_token_id
+    run = tmp_path / "run"
+    final = train(TrainConfig(input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2, max_length=32), progress=False)
+    assert final["status"] == "completed"
+    assert AutoModelForSequenceClassification.from_pretrained(run / "model").config.pad_token_id == tok.pad_token_id
