@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,8 @@ class RunFolder:
                 text = fh.read().decode("utf-8", errors="replace")
         except OSError:
             return ""
-        # tqdm redraws with carriage returns: keep the last state of each line.
+        # tqdm redraws with carriage returns and cursor moves: keep the last state of each line.
+        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
         cleaned = [part.split("\r")[-1] for part in text.split("\n")]
         return "\n".join([line for line in cleaned if line.strip()][-lines:])
 

@@ -1,0 +1,89 @@
+"""Plotly figures for the app: data at a glance, live training curves, a comparison."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+_LAYOUT = dict(template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13))
+CHOSEN, REJECTED, ACCENT = "#2e7d32", "#c62828", "#1565c0"
+
+
+def _figure(title: str, x_title: str, y_title: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
+    return fig
+
+
+def _empty(fig: go.Figure, message: str) -> go.Figure:
+    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=14, color="#777"))
+    return fig
+
+
+def score_distribution(distribution: dict[str, int]) -> go.Figure:
+    fig = _figure("Score distribution", "feedback score", "answers")
+    if not distribution:
+        return _empty(fig, "no numeric scores")
+    fig.add_bar(x=list(distribution.keys()), y=list(distribution.values()), marker_color=ACCENT)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def answers_per_question(rows: pd.DataFrame) -> go.Figure:
+    fig = _figure("Answers per question", "answers to the question", "questions")
+    usable = rows[~rows["status"].isin(["missing_question", "missing_answer", "missing_score", "non_numeric_score", "duplicate_row"])]
+    if usable.empty or "answer" not in usable:
+        return _empty(fig, "no rated answers")
+    counts = usable.groupby("question").size().value_counts().sort_index()
+    fig.add_bar(x=[str(k) for k in counts.index], y=counts.to_numpy(), marker_color=ACCENT)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def margins(pairs: pd.DataFrame) -> go.Figure:
+    fig = _figure("Score gap of each pair (margin)", "chosen score - rejected score", "pairs")
+    values = pairs["margin"].dropna() if "margin" in pairs else pd.Series(dtype=float)
+    if values.empty:
+        return _empty(fig, "no margins (pairs without scores)")
+    counts = values.round(2).value_counts().sort_index()
+    fig.add_bar(x=[f"{v:g}" for v in counts.index], y=counts.to_numpy(), marker_color=CHOSEN)
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def loss_curves(metrics: list[dict]) -> go.Figure:
+    fig = _figure("Loss", "training step", "loss (lower is better)")
+    train = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
+    evals = [(m["step"], m["eval_loss"]) for m in metrics if "eval_loss" in m]
+    if not train and not evals:
+        return _empty(fig, "waiting for the first step...")
+    if train:
+        fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines+markers", name="train loss", line_color=ACCENT)
+    if evals:
+        fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="eval loss", line_color=REJECTED)
+    fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def accuracy_curves(metrics: list[dict]) -> go.Figure:
+    fig = _figure("Pairwise accuracy", "training step", "share of pairs ranked right")
+    train = [(m["step"], m["train_accuracy"]) for m in metrics if "train_accuracy" in m]
+    evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m]
+    if not train and not evals:
+        return _empty(fig, "waiting for the first evaluation...")
+    if train:
+        fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines", name="train (batch)", line=dict(color=ACCENT, width=1))
+    if evals:
+        fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="held-out", line=dict(color=CHOSEN, width=3))
+    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance", annotation_position="bottom right")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def comparison(reward_a: float, reward_b: float, p_a: float) -> go.Figure:
+    fig = _figure(f"P(A preferred) = {p_a:.1%}", "answer", "reward")
+    fig.add_bar(x=["Answer A", "Answer B"], y=[reward_a, reward_b], marker_color=[CHOSEN if reward_a >= reward_b else REJECTED, CHOSEN if reward_b > reward_a else REJECTED],
+                text=[f"{reward_a:.3f}", f"{reward_b:.3f}"], textposition="outside")
+    fig.update_layout(height=280)
+    return fig
