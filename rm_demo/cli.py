@@ -107,6 +107,86 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from tqdm import tqdm
+
+    from rm_demo.feedback import ReadOptions, find_column, normalize_answer, normalize_question, read_table
+    from rm_demo.score import Scorer
+    from rm_demo.ui import safe_for_spreadsheets
+
+    table = read_table(args.input, ReadOptions(encoding=args.encoding))
+    frame = table.frame.drop(columns="row")
+    columns = list(frame.columns)
+    q_col = find_column(columns, "question", args.question_col, table.source)
+    a_col = find_column(columns, "answer", args.answer_col, table.source)
+    scorer = Scorer(args.model, batch_size=args.batch_size)
+    with tqdm(total=len(frame), desc="scoring", unit="answer", file=sys.stderr) as bar:
+        last = [0]
+
+        def progress(done, total):
+            bar.update(min(len(frame), done * scorer.batch_size) - last[0])
+            last[0] = min(len(frame), done * scorer.batch_size)
+
+        rewards = scorer.score(list(normalize_question(frame[q_col])), list(normalize_answer(frame[a_col])), progress=progress)
+    out = frame.assign(reward=rewards)
+    if str(args.output).lower().endswith(".jsonl"):
+        out.to_json(args.output, orient="records", lines=True, force_ascii=False)
+    else:
+        safe_for_spreadsheets(out).to_csv(args.output, index=False)
+    print(f"scored {len(out)} answers -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from rm_demo.score import Scorer
+
+    result = Scorer(args.model).compare(args.question, args.answer_a, args.answer_b)
+    print(json.dumps({k: result[k] for k in ("reward_a", "reward_b", "p_a_preferred")}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from rm_demo.evaluate import evaluate_file, evaluate_run
+
+    with contextlib.redirect_stdout(sys.stderr):
+        if args.run:
+            report = evaluate_run(args.run)
+        else:
+            if not args.model or not args.pairs:
+                raise InputError("give --run RUN_FOLDER, or --model M and a PAIRS file", fix="e.g. evaluate --model runs/first/model heldout.jsonl -o report.json")
+            report = evaluate_file(args.model, args.pairs, base_model=args.base)
+    slim = {k: v for k, v in report.items() if k not in ("rewards",)}
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(json.dumps({k: slim.get(k) for k in ("model", "pairs", "accuracy", "mean_margin", "base")}, indent=2))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from rm_demo.export import export_run, push_to_hub
+
+    if args.push:
+        import os
+
+        token = args.token or os.environ.get("HF_TOKEN")
+        if not token:
+            raise InputError("pushing needs a token", fix="pass --token or set HF_TOKEN")
+        print(push_to_hub(args.run, args.push, token))
+        return 0
+    path = export_run(args.run, args.output or f"{Path(args.run).name}.zip")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from rm_demo.runs import list_runs
+
+    for run in list_runs(Path(args.root)):
+        acc = run.final_metrics.get("eval_accuracy")
+        print(f"{run.name:40} {run.status:10} {run.model[-30:]:30} " + (f"acc {acc:.3f}" if acc is not None else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m rm_demo", description="Reward Model Studio: feedback file -> pairs -> trained reward model.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +218,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(t)
     _add_pair_options(t)
     t.set_defaults(func=cmd_train)
+
+    sc = sub.add_parser("score", help="add a reward column to a CSV/JSONL of (question, answer) rows")
+    sc.add_argument("--model", default="default", help="a run's model folder (runs/NAME/model), 'default', or a hub id")
+    sc.add_argument("--input", required=True)
+    sc.add_argument("-o", "--output", required=True, help=".csv (formula-safe) or .jsonl")
+    sc.add_argument("--question-col")
+    sc.add_argument("--answer-col")
+    sc.add_argument("--encoding", default="auto")
+    sc.add_argument("--batch-size", type=int, default=64)
+    sc.set_defaults(func=cmd_score)
+
+    cp = sub.add_parser("compare", help="rewards of two answers to one question, as JSON")
+    cp.add_argument("--model", default="default")
+    cp.add_argument("--question", required=True)
+    cp.add_argument("--answer-a", required=True)
+    cp.add_argument("--answer-b", required=True)
+    cp.set_defaults(func=cmd_compare)
+
+    ev = sub.add_parser("evaluate", help="held-out accuracy, calibration and worst mistakes of a run or of a model on a pairs file")
+    ev.add_argument("pairs", nargs="?", help="a pairs (or feedback) file to evaluate on")
+    ev.add_argument("--run", help="a run folder: evaluate on its own held-out questions (writes eval.json)")
+    ev.add_argument("--model", help="a model folder or id (with PAIRS)")
+    ev.add_argument("--base", default="default", help="reference model scored alongside ('' for none)")
+    ev.add_argument("-o", "--output", help="write the full report as JSON")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="zip a run (model, card, metrics) or push it to the Hugging Face Hub")
+    ex.add_argument("run", help="run folder")
+    ex.add_argument("-o", "--output", help="zip file (default NAME.zip)")
+    ex.add_argument("--push", metavar="REPO_ID", help="push the model to this Hub repo instead")
+    ex.add_argument("--token", help="Hub write token (or HF_TOKEN)")
+    ex.set_defaults(func=cmd_export)
+
+    rl = sub.add_parser("runs", help="list runs with status and accuracy")
+    rl.add_argument("--root", default="runs")
+    rl.set_defaults(func=cmd_runs)
     return parser
 
 

@@ -446,11 +446,20 @@ def split_shared_prompt(chosen: str, rejected: str) -> tuple[str, str, str]:
 # Entry point
 
 
-def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None) -> FeedbackTable:
-    """Read a feedback or pairs file into a normalised `FeedbackTable`.
+@dataclass
+class RawTable:
+    """A file parsed into string columns, as written (plus `row`), and how it was read."""
 
-    Raises `InputError` with a plain message for anything the user must fix.
-    """
+    frame: pd.DataFrame
+    source: str
+    format: str
+    encoding: str
+    encoding_detected: bool
+    delimiter: str | None
+
+
+def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None) -> RawTable:
+    """Bytes on disk -> a table of strings: gzip, encoding, format and delimiter handled."""
     options = options or ReadOptions()
     path = Path(path)
     source = name or path.name
@@ -482,6 +491,34 @@ def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *
     else:
         text = text if text is not None else utf8.decode("utf-8")
         frame = _parse_jsonl(text, source) if fmt == "jsonl" else _parse_json(text, source)
+    return RawTable(frame, source, fmt, encoding, detected, delimiter)
+
+
+def find_column(columns: list[str], role: str, explicit: str | None, source: str) -> str:
+    """The column for one role: the explicit name, else the first alias present."""
+    if explicit:
+        if explicit not in columns:
+            raise InputError(f"there is no column {explicit!r}", source=source, fix=f"use one of: {', '.join(map(repr, columns))}")
+        return explicit
+    by_key = {_key(c): c for c in reversed(columns)}
+    for alias in ROLE_ALIASES[role]:
+        if alias in by_key:
+            return by_key[alias]
+    raise InputError(
+        f"no column for the {role}. Columns found: {', '.join(map(repr, columns))}",
+        source=source,
+        fix=f"name the column one of {'/'.join(ROLE_ALIASES[role])}, or pass --{role}-col NAME",
+    )
+
+
+def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None) -> FeedbackTable:
+    """Read a feedback or pairs file into a normalised `FeedbackTable`.
+
+    Raises `InputError` with a plain message for anything the user must fix.
+    """
+    options = options or ReadOptions()
+    raw_table = read_table(path, options, name=name)
+    frame, source = raw_table.frame, raw_table.source
 
     data_columns = [c for c in frame.columns if c != "row"]
     kind, mapping = _resolve_columns(data_columns, options, source)
@@ -514,10 +551,10 @@ def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *
         frame=table,
         kind=kind,
         source=source,
-        format=fmt,
-        encoding=encoding,
-        encoding_detected=detected,
-        delimiter=delimiter,
+        format=raw_table.format,
+        encoding=raw_table.encoding,
+        encoding_detected=raw_table.encoding_detected,
+        delimiter=raw_table.delimiter,
         column_mapping=mapping,
         ignored_columns=ignored,
         notes=notes,

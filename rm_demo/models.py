@@ -97,9 +97,13 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
 
     try:
         tokenizer = load_tokenizer(model, trust_remote_code)
-        reward_model = AutoModelForSequenceClassification.from_pretrained(
-            model, num_labels=1, trust_remote_code=trust_remote_code, **({"dtype": dtype} if dtype else {})
-        )
+        # A base model gets a new, random reward head: seed it so "the untrained base" scores the
+        # same every time it is loaded, without touching the caller's random state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            reward_model = AutoModelForSequenceClassification.from_pretrained(
+                model, num_labels=1, trust_remote_code=trust_remote_code, **({"dtype": dtype} if dtype else {})
+            )
     except (OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(

@@ -87,3 +87,41 @@ def comparison(reward_a: float, reward_b: float, p_a: float) -> go.Figure:
                 text=[f"{reward_a:.3f}", f"{reward_b:.3f}"], textposition="outside")
     fig.update_layout(height=280)
     return fig
+
+
+def reward_histograms(chosen: list[float], rejected: list[float]) -> go.Figure:
+    fig = _figure("Rewards of held-out answers", "reward", "answers")
+    if not chosen:
+        return _empty(fig, "no held-out pairs")
+    fig.add_histogram(x=chosen, name="chosen", marker_color=CHOSEN, opacity=0.65)
+    fig.add_histogram(x=rejected, name="rejected", marker_color=REJECTED, opacity=0.65)
+    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def calibration_chart(bins: list[dict]) -> go.Figure:
+    fig = _figure("Calibration", "predicted P(first answer preferred)", "observed rate")
+    if not bins:
+        return _empty(fig, "no held-out pairs")
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="#999"))
+    fig.add_scatter(x=[b["predicted"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers", name="model",
+                    line_color=ACCENT, text=[f"{b['count']} pairs" for b in bins])
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    return fig
+
+
+def overlay_curves(runs: dict[str, list[dict]], key: str = "eval_accuracy", title: str = "Held-out accuracy by run") -> go.Figure:
+    fig = _figure(title, "training step", key.replace("_", " "))
+    drawn = 0
+    for name, metrics in runs.items():
+        points = [(m["step"], m[key]) for m in metrics if key in m]
+        if points:
+            fig.add_scatter(x=[s for s, _ in points], y=[v for _, v in points], mode="lines+markers", name=name)
+            drawn += 1
+    if not drawn:
+        return _empty(fig, "pick runs with metrics")
+    fig.update_layout(legend=dict(orientation="h", y=-0.3))
+    fig.update_layout(height=340)
+    return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ class TrainConfig:
     max_length: int = 256
     eval_fraction: float = 0.2
     eval_steps: int = 0  # 0: about ten evaluations per run
+    min_steps: int = 30  # tiny data sets (the six-row sample) get more epochs, so training shows
     seed: int = 42
     strategy: str = "best-worst"
     chosen_min: float | None = None
@@ -125,12 +127,6 @@ def _versions() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
 
 
-def _default_eval_steps(train_pairs: int, config: TrainConfig, world: int) -> int:
-    steps_per_epoch = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world))
-    total = max(1, math.ceil(steps_per_epoch * config.epochs))
-    return max(1, total // 10)
-
-
 def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, progress: bool = True):
     """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
     import torch
@@ -156,11 +152,13 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     train_ds, train_truncated = tokenize_pairs(encoder, train_pairs, config.use_margin)
     eval_ds, eval_truncated = tokenize_pairs(encoder, eval_pairs, config.use_margin) if len(eval_pairs) else (None, 0)
 
-    world = max(1, int(__import__("os").environ.get("WORLD_SIZE", "1")))
-    eval_steps = config.eval_steps or _default_eval_steps(len(train_pairs), config, world)
+    world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    steps_per_epoch = math.ceil(len(train_pairs) / (config.batch_size * config.gradient_accumulation * world))
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch)) if config.min_steps else config.epochs
+    eval_steps = config.eval_steps or max(1, math.ceil(steps_per_epoch * epochs) // 10)
     args = RewardConfig(
         output_dir=str(Path(config.output_dir) / "trainer"),
-        num_train_epochs=config.epochs,
+        num_train_epochs=epochs,
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size * 2,
@@ -188,6 +186,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "precision": choice.precision,
         "model_path": model_path,
         "world_size": world,
+        "epochs_run": epochs,
         "data": {
             "source": Path(config.input).name,
             "sha256_16": _data_hash(config.input),

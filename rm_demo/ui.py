@@ -275,6 +275,89 @@ def compare_answers(model: str, question: str, answer_a: str, answer_b: str):
 
 
 # ---------------------------------------------------------------------------------------------
+# Step 5: runs (history, evaluation, scoring, export)
+
+
+def runs_table() -> pd.DataFrame:
+    rows = []
+    for run in list_runs(runs_root()):
+        info = RunFolder(run.path).read()
+        acc = run.final_metrics.get("eval_accuracy")
+        rows.append({
+            "run": run.name, "status": run.status, "model": Path(run.model).name if run.model else "",
+            "data": (info.get("data") or {}).get("source", ""),
+            "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)) if run.created_at else "",
+            "held-out acc": round(acc, 3) if acc is not None else None,
+            "pairs": (info.get("data") or {}).get("train_pairs"), "note": run.error or "",
+        })
+    return pd.DataFrame(rows, columns=["run", "status", "model", "data", "date", "held-out acc", "pairs", "note"])
+
+
+def run_names(finished_only: bool = False) -> list[str]:
+    return [r.name for r in list_runs(runs_root()) if r.status != "unreadable" and (not finished_only or (r.path / "model" / "config.json").exists())]
+
+
+def _run_path(name: str) -> Path:
+    path = (runs_root() / name).resolve()
+    if not name or path.parent != runs_root().resolve() or not path.is_dir():
+        raise InputError(f"no run named {name!r}", fix="pick a run from the list")
+    return path
+
+
+def overlay(names: list[str]):
+    metrics = {name: RunFolder(_run_path(name)).metrics() for name in names or []}
+    return plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run"), plots.overlay_curves(metrics, "loss", "Train loss by run")
+
+
+def evaluate_view(name: str):
+    from rm_demo.evaluate import evaluate_run, load_eval
+
+    path = _run_path(name)
+    report = load_eval(path) or evaluate_run(path)
+    if not report.get("pairs"):
+        return "This run held out no questions, so there is nothing to evaluate.", None, None, pd.DataFrame()
+    base = report.get("base", {})
+    summary = (f"**{name}**: held-out accuracy **{report['accuracy']:.1%}** on {report['pairs']} pairs "
+               f"(untrained base: {base.get('accuracy', float('nan')):.1%}); mean reward margin {report['mean_margin']:.3f} "
+               f"(base {base.get('mean_margin', float('nan')):.3f}).")
+    mistakes = pd.DataFrame(report["worst_mistakes"], columns=["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"])
+    return (summary, plots.reward_histograms(report["rewards"]["chosen"], report["rewards"]["rejected"]),
+            plots.calibration_chart(report["calibration"]), mistakes)
+
+
+def export_zip(name: str, work_dir: str) -> str:
+    from rm_demo.export import export_run
+
+    return str(export_run(_run_path(name), Path(work_dir) / f"{name}.zip"))
+
+
+def delete_run(name: str, confirmed: bool) -> str:
+    if not confirmed:
+        return "Tick *I am sure* to delete."
+    path = _run_path(name)
+    if RunFolder(path).read().get("status") in ("running", "queued"):
+        return "Stop the run before deleting it."
+    shutil.rmtree(path)
+    return f"Deleted **{name}**."
+
+
+def score_file(model: str, path: str | None, work_dir: str) -> str:
+    """Score an uploaded CSV of (question, answer) rows; returns the path of the scored CSV."""
+    from rm_demo.feedback import find_column, normalize_answer, normalize_question, read_table
+
+    if not path:
+        raise InputError("upload a CSV of answers first")
+    table = read_table(path)
+    frame = table.frame.drop(columns="row")
+    q_col = find_column(list(frame.columns), "question", None, table.source)
+    a_col = find_column(list(frame.columns), "answer", None, table.source)
+    rewards = get_scorer(model or "default").score(list(normalize_question(frame[q_col])), list(normalize_answer(frame[a_col])))
+    out = Path(work_dir) / (Path(table.source).stem + ".scored.csv")
+    safe_for_spreadsheets(frame.assign(reward=rewards)).to_csv(out, index=False)
+    return str(out)
+
+
+# ---------------------------------------------------------------------------------------------
 # Wiring
 
 
@@ -377,6 +460,38 @@ def build_app():
                     p_a = gr.Number(None, label="P(A preferred) = sigmoid(A - B)", precision=4, elem_id="p-a")
                 compare_plot = gr.Plot(label="Rewards")
 
+            # ---- 5. Runs -------------------------------------------------------------------
+            with gr.Tab("5 · Runs", id="runs"):
+                with gr.Row():
+                    refresh_runs = gr.Button("↻ Refresh", scale=0)
+                runs_df = gr.Dataframe(runs_table, label="All runs", interactive=False, wrap=True, max_height=300)
+                overlay_pick = gr.Dropdown(run_names(), multiselect=True, label="Overlay curves of runs")
+                with gr.Row():
+                    overlay_acc, overlay_loss = gr.Plot(label="Accuracy"), gr.Plot(label="Loss")
+                with gr.Row():
+                    run_pick = gr.Dropdown(run_names(True), label="Run", scale=3)
+                    eval_btn = gr.Button("Evaluate", scale=1)
+                    zip_btn = gr.Button("Export zip", scale=1)
+                    zip_file = gr.File(label="Run zip", scale=2)
+                eval_summary = gr.Markdown()
+                with gr.Row():
+                    eval_hist, eval_calib = gr.Plot(label="Rewards"), gr.Plot(label="Calibration")
+                mistakes_df = gr.Dataframe(label="Worst mis-ranked held-out pairs", interactive=False, wrap=True, max_height=300)
+                with gr.Accordion("Score a file of answers", open=False):
+                    with gr.Row():
+                        score_upload = gr.File(label="CSV/JSONL with question and answer columns", type="filepath")
+                        scored_file = gr.File(label="Scored CSV (every column kept, plus reward)")
+                    score_btn = gr.Button("Score with the run above (or the base model)")
+                with gr.Accordion("Push to the Hugging Face Hub, or delete", open=False):
+                    with gr.Row():
+                        repo_id = gr.Textbox(label="Repo id", placeholder="you/my-reward-model")
+                        token = gr.Textbox(label="Write token", type="password")
+                        push_btn = gr.Button("Push", scale=0)
+                    with gr.Row():
+                        sure = gr.Checkbox(label="I am sure")
+                        delete_btn = gr.Button("Delete run", variant="stop", scale=0)
+                runs_message = gr.Markdown()
+
         timer = gr.Timer(1.0)
 
         # ---- events ---------------------------------------------------------------------------
@@ -470,6 +585,51 @@ def build_app():
             return (f"The model prefers **{verdict}** (P(A preferred) = {result['p_a_preferred']:.1%}).",
                     result["reward_a"], result["reward_b"], result["difference"], result["p_a_preferred"],
                     plots.comparison(result["reward_a"], result["reward_b"], result["p_a_preferred"]))
+
+        def refresh_runs_view():
+            return runs_table(), gr.update(choices=run_names()), gr.update(choices=run_names(True))
+
+        refresh_runs.click(refresh_runs_view, None, [runs_df, overlay_pick, run_pick])
+        overlay_pick.change(overlay, overlay_pick, [overlay_acc, overlay_loss])
+
+        def guarded(fn, n_outputs):
+            def call(*args):
+                try:
+                    return fn(*args)
+                except InputError as exc:
+                    message = f"**{exc}**"
+                    return (message, *([None] * (n_outputs - 1))) if n_outputs > 1 else message
+            return call
+
+        eval_btn.click(guarded(evaluate_view, 4), run_pick, [eval_summary, eval_hist, eval_calib, mistakes_df])
+
+        def on_zip(name, sess: Session):
+            try:
+                return export_zip(name, sess.work_dir), ""
+            except InputError as exc:
+                return None, f"**{exc}**"
+
+        zip_btn.click(on_zip, [run_pick, session], [zip_file, runs_message])
+
+        def on_score(name, path, sess: Session):
+            try:
+                model = str(_run_path(name) / "model") if name else "default"
+                return score_file(model, path, sess.work_dir), "Scored."
+            except InputError as exc:
+                return None, f"**{exc}**"
+
+        score_btn.click(on_score, [run_pick, score_upload, session], [scored_file, runs_message])
+
+        def on_push(name, repo, tok):
+            from rm_demo.export import push_to_hub
+
+            try:
+                return f"Pushed: {push_to_hub(_run_path(name), repo, tok)}"
+            except InputError as exc:
+                return f"**{exc}**"
+
+        push_btn.click(on_push, [run_pick, repo_id, token], runs_message)
+        delete_btn.click(guarded(delete_run, 1), [run_pick, sure], runs_message).then(refresh_runs_view, None, [runs_df, overlay_pick, run_pick])
 
         compare_btn.click(on_compare, [model_pick, question, answer_a, answer_b], [compare_message, reward_a, reward_b, difference, p_a, compare_plot])
     return demo

@@ -1,0 +1,106 @@
+"""How good is a trained reward model? Held-out accuracy against the untrained base, calibration,
+reward distributions and the worst mistakes. Written to `runs/<name>/eval.json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rm_demo.feedback import ReadOptions
+from rm_demo.pairs import PairOptions, pairs_from_file
+from rm_demo.runs import RunFolder, write_json_atomic
+from rm_demo.score import Scorer
+
+CALIBRATION_BINS = 10
+
+
+def heldout_pairs(run: RunFolder) -> pd.DataFrame:
+    """The run's own held-out pairs: same data, same pairing options, same question split."""
+    from rm_demo.train import TrainConfig, split_by_question
+
+    config = TrainConfig(**run.read()["config"])
+    options = PairOptions(strategy=config.strategy, chosen_min=config.chosen_min, rejected_max=config.rejected_max, min_margin=config.min_margin)
+    pairs = pairs_from_file(config.input, ReadOptions(**config.read_options), options).pairs
+    return split_by_question(pairs, config.eval_fraction, config.seed)[1]
+
+
+def score_pairs(scorer: Scorer, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    n = len(pairs)
+    rewards = scorer.score(list(pairs["prompt"]) * 2, list(pairs["chosen"]) + list(pairs["rejected"]))
+    return rewards[:n], rewards[n:]
+
+
+def summarize(chosen: np.ndarray, rejected: np.ndarray) -> dict:
+    margin = chosen - rejected
+    return {"pairs": int(margin.size), "accuracy": float(np.mean(margin > 0)) if margin.size else None,
+            "mean_margin": float(np.mean(margin)) if margin.size else None}
+
+
+def calibration(chosen: np.ndarray, rejected: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
+    """Predicted P(first answer preferred) in bins vs how often it was. Each pair is shown in both
+    orders, so the curve covers 0 to 1 and a calibrated model lies on the diagonal."""
+    diff = np.concatenate([chosen - rejected, rejected - chosen])
+    observed = np.concatenate([np.ones(chosen.size), np.zeros(chosen.size)])
+    predicted = 1 / (1 + np.exp(-diff))
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.digitize(predicted, edges) - 1, 0, bins - 1)
+    out = []
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            out.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "predicted": float(predicted[mask].mean()),
+                        "observed": float(observed[mask].mean()), "count": int(mask.sum())})
+    return out
+
+
+def worst_mistakes(pairs: pd.DataFrame, chosen: np.ndarray, rejected: np.ndarray, top: int = 10) -> list[dict]:
+    margin = chosen - rejected
+    order = np.argsort(margin)[:top]
+    return [
+        {"prompt": pairs["prompt"].iloc[i], "chosen": pairs["chosen"].iloc[i], "rejected": pairs["rejected"].iloc[i],
+         "reward_chosen": float(chosen[i]), "reward_rejected": float(rejected[i]), "margin": float(margin[i])}
+        for i in order if margin[i] <= 0
+    ]
+
+
+def evaluate_pairs(model: str, pairs: pd.DataFrame, base_model: str | None = "default") -> dict:
+    """Score `pairs` with `model` (and the untrained base as the reference line)."""
+    scorer = Scorer(model)
+    chosen, rejected = score_pairs(scorer, pairs)
+    report = {
+        "model": model,
+        **summarize(chosen, rejected),
+        "calibration": calibration(chosen, rejected),
+        "worst_mistakes": worst_mistakes(pairs, chosen, rejected),
+        "rewards": {"chosen": chosen.round(5).tolist(), "rejected": rejected.round(5).tolist()},
+    }
+    if base_model:
+        base_chosen, base_rejected = score_pairs(Scorer(base_model, max_length=scorer.max_length), pairs)
+        report["base"] = {"model": base_model, **summarize(base_chosen, base_rejected)}
+    return report
+
+
+def evaluate_run(run_dir: str | Path) -> dict:
+    """Evaluate a finished run on its held-out questions and write `eval.json`."""
+    run = RunFolder(run_dir)
+    pairs = heldout_pairs(run)
+    base = run.read().get("config", {}).get("model", "default")
+    report = evaluate_pairs(str(run.model_dir), pairs, base_model=base) if len(pairs) else {"pairs": 0, "note": "the run held out no questions"}
+    report["run"] = run.name
+    write_json_atomic(run.path / "eval.json", report)
+    return report
+
+
+def evaluate_file(model: str, pairs_file: str, base_model: str | None = "default") -> dict:
+    pairs = pairs_from_file(pairs_file).pairs
+    return evaluate_pairs(model, pairs, base_model)
+
+
+def load_eval(run_dir: str | Path) -> dict | None:
+    try:
+        return json.loads((Path(run_dir) / "eval.json").read_text())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,96 @@
+"""Taking a run away: a zip with the model, its card and metrics; or a push to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+from rm_demo.errors import InputError
+from rm_demo.runs import RunFolder
+
+
+def model_card(run: RunFolder) -> str:
+    info = run.read()
+    config = info.get("config", {})
+    data = info.get("data", {})
+    final = info.get("final_metrics") or {}
+    evaluation = {}
+    try:
+        evaluation = json.loads((run.path / "eval.json").read_text())
+    except (OSError, ValueError):
+        pass
+    acc = final.get("eval_accuracy")
+    base = evaluation.get("base", {}).get("accuracy")
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "tags: [reward-model, trl, rm_demo]",
+        "---",
+        f"# Reward model `{run.name}`",
+        "",
+        f"Trained with [rm_demo](https://github.com/) (TRL `RewardTrainer`) from `{config.get('model')}` "
+        f"on {data.get('train_pairs', '?')} preference pairs from `{data.get('source', '?')}`.",
+        "",
+        "## Metrics (held-out questions)",
+        "",
+        f"- pairwise accuracy: {acc:.3f}" if acc is not None else "- pairwise accuracy: n/a (no held-out questions)",
+        f"- untrained base accuracy: {base:.3f}" if base is not None else "",
+        f"- mean reward margin: {final.get('eval_margin'):.3f}" if final.get("eval_margin") is not None else "",
+        "",
+        "## Data",
+        "",
+        f"- rows read {data.get('report', {}).get('rows_read', '?')}, pairs {data.get('train_pairs', 0) + data.get('eval_pairs', 0)}, "
+        f"strategy `{config.get('strategy')}`; truncated pairs: {data.get('truncated_pairs')}",
+        "",
+        "## Training config",
+        "",
+        "```json",
+        json.dumps(config, indent=2),
+        "```",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+        'tok, model = AutoTokenizer.from_pretrained("PATH"), AutoModelForSequenceClassification.from_pretrained("PATH")',
+        'reward = model(**tok("question", "answer", return_tensors="pt")).logits[0, 0].item()',
+        "```",
+        "",
+        "(rm_demo's scorer (`python -m rm_demo score`) cuts long prompts from the left exactly as training did.)",
+    ]
+    return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def export_run(run_dir: str | Path, zip_path: str | Path) -> Path:
+    """Zip the run: model/ (with its card as README.md), run.json, eval.json, metrics.jsonl."""
+    run = RunFolder(run_dir)
+    if not (run.model_dir / "config.json").exists():
+        raise InputError("this run has no saved model (it did not finish)", source=run.name, fix="pick a completed run")
+    (run.model_dir / "README.md").write_text(model_card(run), encoding="utf-8")
+    zip_path = Path(zip_path)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(run.model_dir.rglob("*")):
+            if file.is_file() and file.name != "training_args.bin":
+                archive.write(file, Path(run.name) / "model" / file.relative_to(run.model_dir))
+        for name in ("run.json", "eval.json", "metrics.jsonl"):
+            if (run.path / name).exists():
+                archive.write(run.path / name, Path(run.name) / name)
+    return zip_path
+
+
+def push_to_hub(run_dir: str | Path, repo_id: str, token: str) -> str:
+    """Upload the run's model folder; offline or refused, a clear message instead of a traceback."""
+    run = RunFolder(run_dir)
+    (run.model_dir / "README.md").write_text(model_card(run), encoding="utf-8")
+    try:
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, exist_ok=True)
+        api.upload_folder(folder_path=str(run.model_dir), repo_id=repo_id, ignore_patterns=["training_args.bin"])
+    except Exception as exc:  # network down, bad token, no rights: all mean "not pushed"
+        raise InputError(f"could not push to the Hub ({type(exc).__name__}: {str(exc)[:200]})", source=repo_id,
+                         fix="check the network, the repo id and a write token; the zip download works offline") from None
+    return f"https://huggingface.co/{repo_id}"

@@ -1,0 +1,93 @@
+"""After training: evaluation report, scoring, compare, export (zip loads back), run history."""
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from transformers import AutoModelForSequenceClassification
+
+from rm_demo import ui
+from rm_demo.errors import InputError
+from rm_demo.evaluate import evaluate_run
+from rm_demo.export import export_run, push_to_hub
+from rm_demo.runs import list_runs
+from rm_demo.train import TrainConfig, train
+
+pytestmark = pytest.mark.slow
+WORKSHOP = ui.SAMPLES["workshop"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    final = train(TrainConfig(input=str(WORKSHOP), output_dir=str(root / "workshop"), epochs=1, batch_size=4, min_steps=10,
+                              learning_rate=1e-4, eval_fraction=0.3, max_length=128), progress=False)
+    assert final["status"] == "completed"
+    return root / "workshop"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "rm_demo", *args], capture_output=True, text=True)
+
+
+def test_evaluation_report(run_dir):
+    report = evaluate_run(run_dir)
+    saved = json.loads((run_dir / "eval.json").read_text())
+    assert saved["accuracy"] == report["accuracy"] and 0 <= report["accuracy"] <= 1
+    assert report["pairs"] == json.loads((run_dir / "run.json").read_text())["data"]["eval_pairs"]
+    assert report["base"]["model"] == "default" and report["base"]["pairs"] == report["pairs"]
+    assert sum(b["count"] for b in report["calibration"]) == 2 * report["pairs"]
+    assert all(m["margin"] <= 0 for m in report["worst_mistakes"])
+    assert len(report["rewards"]["chosen"]) == report["pairs"]
+
+
+def test_cli_compare_and_score(run_dir, tmp_path):
+    proc = _cli("compare", "--model", str(run_dir / "model"), "--question", "Why is the sky blue?",
+                "--answer-a", "Rayleigh scattering of sunlight.", "--answer-b", "Nobody knows.")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert set(result) == {"reward_a", "reward_b", "p_a_preferred"} and 0 < result["p_a_preferred"] < 1
+    answers = tmp_path / "answers.csv"
+    answers.write_text("id,question,answer\n1,Why?,Because.\n2,Why?,=HYPERLINK(\"x\")\n")
+    proc = _cli("score", "--model", str(run_dir / "model"), "--input", str(answers), "-o", str(tmp_path / "scored.csv"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = (tmp_path / "scored.csv").read_text().splitlines()
+    assert lines[0] == "id,question,answer,reward" and len(lines) == 3 and "'=HYPERLINK" in lines[2]
+
+
+def test_export_zip_loads_back(run_dir, tmp_path):
+    archive = export_run(run_dir, tmp_path / "run.zip")
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        z.extractall(tmp_path / "unzipped")
+    assert {"workshop/run.json", "workshop/model/README.md", "workshop/model/config.json"} <= names
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "unzipped" / "workshop" / "model")
+    assert model.config.num_labels == 1
+    card = (tmp_path / "unzipped" / "workshop" / "model" / "README.md").read_text()
+    assert "pairwise accuracy" in card and "from_pretrained" in card
+
+
+def test_push_offline_is_a_clear_message(run_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="could not push to the Hub"):
+        push_to_hub(run_dir, "someone/rm", "hf_fake")
+
+
+def test_history_and_the_app_views(run_dir, monkeypatch):
+    monkeypatch.setenv("RM_DEMO_RUNS", str(run_dir.parent))
+    (run_dir.parent / "half-written").mkdir()
+    (run_dir.parent / "half-written" / "run.json").write_text("{ not json")
+    statuses = {r.name: r.status for r in list_runs(run_dir.parent)}
+    assert statuses == {"workshop": "completed", "half-written": "unreadable"}
+    table = ui.runs_table()
+    assert list(table["run"]) and "workshop" in set(table["run"])
+    summary, hist, calib, mistakes = ui.evaluate_view("workshop")
+    assert "held-out accuracy" in summary and hist is not None and calib is not None
+    acc_fig, loss_fig = ui.overlay(["workshop"])
+    assert len(acc_fig.data) == 1 and len(loss_fig.data) == 1
+    assert "Tick" in ui.delete_run("half-written", False)
+    assert "Deleted" in ui.delete_run("half-written", True)
+    with pytest.raises(InputError):
+        ui.delete_run("../../etc", True)
