@@ -245,8 +245,12 @@ def _guess_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _parse_csv(data: bytes, delimiter: str, source: str) -> pd.DataFrame:
-    """UTF-8 bytes -> string table. pyarrow's reader: multi-threaded, and quotes like pandas'."""
+def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = None) -> pd.DataFrame:
+    """UTF-8 CSV -> string table. pyarrow's reader: multi-threaded, and quotes like pandas'.
+
+    With `path`, pyarrow reads the file itself (and checks it is valid UTF-8); `data` then only
+    needs to hold the beginning, for the header.
+    """
     end = data.find(NEWLINE)
     header_line = data[: end if end >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
     header = next(csv.reader([header_line], delimiter=delimiter), [])
@@ -263,8 +267,10 @@ def _parse_csv(data: bytes, delimiter: str, source: str) -> pd.DataFrame:
     parse = pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row)
     convert = pv.ConvertOptions(strings_can_be_null=False, null_values=[], column_types={c: pa.string() for c in slots})
     try:
-        table = pv.read_csv(pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert)
-    except pa.ArrowInvalid:
+        table = pv.read_csv(str(path) if path is not None else pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
+            raise InputError("the file is not valid UTF-8", source=source, fix="pick its encoding") from None
         detail = ""
         if bad_rows:
             bad = bad_rows[0]
@@ -464,11 +470,26 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
     path = Path(path)
     source = name or path.name
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            head_bytes = fh.read(65536)
     except FileNotFoundError:
         raise InputError("file not found", source=str(path), fix="check the path") from None
     except IsADirectoryError:
         raise InputError("is a folder, not a file", source=str(path), fix="give the path of a CSV or JSONL file") from None
+    if head_bytes and not head_bytes.isspace() and options.encoding in ("", "auto", None) and head_bytes.isascii():
+        # Fast path for big plain files: pyarrow reads the file itself and checks it is UTF-8.
+        head = head_bytes.decode("ascii")
+        fmt = _detect_format(source, head)
+        if fmt == "csv":
+            delimiter = options.delimiter or ("\t" if source.lower().endswith(".tsv") else _guess_delimiter(head))
+            try:
+                frame = _parse_csv(head_bytes, delimiter, source, path=path)
+                return RawTable(frame, source, fmt, "utf-8", True, delimiter)
+            except InputError as exc:
+                if "UTF-8" not in str(exc):
+                    raise
+            # not UTF-8 after all (a Windows file with ASCII in its first 64 KB): detect below
+    raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":  # gzip, e.g. data.jsonl.gz
         try:
             raw = gzip.decompress(raw)

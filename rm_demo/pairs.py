@@ -250,11 +250,12 @@ def _pairs_from_feedback(frame: pd.DataFrame, options: PairOptions) -> tuple[pd.
     status[status == PENDING] = USED
 
     chosen_pos, rejected_pos = pairs["chosen_pos"], pairs["rejected_pos"]
+    # Texts stay Arrow-backed: turning 2 x 200k answers into Python objects would cost more than the rest.
     out = pd.DataFrame(
         {
-            "prompt": question.take(chosen_pos).to_numpy(),
-            "chosen": answer.take(chosen_pos).to_numpy(),
-            "rejected": answer.take(rejected_pos).to_numpy(),
+            "prompt": question.take(chosen_pos).reset_index(drop=True),
+            "chosen": answer.take(chosen_pos).reset_index(drop=True),
+            "rejected": answer.take(rejected_pos).reset_index(drop=True),
             "chosen_score": pairs["chosen_score"],
             "rejected_score": pairs["rejected_score"],
         }

@@ -212,7 +212,6 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         callbacks=callbacks,
         peft_config=peft_config,
     )
-    del torch
     return trainer, info
 
 

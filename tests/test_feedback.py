@@ -142,3 +142,12 @@ def test_transcript_pairs_split_shared_prompt():
     assert prompt == "\n\nHuman: hi there\n\nAssistant:"
     assert (c, r) == (" Hello! How can I help?", " Go away.")
     assert split_shared_prompt("The cat sat", "The cow sat") == ("The ", "cat sat", "cow sat")
+
+
+def test_non_utf8_byte_after_a_long_ascii_start(write_file):
+    # The fast path hands plain-looking files to pyarrow; a cp1252 byte deep in the file sends it back to detection.
+    filler = "".join(f"question {i},answer {i},3\n" for i in range(4000))
+    path = write_file("late.csv", ("question,answer,score\n" + filler + "q,I don\u2019t know,5\n").encode("cp1252"))
+    table = read_feedback(path)
+    assert table.encoding == "cp1252" and table.frame["answer"].iloc[-1] == "I don\u2019t know"
+    assert len(table.frame) == 4001
