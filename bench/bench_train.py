@@ -104,7 +104,7 @@ def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     config = TrainConfig(
         input=str(data), output_dir=str(out_dir / "run"), epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, max_length=args.max_length, eval_fraction=0.0, seed=args.seed,
-        precision=args.precision,
+        precision=args.precision, group_by_length=not args.no_group,
     )
     trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
     kept = info["data"]["train_pairs"]
@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--precision", default="auto", help="rm_demo's precision: auto (bf16 on this CPU), fp32, ...")
+    parser.add_argument("--no-group", action="store_true", help="rm_demo without length-grouped batches")
     parser.add_argument("--only", choices=("both", "plain", "rm_demo"), default="both")
     args = parser.parse_args()
     train_rows, heldout_rows = load_hh(args.data)

@@ -47,6 +47,7 @@ class TrainConfig:
     rejected_max: float | None = None
     min_margin: float = 1.0
     use_margin: bool = True  # pass the score gap to TRL's loss when the pairs have one
+    group_by_length: bool = True  # batches of similar length: less padding
     lora: bool = False
     lora_r: int = 16
     device: str = "auto"
@@ -177,7 +178,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         disable_tqdm=not (progress and is_main),
         warmup_steps=0.1,  # a fraction: 10% of the steps
         dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length",  # similar lengths per batch: less padding, same data
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         length_column_name="length",
     )
     info = {
