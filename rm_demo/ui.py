@@ -469,7 +469,7 @@ def build_app():
                 with gr.Row():
                     overlay_acc, overlay_loss = gr.Plot(label="Accuracy"), gr.Plot(label="Loss")
                 with gr.Row():
-                    run_pick = gr.Dropdown(run_names(True), label="Run", scale=3)
+                    run_pick = gr.Dropdown(run_names(True), label="Run", scale=3, elem_id="run-pick")
                     eval_btn = gr.Button("Evaluate", scale=1)
                     zip_btn = gr.Button("Export zip", scale=1)
                     zip_file = gr.File(label="Run zip", scale=2)
