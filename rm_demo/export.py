@@ -68,6 +68,10 @@ def export_run(run_dir: str | Path, zip_path: str | Path) -> Path:
     run = RunFolder(run_dir)
     if not (run.model_dir / "config.json").exists():
         raise InputError("this run has no saved model (it did not finish)", source=run.name, fix="pick a completed run")
+    if not (run.path / "eval.json").exists():
+        from rm_demo.evaluate import evaluate_run
+
+        evaluate_run(run.path)  # the zip always carries the evaluation report
     (run.model_dir / "README.md").write_text(model_card(run), encoding="utf-8")
     zip_path = Path(zip_path)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:

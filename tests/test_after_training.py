@@ -58,11 +58,12 @@ def test_cli_compare_and_score(run_dir, tmp_path):
 
 
 def test_export_zip_loads_back(run_dir, tmp_path):
+    (run_dir / "eval.json").unlink(missing_ok=True)  # export evaluates when the report is missing
     archive = export_run(run_dir, tmp_path / "run.zip")
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
         z.extractall(tmp_path / "unzipped")
-    assert {"workshop/run.json", "workshop/model/README.md", "workshop/model/config.json"} <= names
+    assert {"workshop/run.json", "workshop/eval.json", "workshop/model/README.md", "workshop/model/config.json"} <= names
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "unzipped" / "workshop" / "model")
     assert model.config.num_labels == 1
     card = (tmp_path / "unzipped" / "workshop" / "model" / "README.md").read_text()

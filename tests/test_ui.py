@@ -99,3 +99,14 @@ def test_compare_with_base_model():
 def test_app_builds():
     demo = ui.build_app()
     assert demo.title == "Reward Model Studio"
+
+
+def test_a_fresh_page_reattaches_to_the_running_job(tmp_path, monkeypatch):
+    import os
+    import time
+
+    monkeypatch.setenv("RM_DEMO_RUNS", str(tmp_path))
+    for name, status, created in (("old", "completed", 1), ("live", "running", time.time())):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({"status": status, "created_at": created, "pid": os.getpid()}))
+    assert ui.active_run() == str(tmp_path / "live")
