@@ -30,7 +30,7 @@ def model_card(run: RunFolder) -> str:
         "---",
         f"# Reward model `{run.name}`",
         "",
-        f"Trained with [rm_demo](https://github.com/) (TRL `RewardTrainer`) from `{config.get('model')}` "
+        f"Trained with rm_demo (Reward Model Studio, TRL `RewardTrainer`) from `{config.get('model')}` "
         f"on {data.get('train_pairs', '?')} preference pairs from `{data.get('source', '?')}`.",
         "",
         "## Metrics (held-out questions)",
