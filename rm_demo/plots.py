@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 _LAYOUT = dict(template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13))
 CHOSEN, REJECTED, ACCENT = "#2e7d32", "#c62828", "#1565c0"
+_LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right")  # above the plot, clear of the lines
 
 
 def _figure(title: str, x_title: str, y_title: str) -> go.Figure:
@@ -61,7 +62,7 @@ def loss_curves(metrics: list[dict]) -> go.Figure:
         fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines+markers", name="train loss", line_color=ACCENT)
     if evals:
         fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="eval loss", line_color=REJECTED)
-    fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(legend=_LEGEND)
     return fig
 
 
@@ -77,7 +78,7 @@ def accuracy_curves(metrics: list[dict]) -> go.Figure:
         fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="held-out", line=dict(color=CHOSEN, width=3))
     fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance", annotation_position="bottom right")
     fig.update_yaxes(range=[0, 1.05])
-    fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(legend=_LEGEND)
     return fig
 
 
@@ -95,7 +96,7 @@ def reward_histograms(chosen: list[float], rejected: list[float]) -> go.Figure:
         return _empty(fig, "no held-out pairs")
     fig.add_histogram(x=chosen, name="chosen", marker_color=CHOSEN, opacity=0.65)
     fig.add_histogram(x=rejected, name="rejected", marker_color=REJECTED, opacity=0.65)
-    fig.update_layout(barmode="overlay", legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(barmode="overlay", legend=_LEGEND)
     return fig
 
 
@@ -108,7 +109,7 @@ def calibration_chart(bins: list[dict]) -> go.Figure:
                     line_color=ACCENT, text=[f"{b['count']} pairs" for b in bins])
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.05])
-    fig.update_layout(legend=dict(orientation="h", y=1.12, x=1, xanchor="right"))
+    fig.update_layout(legend=_LEGEND)
     return fig
 
 

@@ -269,6 +269,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 "eval_margin": final.get("eval_margin"),
                 "train_runtime_s": trainer.state.log_history[-1].get("train_runtime") if trainer.state.log_history else None,
                 "steps": trainer.state.global_step,
+                "eval_pairs": info["data"]["eval_pairs"],
             }
             return run.update(status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)
         return {}
