@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import json
+import mmap
 import os
 import re
 import unicodedata
@@ -245,11 +246,12 @@ def _guess_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = None) -> pd.DataFrame:
+def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = None, quoted: bool = True) -> pd.DataFrame:
     """UTF-8 CSV -> string table. pyarrow's reader: multi-threaded, and quotes like pandas'.
 
     With `path`, pyarrow reads the file itself (and checks it is valid UTF-8); `data` then only
-    needs to hold the beginning, for the header.
+    needs to hold the beginning, for the header. `quoted=False` (no double quote anywhere in the
+    file) means no field can hold a line break, so pyarrow may cut blocks at any newline.
     """
     end = data.find(NEWLINE)
     header_line = data[: end if end >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
@@ -264,7 +266,7 @@ def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = Non
         bad_rows.append(row)
         return "error"
 
-    parse = pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_bad_row)
+    parse = pv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted, invalid_row_handler=on_bad_row)
     convert = pv.ConvertOptions(strings_can_be_null=False, null_values=[], column_types={c: pa.string() for c in slots})
     try:
         table = pv.read_csv(str(path) if path is not None else pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert)
@@ -483,7 +485,7 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
         if fmt == "csv":
             delimiter = options.delimiter or ("\t" if source.lower().endswith(".tsv") else _guess_delimiter(head))
             try:
-                frame = _parse_csv(head_bytes, delimiter, source, path=path)
+                frame = _parse_csv(head_bytes, delimiter, source, path=path, quoted=_has_quote(path))
                 return RawTable(frame, source, fmt, "utf-8", True, delimiter)
             except InputError as exc:
                 if "UTF-8" not in str(exc):
@@ -513,6 +515,15 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
         text = text if text is not None else utf8.decode("utf-8")
         frame = _parse_jsonl(text, source) if fmt == "jsonl" else _parse_json(text, source)
     return RawTable(frame, source, fmt, encoding, detected, delimiter)
+
+
+def _has_quote(path: Path) -> bool:
+    """Whether the file holds a double quote anywhere (memory-mapped: no copy, memchr speed)."""
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return view.find(b'"') >= 0
 
 
 def find_column(columns: list[str], role: str, explicit: str | None, source: str) -> str:

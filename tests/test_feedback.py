@@ -151,3 +151,14 @@ def test_non_utf8_byte_after_a_long_ascii_start(write_file):
     table = read_feedback(path)
     assert table.encoding == "cp1252" and table.frame["answer"].iloc[-1] == "I don\u2019t know"
     assert len(table.frame) == 4001
+
+
+@pytest.mark.parametrize("quoted", [True, False])
+def test_big_files_with_and_without_quotes_read_the_same(write_file, quoted):
+    # Over 16 MB so pyarrow reads in several blocks; with quotes, line breaks inside fields survive.
+    answer = '"line one\nline two, with a comma"' if quoted else "plain answer"
+    body = "".join(f"question {i},{answer} {i if not quoted else ''},{i % 5 + 1}\n" for i in range(400_000))
+    table = read_feedback(write_file("big.csv", "question,answer,score\n" + body))
+    assert len(table.frame) == 400_000
+    expected = "line one\nline two, with a comma" if quoted else "plain answer 399999"
+    assert table.frame["answer"].iloc[-1] == expected
