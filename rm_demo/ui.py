@@ -95,7 +95,7 @@ def derive_view(path: str | None, name: str | None, encoding: str, delimiter: st
         options = PairOptions(strategy=strategy, chosen_min=_num(chosen_min), rejected_max=_num(rejected_max), min_margin=_num(min_margin) or 0.0)
         result = pairs_from_file(path, read, options, name=name)
     except InputError as exc:
-        return DataView(False, "**Could not use this file.** " + str(exc).replace("\n", "  \n"))
+        return DataView(False, "**Could not use this file.** " + str(exc).replace("\n", "  \n"), columns=_columns_of(path, read, name))
     r = result.report
     mapping = ", ".join(f"{role} ← `{col}`" for role, col in r.column_mapping.items())
     message = (
@@ -107,6 +107,16 @@ def derive_view(path: str | None, name: str | None, encoding: str, delimiter: st
     return DataView(True, message, summary=accounting_markdown(result), pairs=result.pairs, dropped=dropped_table(result),
                     columns=[c for c in r.column_mapping.values()] + list(r.ignored_columns), result=result,
                     figures=(plots.score_distribution(r.score_distribution), plots.answers_per_question(result.rows), plots.margins(result.pairs)))
+
+
+def _columns_of(path: str, read: ReadOptions, name: str | None) -> list[str]:
+    """The file's column names, so the menus can offer them when automatic mapping failed."""
+    from rm_demo.feedback import read_table
+
+    try:
+        return [c for c in read_table(path, read, name=name).frame.columns if c != "row"]
+    except InputError:
+        return []
 
 
 def accounting_markdown(result: PairsResult) -> str:
@@ -505,8 +515,9 @@ def build_app():
             view = derive_view(sess.data_path, sess.data_name, *values)
             if not view.ok:
                 empty = pd.DataFrame()
+                cols = gr.update(choices=[AUTO, *view.columns]) if view.columns else gr.update()
                 return (sess, view.message, "Load data in step 1.", empty, empty, None, None, None,
-                        gr.update(visible=False), gr.update(visible=False), gr.update(), gr.update(), gr.update())
+                        gr.update(visible=False), gr.update(visible=False), cols, cols, cols)
             sess = export_pairs(sess, view.result.pairs)
             col_update = gr.update(choices=[AUTO, *view.columns])
             return (sess, view.message, view.summary, pairs_table(view.pairs), view.dropped, *view.figures,

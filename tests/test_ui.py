@@ -29,6 +29,7 @@ def test_bad_file_is_a_message_not_a_traceback(write_file):
     path = write_file("bad.csv", "question,reply,stars\nq,a,1\n")
     view = ui.derive_view(str(path), "bad.csv", *SETTINGS)
     assert not view.ok and "bad.csv" in view.message and "How to fix" in view.message and "Traceback" not in view.message
+    assert view.columns == ["question", "reply", "stars"]  # offered in the column menus, to fix it there
 
 
 def test_explicit_columns_from_the_menus(write_file):
