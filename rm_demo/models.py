@@ -118,6 +118,40 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
     return reward_model, tokenizer
 
 
+def is_sentence_transformers_checkpoint(model: str) -> bool:
+    """Whether `model` (folder or hub id) was saved by sentence-transformers: a modules.json beside it."""
+    folder = Path(model)
+    if folder.is_dir():
+        return (folder / "modules.json").is_file()
+    from transformers.utils import cached_file
+
+    found = cached_file(
+        model, "modules.json", _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False
+    )
+    return found is not None
+
+
+def reset_untrained_pooler(model, model_path: str) -> bool:
+    """Start BERT's [CLS] pooler at identity when the checkpoint never trained it. True if it did.
+
+    Sentence-transformers checkpoints (the default all-MiniLM-L6-v2 among them) were tuned through
+    mean pooling, so the pooler the classification head reads (dense + tanh on [CLS]) still holds
+    small untrained weights that squash [CLS] into noise. At identity, [CLS] passes through (tanh is
+    near-linear at its scale). On the HH benchmark this lifted held-out accuracy from 0.615 to 0.68
+    (BENCHMARKS.md). Other checkpoints, and rm_demo's own trained runs, keep their pooler.
+    """
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    dense = getattr(getattr(base, "pooler", None), "dense", None)
+    if not isinstance(dense, torch.nn.Linear) or dense.in_features != dense.out_features:
+        return False
+    if not is_sentence_transformers_checkpoint(model_path):
+        return False
+    with torch.no_grad():
+        dense.weight.copy_(torch.eye(dense.in_features, dtype=dense.weight.dtype))
+        dense.bias.zero_()
+    return True
+
+
 @dataclass
 class Encoded:
     input_ids: list[list[int]]

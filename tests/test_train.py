@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from rm_demo.models import PairEncoder, load_reward_model, resolve_model
+from rm_demo.models import PairEncoder, load_reward_model, reset_untrained_pooler, resolve_model
 from rm_demo.train import TrainConfig, split_by_question, train
 
 pytestmark = pytest.mark.slow
@@ -51,6 +51,25 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     assert any("loss" in m for m in metrics) and all("elapsed_s" in m for m in metrics)
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
     assert model.config.num_labels == 1
+    # The default is a sentence-transformers checkpoint: its untrained pooler started at identity;
+    # the trained run is not one, so training on from it keeps what it learned.
+    assert info["pooler"].startswith("identity")
+    assert not reset_untrained_pooler(model, str(run / "model"))
+
+
+def test_only_untrained_poolers_start_at_identity(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=1)
+    folder = tmp_path / "bert"
+    BertForSequenceClassification(config).save_pretrained(folder)
+    model = BertForSequenceClassification.from_pretrained(folder)
+    before = model.bert.pooler.dense.weight.clone()
+    assert not reset_untrained_pooler(model, str(folder))  # a plain BERT: its pooler was trained (NSP)
+    assert torch.equal(model.bert.pooler.dense.weight, before)
+    (folder / "modules.json").write_text("[]")  # what sentence-transformers saves beside the weights
+    assert reset_untrained_pooler(model, str(folder))
+    assert torch.equal(model.bert.pooler.dense.weight, torch.eye(16)) and not model.bert.pooler.dense.bias.any()
 
 
 def test_bad_model_exit_2(seed_csv, tmp_path):
