@@ -187,18 +187,55 @@ def normalize_question(values: pd.Series) -> pd.Series:
     """NFC, every kind of space collapsed to one ASCII space, trimmed: variants group together."""
     values = values.astype("str")
     arrow = pa.array(values)
-    work = ~values.str.isascii() | _edge_space(arrow) | pc.match_substring_regex(arrow, "[\t\n\r\f\v]|  ").to_numpy(zero_copy_only=False)
+    text = _text_bytes(arrow)
+    work = _edge_space(arrow)
+    if text.size and text.max() >= 0x80:  # some string is not ASCII: find which
+        work |= ~values.str.isascii()
+    # The per-string regex runs only if the column holds a tab, line break or double space at all.
+    if text.size and (text.min() < 0x20 or _has_double_space(text)):
+        work |= pc.match_substring_regex(arrow, "[\t\n\r\f\v]|  ").to_numpy(zero_copy_only=False)
     return _rewrite(values, work, lambda v: v.str.normalize("NFC").str.replace(_SPACE_RUN, " ", regex=True).str.strip(" "))
 
 
 def normalize_answer(values: pd.Series) -> pd.Series:
     """NFC and trimmed at both ends; inside, the text stays as written (indentation, line breaks)."""
     values = values.astype("str")
-    work = ~values.str.isascii() | _edge_space(pa.array(values))
+    arrow = pa.array(values)
+    text = _text_bytes(arrow)
+    work = _edge_space(arrow)
+    if text.size and text.max() >= 0x80:
+        work |= ~values.str.isascii()
     return _rewrite(values, work, lambda v: v.str.normalize("NFC").str.replace(_EDGE_SPACE, "", regex=True))
 
 
-_ASCII_SPACE_BYTES = np.array([9, 10, 11, 12, 13, 32], dtype=np.uint8)
+# Whole-column checks first: on a clean column (the usual case) they replace a pass per string
+# with a few vectorised passes over the bytes, and no string is looked at one by one.
+
+
+def _text_bytes(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Every string of the column back to back, as uint8 (no copy for a one-chunk column)."""
+    chunks = strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]
+    parts = []
+    for chunk in chunks:
+        _, offsets_buf, data_buf = chunk.buffers()[:3]
+        if data_buf is None or len(chunk) == 0:
+            continue
+        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=offset_type)
+        start, end = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
+        parts.append(np.frombuffer(data_buf, dtype=np.uint8)[start:end])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, dtype=np.uint8)])
+
+
+def _has_double_space(text: np.ndarray) -> bool:
+    """Two spaces in a row anywhere: as 16-bit words "  " is 0x2020, at even and at odd offsets."""
+    even = text[: text.size // 2 * 2].view(np.uint16)
+    odd = text[1 : 1 + (text.size - 1) // 2 * 2].view(np.uint16)
+    return bool((even == 0x2020).any() or (odd == 0x2020).any())
+
+
+_IS_ASCII_SPACE = np.zeros(256, dtype=bool)  # a lookup table: byte -> is it an ASCII space
+_IS_ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True
 
 
 def _edge_space(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -219,9 +256,9 @@ def _edge_space(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
             continue
         start, end = offsets[:-1], offsets[1:]
         filled = end > start
-        first = data[np.minimum(start, data.size - 1)]
-        last = data[np.clip(end - 1, 0, data.size - 1)]
-        parts.append(filled & (np.isin(first, _ASCII_SPACE_BYTES) | np.isin(last, _ASCII_SPACE_BYTES)))
+        first = data.take(start, mode="clip")  # "clip": an empty string's index may point past the end
+        last = data.take(end - 1, mode="clip")
+        parts.append(filled & (_IS_ASCII_SPACE[first] | _IS_ASCII_SPACE[last]))
     return np.concatenate(parts)
 
 
@@ -561,7 +598,7 @@ def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *
     if kind == "feedback":
         table["question"] = normalize_question(frame[mapping["question"]])
         table["answer"] = normalize_answer(frame[mapping["answer"]])
-        table["score"] = frame[mapping["score"]].astype("str").str.strip()
+        table["score"] = frame[mapping["score"]].astype("str")  # stripped and parsed when pairs are derived
     else:
         chosen = normalize_answer(frame[mapping["chosen"]])
         rejected = normalize_answer(frame[mapping["rejected"]])

@@ -145,6 +145,13 @@ class PairsResult:
 
 def parse_scores(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (values, missing, non_numeric). Accepts " 5 ", "4.0", "4,5" (decimal comma)."""
+    try:  # fastest path: every score a plain number already, nothing to strip or mark missing
+        values = pc.cast(pa.array(text.astype("str")), pa.float64()).to_numpy(zero_copy_only=False).copy()
+        non_numeric = ~np.isfinite(values)
+        values[non_numeric] = np.nan
+        return values, np.zeros(len(values), dtype=bool), non_numeric
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
     text = text.astype("str").str.strip()
     missing = (text == "").to_numpy(dtype=bool)
     try:  # fast path: every score already a plain number
@@ -191,13 +198,18 @@ def _mark(status: np.ndarray, mask: np.ndarray, reason: str) -> None:
     status[mask & (status == PENDING)] = CODE[reason]
 
 
+def _is_empty(values: pd.Series) -> np.ndarray:
+    return pc.binary_length(pa.array(values)).to_numpy(zero_copy_only=False) == 0  # off Arrow's offsets
+
+
 def _subset(values: pd.Series, pos: np.ndarray) -> pd.Series:
     return values if pos.size == len(values) else values.iloc[pos]  # usually every row is valid
 
 
 def _codes(values: pd.Series) -> np.ndarray:
-    """Integer code per string, numbered in order of first appearance."""
-    return pd.factorize(values)[0].astype(np.int64, copy=False)
+    """Integer code per string, numbered in order of first appearance (Arrow's hash table)."""
+    encoded = pc.dictionary_encode(pa.array(values))
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
 
 
 def _pairs_from_feedback(frame: pd.DataFrame, options: PairOptions) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
@@ -207,8 +219,8 @@ def _pairs_from_feedback(frame: pd.DataFrame, options: PairOptions) -> tuple[pd.
     question, answer = frame["question"].astype("str"), frame["answer"].astype("str")
     values, missing, non_numeric = parse_scores(frame["score"])
 
-    _mark(status, (question == "").to_numpy(), "missing_question")
-    _mark(status, (answer == "").to_numpy(), "missing_answer")
+    _mark(status, _is_empty(question), "missing_question")
+    _mark(status, _is_empty(answer), "missing_answer")
     _mark(status, missing, "missing_score")
     _mark(status, non_numeric, "non_numeric_score")
 

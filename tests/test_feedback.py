@@ -5,7 +5,9 @@ import json
 import pytest
 
 from rm_demo.errors import InputError
-from rm_demo.feedback import ReadOptions, detect_encoding, read_feedback, split_shared_prompt
+import pandas as pd
+
+from rm_demo.feedback import ReadOptions, detect_encoding, normalize_answer, normalize_question, read_feedback, split_shared_prompt
 
 FLOAT_Q = "How do I float on my back in the water?"
 
@@ -96,6 +98,19 @@ def test_normalisation_groups_question_variants(write_file):
     rows = "".join(f'"{q}",answer {i},{i + 1}\n' for i, q in enumerate(variants))
     table = read_feedback(write_file("f.csv", "question,answer,score\n" + rows))
     assert set(table.frame["question"]) == {"Caf\u00e9 menu?"}
+
+
+@pytest.mark.parametrize("odd", ["How  now?", "Hownow  ?", "How\tnow?", "How now? ", "How n\u00f3w?\u00a0"])
+def test_whole_column_checks_still_find_the_one_string_to_fix(odd):
+    # A clean ASCII column skips the per-string checks; one dirty string (double space at an even
+    # or odd byte offset, a tab, an edge space, a no-break space) must still be found and fixed.
+    clean = [f"Question {i}?" for i in range(50)]
+    questions = normalize_question(pd.Series(clean[:25] + [odd] + clean[25:], dtype="str"))
+    fixed = questions.iloc[25]
+    assert list(questions.drop(index=25)) == clean
+    assert fixed == " ".join(odd.replace("\u00a0", " ").split()) and fixed != odd
+    answers = normalize_answer(pd.Series(clean + ["  keep  inside  "], dtype="str"))
+    assert answers.iloc[-1] == "keep  inside" and list(answers.iloc[:-1]) == clean
 
 
 def test_answers_keep_line_breaks(write_file):
