@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=5e-5, help="learning rate")
     t.add_argument("--batch-size", type=int, default=16, help="pairs per device per step")
     t.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps")
-    t.add_argument("--max-length", type=int, default=256, help="tokens per (prompt, answer); prompts are cut from the left")
+    t.add_argument("--max-length", type=int, default=128, help="tokens per (prompt, answer); prompts are cut from the left")
     t.add_argument("--eval-fraction", type=float, default=0.2, help="share of questions held out for evaluation")
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")

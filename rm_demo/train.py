@@ -37,7 +37,8 @@ class TrainConfig:
     learning_rate: float = 5e-5
     batch_size: int = 16
     gradient_accumulation: int = 1
-    max_length: int = 256
+    # all-MiniLM-L6-v2 was trained on 128 tokens; on HH pairs 128 scored as well as 256, 1.5x faster.
+    max_length: int = 128
     eval_fraction: float = 0.2
     eval_steps: int = 0  # 0: about ten evaluations per run
     min_steps: int = 30  # tiny data sets (the six-row sample) get more epochs, so training shows
@@ -61,7 +62,7 @@ class TrainConfig:
         if not (0 < self.learning_rate < 1):
             raise InputError(f"learning rate {self.learning_rate} is out of range", fix="use e.g. --lr 5e-5")
         if self.batch_size < 1 or self.max_length < 8:
-            raise InputError("batch size must be >= 1 and max length >= 8", fix="use e.g. --batch-size 16 --max-length 256")
+            raise InputError("batch size must be >= 1 and max length >= 8", fix="use e.g. --batch-size 16 --max-length 128")
         if not (0 <= self.eval_fraction < 1):
             raise InputError(f"eval fraction must be in [0, 1), not {self.eval_fraction}", fix="use e.g. --eval-fraction 0.2")
 

@@ -438,7 +438,7 @@ def build_app():
                     epochs = gr.Number(value=3, label="Epochs", minimum=0.1)
                     lr = gr.Number(value=5e-5, label="Learning rate")
                     batch_size = gr.Number(value=16, label="Batch size (pairs)", precision=0, minimum=1)
-                    max_length = gr.Number(value=256, label="Max length (tokens)", precision=0, minimum=16)
+                    max_length = gr.Number(value=128, label="Max length (tokens)", precision=0, minimum=16)
                     eval_fraction = gr.Slider(0, 0.5, value=0.2, step=0.05, label="Held-out questions")
                     lora = gr.Checkbox(label="LoRA (decoders)")
                 with gr.Row():

@@ -116,3 +116,15 @@ def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
     final = train(TrainConfig(input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2, max_length=32), progress=False)
     assert final["status"] == "completed"
     assert AutoModelForSequenceClassification.from_pretrained(run / "model").config.pad_token_id == tok.pad_token_id
+
+
+def test_cli_defaults_are_train_config_defaults():
+    # The CLI keeps torch out of its start-up, so it repeats the defaults; they must not drift.
+    from rm_demo.cli import build_parser
+
+    args = build_parser().parse_args(["train", "in.csv", "-o", "out"])
+    config = TrainConfig()
+    assert (args.epochs, args.lr, args.batch_size, args.grad_accum, args.max_length, args.eval_fraction, args.seed) == (
+        config.epochs, config.learning_rate, config.batch_size, config.gradient_accumulation, config.max_length,
+        config.eval_fraction, config.seed,
+    )
