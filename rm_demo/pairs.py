@@ -209,7 +209,10 @@ def _subset(values: pd.Series, pos: np.ndarray) -> pd.Series:
 def _codes(values: pd.Series) -> np.ndarray:
     """Integer code per string, numbered in order of first appearance (Arrow's hash table)."""
     encoded = pc.dictionary_encode(pa.array(values))
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    # One hash table across chunks, so the indices agree from chunk to chunk.
+    indices = [chunk.indices.to_numpy(zero_copy_only=False) for chunk in chunks]
+    return np.concatenate(indices or [np.zeros(0, dtype=np.int32)]).astype(np.int64, copy=False)
 
 
 def _pairs_from_feedback(frame: pd.DataFrame, options: PairOptions) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:

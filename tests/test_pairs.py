@@ -136,3 +136,12 @@ def test_accounting_invariant(tmp_path_factory, rows, strategy, margin):
             assert p.margin >= margin
         else:
             assert p.chosen_score >= 4 and p.rejected_score < 4
+
+
+def test_question_codes_agree_across_arrow_chunks():
+    import pyarrow as pa
+
+    from rm_demo.pairs import _codes
+
+    chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b", "a"], ["b", "c", "a"], []])))
+    assert _codes(chunked).tolist() == [0, 1, 0, 1, 2, 0]  # first appearance, one numbering for all chunks
