@@ -5,6 +5,7 @@ Training and scoring both call `PairEncoder.encode`, so a reward means the same 
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +116,9 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
         # Without it the classifier cannot find the last real token and scores padding: a
         # known cause of reward models stuck at 50% accuracy.
         reward_model.config.pad_token_id = tokenizer.pad_token_id
+    # Here, not in training only, so "the untrained base" that evaluation and Compare score is
+    # exactly the model training starts from.
+    reset_untrained_pooler(reward_model, model)
     return reward_model, tokenizer
 
 
@@ -123,12 +127,29 @@ def is_sentence_transformers_checkpoint(model: str) -> bool:
     folder = Path(model)
     if folder.is_dir():
         return (folder / "modules.json").is_file()
+    return _hub_has_modules_json(model)
+
+
+@functools.lru_cache(maxsize=16)
+def _hub_has_modules_json(model_id: str) -> bool:
     from transformers.utils import cached_file
 
     found = cached_file(
-        model, "modules.json", _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False
+        model_id, "modules.json", _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False
     )
     return found is not None
+
+
+def _square_pooler(model) -> torch.nn.Linear | None:
+    """BERT-style pooler (dense + tanh on [CLS]) that the classification head reads, if any."""
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    dense = getattr(getattr(base, "pooler", None), "dense", None)
+    return dense if isinstance(dense, torch.nn.Linear) and dense.in_features == dense.out_features else None
+
+
+def pooler_starts_at_identity(model, model_path: str) -> bool:
+    """Whether loading `model_path` starts its pooler at identity (see `reset_untrained_pooler`)."""
+    return _square_pooler(model) is not None and is_sentence_transformers_checkpoint(model_path)
 
 
 def reset_untrained_pooler(model, model_path: str) -> bool:
@@ -140,12 +161,9 @@ def reset_untrained_pooler(model, model_path: str) -> bool:
     near-linear at its scale). On the HH benchmark this lifted held-out accuracy from 0.615 to 0.68
     (BENCHMARKS.md). Other checkpoints, and rm_demo's own trained runs, keep their pooler.
     """
-    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    dense = getattr(getattr(base, "pooler", None), "dense", None)
-    if not isinstance(dense, torch.nn.Linear) or dense.in_features != dense.out_features:
+    if not pooler_starts_at_identity(model, model_path):
         return False
-    if not is_sentence_transformers_checkpoint(model_path):
-        return False
+    dense = _square_pooler(model)
     with torch.no_grad():
         dense.weight.copy_(torch.eye(dense.in_features, dtype=dense.weight.dtype))
         dense.bias.zero_()

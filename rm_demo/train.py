@@ -21,7 +21,7 @@ import pandas as pd
 
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.models import PairEncoder, choose_device, load_reward_model, reset_untrained_pooler, resolve_model
+from rm_demo.models import PairEncoder, choose_device, load_reward_model, pooler_starts_at_identity, resolve_model
 from rm_demo.pairs import PairOptions, pairs_from_file
 from rm_demo.runs import RunFolder
 
@@ -145,7 +145,6 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     model_path = resolve_model(config.model)
     torch.manual_seed(config.seed)
     model, tokenizer = load_reward_model(model_path, config.trust_remote_code)
-    pooler_reset = reset_untrained_pooler(model, model_path)
     encoder = PairEncoder.for_model(tokenizer, model.config, config.max_length)
     peft_config = None
     if config.lora:
@@ -188,8 +187,8 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "device_name": choice.name,
         "precision": choice.precision,
         "model_path": model_path,
-        # A sentence-transformers checkpoint's [CLS] pooler was never trained: it starts at identity.
-        "pooler": "identity (untrained in the checkpoint)" if pooler_reset else "from the checkpoint",
+        # A sentence-transformers checkpoint's [CLS] pooler was never trained: it started at identity.
+        "pooler": "identity (untrained in the checkpoint)" if pooler_starts_at_identity(model, model_path) else "from the checkpoint",
         "world_size": world,
         "epochs_run": epochs,
         "data": {

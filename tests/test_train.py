@@ -70,6 +70,9 @@ def test_only_untrained_poolers_start_at_identity(tmp_path):
     (folder / "modules.json").write_text("[]")  # what sentence-transformers saves beside the weights
     assert reset_untrained_pooler(model, str(folder))
     assert torch.equal(model.bert.pooler.dense.weight, torch.eye(16)) and not model.bert.pooler.dense.bias.any()
+    # Loading is where it happens, so the "untrained base" that evaluation scores is training's start.
+    base, _ = load_reward_model(resolve_model("default"))
+    assert torch.equal(base.bert.pooler.dense.weight, torch.eye(base.config.hidden_size))
 
 
 def test_bad_model_exit_2(seed_csv, tmp_path):
