@@ -185,12 +185,7 @@ def decode_bytes(raw: bytes, encoding: str, source: str) -> tuple[str, str, bool
 
 def normalize_question(values: pd.Series) -> pd.Series:
     """NFC, every kind of space collapsed to one ASCII space, trimmed: variants group together."""
-    values = values.astype("str")
-    arrow = pa.array(values)
-    text = _text_bytes(arrow)
-    work = _edge_space(arrow)
-    if text.size and text.max() >= 0x80:  # some string is not ASCII: find which
-        work |= ~values.str.isascii()
+    values, arrow, text, work = _needs_work(values)
     # The per-string regex runs only if the column holds a tab, line break or double space at all.
     if text.size and (text.min() < 0x20 or _has_double_space(text)):
         work |= pc.match_substring_regex(arrow, "[\t\n\r\f\v]|  ").to_numpy(zero_copy_only=False)
@@ -199,32 +194,33 @@ def normalize_question(values: pd.Series) -> pd.Series:
 
 def normalize_answer(values: pd.Series) -> pd.Series:
     """NFC and trimmed at both ends; inside, the text stays as written (indentation, line breaks)."""
-    values = values.astype("str")
-    arrow = pa.array(values)
-    text = _text_bytes(arrow)
-    work = _edge_space(arrow)
-    if text.size and text.max() >= 0x80:
-        work |= ~values.str.isascii()
+    values, _, _, work = _needs_work(values)
     return _rewrite(values, work, lambda v: v.str.normalize("NFC").str.replace(_EDGE_SPACE, "", regex=True))
 
 
-# Whole-column checks first: on a clean column (the usual case) they replace a pass per string
-# with a few vectorised passes over the bytes, and no string is looked at one by one.
+# Whole-column checks first: on a clean column (the usual case) a few vectorised passes over
+# Arrow's byte buffer replace a pass per string, and no string is looked at one by one.
 
 
-def _text_bytes(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Every string of the column back to back, as uint8 (no copy for a one-chunk column)."""
-    chunks = strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]
-    parts = []
-    for chunk in chunks:
+def _needs_work(values: pd.Series) -> tuple[pd.Series, pa.Array, np.ndarray, np.ndarray]:
+    """(values as str, as Arrow, all their bytes, which strings have an edge space or a non-ASCII byte)."""
+    values = values.astype("str")
+    arrow = pa.array(values)
+    text = np.concatenate([data[offsets[0] : offsets[-1]] for offsets, data in _string_buffers(arrow)] or [np.zeros(0, np.uint8)])
+    work = _edge_space(arrow)
+    if text.size and text.max() >= 0x80:  # some string is not ASCII: find which
+        work |= ~values.str.isascii()
+    return values, arrow, text, work
+
+
+def _string_buffers(strings: pa.Array | pa.ChunkedArray):
+    """Per chunk: (offsets of its strings, the bytes they index), as numpy views without a copy."""
+    for chunk in strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]:
         _, offsets_buf, data_buf = chunk.buffers()[:3]
-        if data_buf is None or len(chunk) == 0:
-            continue
         offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(offsets_buf, dtype=offset_type)
-        start, end = int(offsets[chunk.offset]), int(offsets[chunk.offset + len(chunk)])
-        parts.append(np.frombuffer(data_buf, dtype=np.uint8)[start:end])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, dtype=np.uint8)])
+        offsets = np.frombuffer(offsets_buf, dtype=offset_type)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
+        yield (offsets if len(offsets) else np.zeros(1, dtype=offset_type)), data
 
 
 def _has_double_space(text: np.ndarray) -> bool:
@@ -244,21 +240,15 @@ def _edge_space(strings: pa.Array | pa.ChunkedArray) -> np.ndarray:
     A regex anchored at the end scans every string; this looks at two bytes per string.
     (Non-ASCII edges, such as a no-break space, are caught by the is-ASCII test.)
     """
-    chunks = strings.chunks if isinstance(strings, pa.ChunkedArray) else [strings]
     parts = [np.zeros(0, dtype=bool)]
-    for chunk in chunks:
-        _, offsets_buf, data_buf = chunk.buffers()[:3]
-        offset_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-        offsets = np.frombuffer(offsets_buf, dtype=offset_type)[chunk.offset : chunk.offset + len(chunk) + 1]
-        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
-        if data.size == 0:  # only empty strings
-            parts.append(np.zeros(len(chunk), dtype=bool))
-            continue
+    for offsets, data in _string_buffers(strings):
         start, end = offsets[:-1], offsets[1:]
-        filled = end > start
+        if data.size == 0:  # only empty strings
+            parts.append(np.zeros(len(start), dtype=bool))
+            continue
         first = data.take(start, mode="clip")  # "clip": an empty string's index may point past the end
         last = data.take(end - 1, mode="clip")
-        parts.append(filled & (_IS_ASCII_SPACE[first] | _IS_ASCII_SPACE[last]))
+        parts.append((end > start) & (_IS_ASCII_SPACE[first] | _IS_ASCII_SPACE[last]))
     return np.concatenate(parts)
 
 
@@ -615,7 +605,7 @@ def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *
             notes.append("no prompt column: the prompt is the text the chosen and rejected transcripts share")
         for role in ("chosen_score", "rejected_score", "margin"):
             if role in mapping:
-                table[role] = frame[mapping[role]].astype("str").str.strip().to_numpy()
+                table[role] = frame[mapping[role]].astype("str").to_numpy()  # parse_scores strips
     return FeedbackTable(
         frame=table,
         kind=kind,

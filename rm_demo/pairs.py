@@ -144,21 +144,24 @@ class PairsResult:
 
 
 def parse_scores(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (values, missing, non_numeric). Accepts " 5 ", "4.0", "4,5" (decimal comma)."""
-    try:  # fastest path: every score a plain number already, nothing to strip or mark missing
-        values = pc.cast(pa.array(text.astype("str")), pa.float64()).to_numpy(zero_copy_only=False).copy()
-        non_numeric = ~np.isfinite(values)
-        values[non_numeric] = np.nan
-        return values, np.zeros(len(values), dtype=bool), non_numeric
+    """Return (values, missing, non_numeric). Accepts " 5 ", "4.0", "4,5" (decimal comma).
+
+    Tried cheapest first: one Arrow cast of the text as it is (the usual clean column), then
+    stripped with blanks marked missing, then the decimal comma through pandas.
+    """
+    text = text.astype("str")
+    missing = np.zeros(len(text), dtype=bool)
+    try:
+        values = pc.cast(pa.array(text), pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    text = text.astype("str").str.strip()
-    missing = (text == "").to_numpy(dtype=bool)
-    try:  # fast path: every score already a plain number
-        values = pc.cast(pa.array(text.where(~missing, "nan")), pa.float64()).to_numpy(zero_copy_only=False).copy()
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        text = text.str.replace(r"^([+-]?[0-9]+),([0-9]+)$", r"\1.\2", regex=True)
-        values = np.array(pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
+        text = text.str.strip()
+        missing = (text == "").to_numpy(dtype=bool)
+        try:
+            values = pc.cast(pa.array(text.where(~missing, "nan")), pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            text = text.str.replace(r"^([+-]?[0-9]+),([0-9]+)$", r"\1.\2", regex=True)
+            values = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    values = np.array(values, dtype="float64")  # a writable copy
     finite = np.isfinite(values)
     non_numeric = ~missing & ~finite
     values[~finite] = np.nan
