@@ -88,6 +88,7 @@ def cmd_train(args) -> int:
         max_length=args.max_length,
         eval_fraction=args.eval_fraction,
         seed=args.seed,
+        average_epochs=args.average_epochs,
         strategy=args.strategy,
         chosen_min=args.chosen_min,
         rejected_max=args.rejected_max,
@@ -211,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-length", type=int, default=128, help="tokens per (prompt, answer); prompts are cut from the left")
     t.add_argument("--eval-fraction", type=float, default=0.2, help="share of questions held out for evaluation")
     t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--average-epochs", type=int, default=2, metavar="N",
+                   help="final model = mean of the weights at the last N epoch ends (1: the last weights)")
     t.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
     t.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
     t.add_argument("--precision", choices=("auto", "bf16", "fp16", "fp32"), default="auto")

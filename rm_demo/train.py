@@ -49,6 +49,8 @@ class TrainConfig:
     min_margin: float = 1.0
     use_margin: bool = True  # pass the score gap to TRL's loss when the pairs have one
     group_by_length: bool = True  # batches of similar length: less padding
+    # The final model is the mean of the weights at the last N epoch ends (1: the last weights).
+    average_epochs: int = 2
     lora: bool = False
     lora_r: int = 16
     device: str = "auto"
@@ -61,6 +63,8 @@ class TrainConfig:
             raise InputError(f"epochs must be > 0, not {self.epochs}", fix="use e.g. --epochs 3")
         if not (0 < self.learning_rate < 1):
             raise InputError(f"learning rate {self.learning_rate} is out of range", fix="use e.g. --lr 5e-5")
+        if self.average_epochs < 1:
+            raise InputError(f"average epochs must be >= 1, not {self.average_epochs}", fix="use 1 to keep the last weights, or e.g. 2")
         if self.batch_size < 1 or self.max_length < 8:
             raise InputError("batch size must be >= 1 and max length >= 8", fix="use e.g. --batch-size 16 --max-length 128")
         if not (0 <= self.eval_fraction < 1):
@@ -134,7 +138,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     import torch
     from trl import RewardConfig
 
-    from rm_demo.callbacks import CancelCallback, MetricsCallback
+    from rm_demo.callbacks import CancelCallback, EpochWeightAverage, MetricsCallback
 
     LengthGroupedRewardTrainer = _trainer_class()
 
@@ -216,6 +220,12 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         callbacks=callbacks,
         peft_config=peft_config,
     )
+    # DeepSpeed ZeRO-3 and FSDP shard the weights across processes: a per-process mean of the
+    # shards is not one this callback can check, so those runs keep their last weights.
+    sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    if config.average_epochs > 1 and not sharded:
+        trainer.add_callback(EpochWeightAverage(config.average_epochs))
+    info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
 
 
@@ -238,6 +248,8 @@ def _trainer_class():
 def train(config: TrainConfig, progress: bool = True) -> dict:
     """Run one training job end to end; returns the final run.json contents (main process)."""
     from accelerate import PartialState
+
+    from rm_demo.callbacks import EpochWeightAverage
 
     run = RunFolder(config.output_dir)
     state = PartialState(cpu=config.device == "cpu")
@@ -266,7 +278,11 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         trainer.save_model(str(run.model_dir))  # main process only, inside the Trainer
         if is_main:
             trainer.processing_class.save_pretrained(str(run.model_dir))
+            averaging = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EpochWeightAverage)]
+            averaged = any(cb.applied for cb in averaging)
+            run.update(weight_average={**info["weight_average"], "applied": averaged})
             summary = {
+                "averaged_epochs": info["weight_average"]["epochs"] if averaged else 1,
                 "eval_accuracy": final.get("eval_accuracy"),
                 "eval_loss": final.get("eval_loss"),
                 "eval_margin": final.get("eval_margin"),

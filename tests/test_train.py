@@ -46,9 +46,13 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["data"]["train_pairs"] + info["data"]["eval_pairs"] == 3
     assert info["data"]["report"]["rows_read"] == 6 and info["versions"]["trl"]
+    assert info["weight_average"] == {"epochs": 2, "applied": True}  # the mean of the last two epoch ends
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["step"] == 0 and "eval_accuracy" in metrics[0]  # the untrained baseline
     assert any("loss" in m for m in metrics) and all("elapsed_s" in m for m in metrics)
+    # The last record is the evaluation after training: it scores the saved (averaged) model.
+    assert metrics[-1].get("final") and "eval_accuracy" in metrics[-1] and not any(m.get("final") for m in metrics[:-1])
+    assert metrics[-1]["eval_accuracy"] == summary["eval_accuracy"]
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
     assert model.config.num_labels == 1
     # The default is a sentence-transformers checkpoint: its untrained pooler started at identity;
@@ -127,7 +131,7 @@ def test_cli_defaults_are_train_config_defaults():
 
     args = build_parser().parse_args(["train", "in.csv", "-o", "out"])
     config = TrainConfig()
-    assert (args.epochs, args.lr, args.batch_size, args.grad_accum, args.max_length, args.eval_fraction, args.seed) == (
+    assert (args.epochs, args.lr, args.batch_size, args.grad_accum, args.max_length, args.eval_fraction, args.seed, args.average_epochs) == (
         config.epochs, config.learning_rate, config.batch_size, config.gradient_accumulation, config.max_length,
-        config.eval_fraction, config.seed,
+        config.eval_fraction, config.seed, config.average_epochs,
     )
