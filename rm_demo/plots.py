@@ -55,27 +55,37 @@ def margins(pairs: pd.DataFrame) -> go.Figure:
 def loss_curves(metrics: list[dict]) -> go.Figure:
     fig = _figure("Loss", "training step", "loss (lower is better)")
     train = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
-    evals = [(m["step"], m["eval_loss"]) for m in metrics if "eval_loss" in m]
+    evals = [(m["step"], m["eval_loss"]) for m in metrics if "eval_loss" in m and not m.get("final")]
     if not train and not evals:
         return _empty(fig, "waiting for the first step...")
     if train:
         fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines+markers", name="train loss", line_color=ACCENT)
     if evals:
         fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="eval loss", line_color=REJECTED)
+    _saved_model_point(fig, metrics, "eval_loss", REJECTED)
     fig.update_layout(legend=_LEGEND)
     return fig
+
+
+def _saved_model_point(fig: go.Figure, metrics: list[dict], key: str, color: str) -> None:
+    """The evaluation after training scores the saved model (the epoch average): a star, not the curve's end."""
+    final = [m for m in metrics if m.get("final") and key in m]
+    if final:
+        fig.add_scatter(x=[final[-1]["step"]], y=[final[-1][key]], mode="markers", name="saved model",
+                        marker=dict(symbol="star", size=14, color=color, line=dict(color="#333", width=1)))
 
 
 def accuracy_curves(metrics: list[dict]) -> go.Figure:
     fig = _figure("Pairwise accuracy", "training step", "share of pairs ranked right")
     train = [(m["step"], m["train_accuracy"]) for m in metrics if "train_accuracy" in m]
-    evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m]
+    evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m and not m.get("final")]
     if not train and not evals:
         return _empty(fig, "waiting for the first evaluation...")
     if train:
         fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines", name="train (batch)", line=dict(color=ACCENT, width=1))
     if evals:
         fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="held-out", line=dict(color=CHOSEN, width=3))
+    _saved_model_point(fig, metrics, "eval_accuracy", CHOSEN)
     fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance", annotation_position="bottom right")
     fig.update_yaxes(range=[0, 1.05])
     fig.update_layout(legend=_LEGEND)

@@ -245,7 +245,9 @@ def run_status_markdown(status) -> str:
         few = fm.get("eval_pairs") is not None and fm["eval_pairs"] < 20
         parts.append(f"\n\nHeld-out accuracy **{fm['eval_accuracy']:.1%}**"
                      + (f" (on only {fm['eval_pairs']} held-out pair{'s' if fm['eval_pairs'] != 1 else ''}: too few to judge the model)" if few else "")
-                     + f", mean reward margin {fm.get('eval_margin') or 0:.3f}, {fm.get('steps')} steps. The model is ready in step 4.")
+                     + f", mean reward margin {fm.get('eval_margin') or 0:.3f}, {fm.get('steps')} steps"
+                     + (f" (the saved model is the mean of the weights at the last {fm['averaged_epochs']} epoch ends)" if (fm.get("averaged_epochs") or 1) > 1 else "")
+                     + ". The model is ready in step 4.")
     elif status.status == "completed":
         parts.append("\n\nDone (no held-out questions to measure). The model is ready in step 4.")
     return " · ".join(parts[:2]) + "".join(parts[2:])

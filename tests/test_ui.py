@@ -111,3 +111,13 @@ def test_a_fresh_page_reattaches_to_the_running_job(tmp_path, monkeypatch):
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(json.dumps({"status": status, "created_at": created, "pid": os.getpid()}))
     assert ui.active_run() == str(tmp_path / "live")
+
+
+def test_status_says_when_the_saved_model_is_an_epoch_average():
+    from types import SimpleNamespace
+
+    status = SimpleNamespace(name="r", status="completed", device_name="CPU", error=None,
+                             final_metrics={"eval_accuracy": 0.67, "eval_margin": 0.4, "steps": 375, "eval_pairs": 300, "averaged_epochs": 2})
+    assert "mean of the weights at the last 2 epoch ends" in ui.run_status_markdown(status)
+    status.final_metrics["averaged_epochs"] = 1
+    assert "epoch ends" not in ui.run_status_markdown(status) and "67.0%" in ui.run_status_markdown(status)

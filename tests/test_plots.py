@@ -1,0 +1,23 @@
+"""The training curves: what the live plots draw from metrics.jsonl records."""
+
+from rm_demo import plots
+
+METRICS = [
+    {"step": 0, "eval_accuracy": 0.5, "eval_loss": 0.69},
+    {"step": 5, "loss": 0.6, "train_accuracy": 0.7},
+    {"step": 10, "eval_accuracy": 0.64, "eval_loss": 0.62},
+    {"step": 10, "eval_accuracy": 0.67, "eval_loss": 0.60, "final": True},  # the saved, averaged model
+]
+
+
+def test_saved_model_is_a_star_apart_from_the_curve():
+    for fig, value in ((plots.accuracy_curves(METRICS), 0.67), (plots.loss_curves(METRICS), 0.60)):
+        traces = {t.name: t for t in fig.data}
+        curve = traces["held-out"] if "held-out" in traces else traces["eval loss"]
+        assert list(curve.x) == [0, 10] and 0.67 not in curve.y and 0.60 not in curve.y
+        assert list(traces["saved model"].y) == [value] and traces["saved model"].marker.symbol == "star"
+
+
+def test_no_star_while_training():
+    fig = plots.accuracy_curves(METRICS[:3])
+    assert [t.name for t in fig.data] == ["train (batch)", "held-out"]
