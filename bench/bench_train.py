@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "hh-rlhf-harmless-base-test.jsonl.gz"
@@ -93,6 +94,13 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     }
 
 
+class LastWeights(TrainerCallback):
+    """Keeps a CPU copy of the weights at the last epoch end (the last step's weights)."""
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        self.state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     from rm_demo.feedback import split_shared_prompt
     from rm_demo.score import Scorer, pairwise_accuracy
@@ -104,9 +112,11 @@ def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     config = TrainConfig(
         input=str(data), output_dir=str(out_dir / "run"), epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.lr, max_length=args.max_length, eval_fraction=0.0, seed=args.seed,
-        precision=args.precision, group_by_length=not args.no_group,
+        precision=args.precision, group_by_length=not args.no_group, average_epochs=args.average_epochs,
     )
     trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
+    last = LastWeights()  # the weights at the last step, before the epoch average replaces them
+    trainer.add_callback(last)
     kept = info["data"]["train_pairs"]
     start = time.perf_counter()
     trainer.train()
@@ -117,6 +127,8 @@ def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     scorer = Scorer(str(out_dir / "run" / "model"), max_length=args.max_length)
     split = [split_shared_prompt(r["chosen"], r["rejected"]) for r in heldout_rows]
     acc = pairwise_accuracy(scorer, [s[0] for s in split], [s[1] for s in split], [s[2] for s in split])
+    scorer.model.load_state_dict(last.state)
+    acc_last = pairwise_accuracy(scorer, [s[0] for s in split], [s[1] for s in split], [s[2] for s in split])
     return {
         "pairs_trained": kept,
         "pairs_dropped": len(train_rows) - kept,
@@ -125,6 +137,8 @@ def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
         "train_seconds": seconds,
         "pairs_per_s": kept * args.epochs / seconds,
         "heldout_accuracy": acc["accuracy"],
+        "heldout_accuracy_last_weights": acc_last["accuracy"],
+        "weight_average_epochs": args.average_epochs,
     }
 
 
@@ -137,6 +151,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, nargs="+", default=[42], help="one run per seed; the table shows the mean")
     parser.add_argument("--precision", default="auto", help="rm_demo's precision: auto (bf16 on this CPU), fp32, ...")
+    parser.add_argument("--average-epochs", type=int, default=2, help="rm_demo's final model: mean of the last N epoch ends (1: last weights)")
     parser.add_argument("--no-group", action="store_true", help="rm_demo without length-grouped batches")
     parser.add_argument("--only", choices=("both", "plain", "rm_demo"), default="both")
     args = parser.parse_args()
@@ -159,14 +174,16 @@ def main() -> None:
                 runs.setdefault("rm_demo", []).append(r)
                 print(f"rm_demo (seed {seed}):", json.dumps(r), flush=True)
     # Several seeds: their mean (held-out accuracy moves by about +-0.03 from the batch order alone).
+    if "rm_demo" in runs and args.average_epochs > 1:  # the same runs, read before the average
+        runs["rm_demo, last weights"] = [{**r, "heldout_accuracy": r["heldout_accuracy_last_weights"]} for r in runs["rm_demo"]]
     results = {name: {key: float(np.mean([r[key] for r in rs])) for key in ("pairs_trained", "pairs_dropped", "pairs_per_s", "train_seconds", "heldout_accuracy")}
                for name, rs in runs.items()}
     print(f"seeds: {seeds}" + (" (mean of the runs)" if len(seeds) > 1 else ""))
-    print(f"{'':10} {'trained':>8} {'dropped':>8} {'pairs/s':>8} {'minutes':>8} {'held-out acc':>13}  per seed")
+    print(f"{'':22} {'trained':>8} {'dropped':>8} {'pairs/s':>8} {'minutes':>8} {'held-out acc':>13}  per seed")
     for name, r in results.items():
         per_seed = " ".join(f"{x['heldout_accuracy']:.3f}" for x in runs[name])
-        print(f"{name:10} {r['pairs_trained']:8.0f} {r['pairs_dropped']:8.0f} {r['pairs_per_s']:8.2f} {r['train_seconds'] / 60:8.1f} {r['heldout_accuracy']:13.3f}  {per_seed}")
-    if len(results) == 2:
+        print(f"{name:22} {r['pairs_trained']:8.0f} {r['pairs_dropped']:8.0f} {r['pairs_per_s']:8.2f} {r['train_seconds'] / 60:8.1f} {r['heldout_accuracy']:13.3f}  {per_seed}")
+    if "plain TRL" in results and "rm_demo" in results:
         print(f"speed-up (pairs/s): {results['rm_demo']['pairs_per_s'] / results['plain TRL']['pairs_per_s']:.2f}x")
 
 
