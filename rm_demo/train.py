@@ -229,6 +229,20 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     return trainer, info
 
 
+def save_model(trainer, model_dir: str, is_main: bool) -> None:
+    """The run's `model/`: a whole model that `AutoModelForSequenceClassification` loads.
+
+    LoRA adapters are merged into the base weights first (peft's `merge_and_unload`): an
+    adapter-only folder would need peft and the base model at hand to load.
+    """
+    model = trainer.model
+    if hasattr(model, "merge_and_unload") and not (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
+        if is_main:
+            model.merge_and_unload().save_pretrained(model_dir)
+        return
+    trainer.save_model(model_dir)  # main process only, inside the Trainer (gathers sharded weights)
+
+
 def _trainer_class():
     from trl import RewardTrainer
 
@@ -275,7 +289,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         if trainer.eval_dataset is not None:
             final = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
         cancelled = run.cancel_requested
-        trainer.save_model(str(run.model_dir))  # main process only, inside the Trainer
+        save_model(trainer, str(run.model_dir), is_main)
         if is_main:
             trainer.processing_class.save_pretrained(str(run.model_dir))
             averaging = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EpochWeightAverage)]

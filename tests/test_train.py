@@ -135,3 +135,18 @@ def test_cli_defaults_are_train_config_defaults():
         config.epochs, config.learning_rate, config.batch_size, config.gradient_accumulation, config.max_length,
         config.eval_fraction, config.seed, config.average_epochs,
     )
+
+
+def test_lora_run_saves_a_whole_merged_model(seed_csv, tmp_path):
+    folder = _tiny_decoder(tmp_path, chat_template=True)
+    run = tmp_path / "run"
+    final = train(TrainConfig(input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2,
+                              max_length=32, lora=True, lora_r=4, learning_rate=1e-2), progress=False)
+    assert final["status"] == "completed"
+    assert not (run / "model" / "adapter_config.json").exists()  # merged, not adapter-only
+    trained = AutoModelForSequenceClassification.from_pretrained(run / "model")
+    base = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+    q_trained = trained.model.layers[0].self_attn.q_proj.weight
+    assert q_trained.shape == base.model.layers[0].self_attn.q_proj.weight.shape
+    assert not torch.allclose(q_trained, base.model.layers[0].self_attn.q_proj.weight)  # the adapter's update is in
+    assert torch.equal(trained.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)  # not a LoRA target
