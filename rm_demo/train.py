@@ -284,7 +284,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         trainer, info = build_trainer(config, run, is_main, progress)
         if is_main:
             run.update(**info)
-        trainer.train()
+        train_output = trainer.train()
         final = {}
         if trainer.eval_dataset is not None:
             final = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
@@ -300,7 +300,7 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 "eval_accuracy": final.get("eval_accuracy"),
                 "eval_loss": final.get("eval_loss"),
                 "eval_margin": final.get("eval_margin"),
-                "train_runtime_s": trainer.state.log_history[-1].get("train_runtime") if trainer.state.log_history else None,
+                "train_runtime_s": train_output.metrics.get("train_runtime"),
                 "steps": trainer.state.global_step,
                 "eval_pairs": info["data"]["eval_pairs"],
             }

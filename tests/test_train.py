@@ -42,7 +42,7 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and 0 <= summary["eval_accuracy"] <= 1
+    assert summary["status"] == "completed" and 0 <= summary["eval_accuracy"] <= 1 and summary["train_runtime_s"] > 0
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["data"]["train_pairs"] + info["data"]["eval_pairs"] == 3
     assert info["data"]["report"]["rows_read"] == 6 and info["versions"]["trl"]
