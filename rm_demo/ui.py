@@ -302,9 +302,11 @@ def runs_table() -> pd.DataFrame:
             "data": (info.get("data") or {}).get("source", ""),
             "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)) if run.created_at else "",
             "held-out acc": round(acc, 3) if acc is not None else None,
-            "pairs": (info.get("data") or {}).get("train_pairs"), "note": run.error or "",
+            "pairs": (info.get("data") or {}).get("train_pairs"),
+            "minutes": round(run.final_metrics["train_runtime_s"] / 60, 1) if run.final_metrics.get("train_runtime_s") else None,
+            "note": run.error or "",
         })
-    return pd.DataFrame(rows, columns=["run", "status", "model", "data", "date", "held-out acc", "pairs", "note"])
+    return pd.DataFrame(rows, columns=["run", "status", "model", "data", "date", "held-out acc", "pairs", "minutes", "note"])
 
 
 def run_names(finished_only: bool = False) -> list[str]:

@@ -84,6 +84,7 @@ def test_history_and_the_app_views(run_dir, monkeypatch):
     assert statuses == {"workshop": "completed", "half-written": "unreadable"}
     table = ui.runs_table()
     assert list(table["run"]) and "workshop" in set(table["run"])
+    assert table.set_index("run").loc["workshop", "minutes"] >= 0  # how long training took, from run.json
     summary, hist, calib, mistakes = ui.evaluate_view("workshop")
     assert "held-out accuracy" in summary and hist is not None and calib is not None
     acc_fig, loss_fig = ui.overlay(["workshop"])
