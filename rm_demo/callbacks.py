@@ -94,9 +94,8 @@ class EpochWeightAverage(TrainerCallback):
         import torch
 
         self.epochs_ended += 1
-        finished = state.global_step >= state.max_steps
-        if (control.should_training_stop and not finished) or self.epochs_ended <= state.num_train_epochs - self.epochs:
-            return
+        if self.epochs_ended <= state.num_train_epochs - self.epochs:
+            return  # before the window (a cancelled run's snapshot is never applied: see on_train_end)
         self.count += 1
         with torch.no_grad():
             for name, p in self._trainable(model):

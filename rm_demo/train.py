@@ -220,13 +220,18 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         callbacks=callbacks,
         peft_config=peft_config,
     )
-    # DeepSpeed ZeRO-3 and FSDP shard the weights across processes: a per-process mean of the
-    # shards is not one this callback can check, so those runs keep their last weights.
-    sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    # A per-process mean of sharded weights is not one this callback can check: those runs keep
+    # their last weights.
+    sharded = _weights_sharded(trainer)
     if config.average_epochs > 1 and not sharded:
         trainer.add_callback(EpochWeightAverage(config.average_epochs))
     info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
+
+
+def _weights_sharded(trainer) -> bool:
+    """DeepSpeed (ZeRO-3) and FSDP split the weights across processes; no process holds them whole."""
+    return bool(trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled)
 
 
 def save_model(trainer, model_dir: str, is_main: bool) -> None:
@@ -236,7 +241,7 @@ def save_model(trainer, model_dir: str, is_main: bool) -> None:
     adapter-only folder would need peft and the base model at hand to load.
     """
     model = trainer.model
-    if hasattr(model, "merge_and_unload") and not (trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled):
+    if hasattr(model, "merge_and_unload") and not _weights_sharded(trainer):
         if is_main:
             model.merge_and_unload().save_pretrained(model_dir)
         return
