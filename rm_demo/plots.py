@@ -127,9 +127,13 @@ def overlay_curves(runs: dict[str, list[dict]], key: str = "eval_accuracy", titl
     fig = _figure(title, "training step", key.replace("_", " "))
     drawn = 0
     for name, metrics in runs.items():
-        points = [(m["step"], m[key]) for m in metrics if key in m]
+        points = [(m["step"], m[key], "circle") for m in metrics if key in m and not m.get("final")]
+        final = [m for m in metrics if m.get("final") and key in m]
+        if final:  # the saved model's score: a star after a gap, in the run's own trace and colour
+            points += [(None, None, "circle"), (final[-1]["step"], final[-1][key], "star")]
         if points:
-            fig.add_scatter(x=[s for s, _ in points], y=[v for _, v in points], mode="lines+markers", name=name)
+            fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name,
+                            marker=dict(symbol=[p[2] for p in points], size=[14 if p[2] == "star" else 6 for p in points]))
             drawn += 1
     if not drawn:
         return _empty(fig, "pick runs with metrics")

@@ -21,3 +21,11 @@ def test_saved_model_is_a_star_apart_from_the_curve():
 def test_no_star_while_training():
     fig = plots.accuracy_curves(METRICS[:3])
     assert [t.name for t in fig.data] == ["train (batch)", "held-out"]
+
+
+def test_run_overlay_ends_each_curve_with_its_saved_model_star():
+    fig = plots.overlay_curves({"a": METRICS, "b": METRICS[:3]})
+    a, b = fig.data  # one trace per run
+    assert list(a.x) == [0, 10, None, 10] and list(a.y) == [0.5, 0.64, None, 0.67]  # a gap, then the star
+    assert list(a.marker.symbol) == ["circle", "circle", "circle", "star"]
+    assert list(b.y) == [0.5, 0.64] and "star" not in b.marker.symbol
