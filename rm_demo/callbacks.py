@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    import torch
 
 from rm_demo.runs import RunFolder
 
@@ -78,7 +82,7 @@ class EpochWeightAverage(TrainerCallback):
 
     def __init__(self, epochs: int = 2):
         self.epochs = epochs
-        self.mean: dict[str, "torch.Tensor"] = {}
+        self.mean: dict[str, torch.Tensor] = {}
         self.count = 0
         self.epochs_ended = 0
         self.applied = False

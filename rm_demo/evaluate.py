@@ -19,10 +19,16 @@ CALIBRATION_BINS = 10
 
 def heldout_pairs(run: RunFolder) -> pd.DataFrame:
     """The run's own held-out pairs: same data, same pairing options, same question split."""
-    from rm_demo.train import TrainConfig, split_by_question
+    from rm_demo.config import TrainConfig
+    from rm_demo.train import split_by_question
 
-    config = TrainConfig(**run.read()["config"])
-    options = PairOptions(strategy=config.strategy, chosen_min=config.chosen_min, rejected_max=config.rejected_max, min_margin=config.min_margin)
+    config = TrainConfig.from_dict(run.read().get("config"))
+    options = PairOptions(
+        strategy=config.strategy,
+        chosen_min=config.chosen_min,
+        rejected_max=config.rejected_max,
+        min_margin=config.min_margin,
+    )
     pairs = pairs_from_file(config.input, ReadOptions(**config.read_options), options).pairs
     return split_by_question(pairs, config.eval_fraction, config.seed)[1]
 
@@ -35,8 +41,11 @@ def score_pairs(scorer: Scorer, pairs: pd.DataFrame) -> tuple[np.ndarray, np.nda
 
 def summarize(chosen: np.ndarray, rejected: np.ndarray) -> dict:
     margin = chosen - rejected
-    return {"pairs": int(margin.size), "accuracy": float(np.mean(margin > 0)) if margin.size else None,
-            "mean_margin": float(np.mean(margin)) if margin.size else None}
+    return {
+        "pairs": int(margin.size),
+        "accuracy": float(np.mean(margin > 0)) if margin.size else None,
+        "mean_margin": float(np.mean(margin)) if margin.size else None,
+    }
 
 
 def calibration(chosen: np.ndarray, rejected: np.ndarray, bins: int = CALIBRATION_BINS) -> list[dict]:
@@ -51,8 +60,14 @@ def calibration(chosen: np.ndarray, rejected: np.ndarray, bins: int = CALIBRATIO
     for b in range(bins):
         mask = index == b
         if mask.any():
-            out.append({"bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}", "predicted": float(predicted[mask].mean()),
-                        "observed": float(observed[mask].mean()), "count": int(mask.sum())})
+            out.append(
+                {
+                    "bin": f"{edges[b]:.1f}-{edges[b + 1]:.1f}",
+                    "predicted": float(predicted[mask].mean()),
+                    "observed": float(observed[mask].mean()),
+                    "count": int(mask.sum()),
+                }
+            )
     return out
 
 
@@ -60,9 +75,16 @@ def worst_mistakes(pairs: pd.DataFrame, chosen: np.ndarray, rejected: np.ndarray
     margin = chosen - rejected
     order = np.argsort(margin)[:top]
     return [
-        {"prompt": pairs["prompt"].iloc[i], "chosen": pairs["chosen"].iloc[i], "rejected": pairs["rejected"].iloc[i],
-         "reward_chosen": float(chosen[i]), "reward_rejected": float(rejected[i]), "margin": float(margin[i])}
-        for i in order if margin[i] <= 0
+        {
+            "prompt": pairs["prompt"].iloc[i],
+            "chosen": pairs["chosen"].iloc[i],
+            "rejected": pairs["rejected"].iloc[i],
+            "reward_chosen": float(chosen[i]),
+            "reward_rejected": float(rejected[i]),
+            "margin": float(margin[i]),
+        }
+        for i in order
+        if margin[i] <= 0
     ]
 
 
@@ -88,7 +110,11 @@ def evaluate_run(run_dir: str | Path) -> dict:
     run = RunFolder(run_dir)
     pairs = heldout_pairs(run)
     base = run.read().get("config", {}).get("model", "default")
-    report = evaluate_pairs(str(run.model_dir), pairs, base_model=base) if len(pairs) else {"pairs": 0, "note": "the run held out no questions"}
+    report = (
+        evaluate_pairs(str(run.model_dir), pairs, base_model=base)
+        if len(pairs)
+        else {"pairs": 0, "note": "the run held out no questions"}
+    )
     report["run"] = run.name
     write_json_atomic(run.path / "eval.json", report)
     return report

@@ -41,7 +41,8 @@ def model_card(run: RunFolder) -> str:
         "",
         "## Data",
         "",
-        f"- rows read {data.get('report', {}).get('rows_read', '?')}, pairs {data.get('train_pairs', 0) + data.get('eval_pairs', 0)}, "
+        f"- rows read {data.get('report', {}).get('rows_read', '?')}, "
+        f"pairs {data.get('train_pairs', 0) + data.get('eval_pairs', 0)}, "
         f"strategy `{config.get('strategy')}`; truncated pairs: {data.get('truncated_pairs')}",
         "",
         "## Training config",
@@ -52,22 +53,60 @@ def model_card(run: RunFolder) -> str:
         "",
         "## Use",
         "",
-        "```python",
-        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
-        'tok, model = AutoTokenizer.from_pretrained("PATH"), AutoModelForSequenceClassification.from_pretrained("PATH")',
-        'reward = model(**tok("question", "answer", return_tensors="pt")).logits[0, 0].item()',
-        "```",
-        "",
-        "(rm_demo's scorer (`python -m rm_demo score`) cuts long prompts from the left exactly as training did.)",
+        *usage_snippet(run, int(config.get("max_length") or 128)),
     ]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def _is_encoder(model_dir: Path) -> bool:
+    from rm_demo.models import _ENCODER_TYPES
+
+    try:
+        return json.loads((model_dir / "config.json").read_text()).get("model_type") in _ENCODER_TYPES
+    except (OSError, ValueError):
+        return True
+
+
+def usage_snippet(run: RunFolder, max_length: int) -> list[str]:
+    """Loading code that gives the same reward as rm_demo: the input exactly as training saw it."""
+    head = [
+        "```python",
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+        'path = "PATH"  # this folder',
+        "tok = AutoTokenizer.from_pretrained(path)",
+        "model = AutoModelForSequenceClassification.from_pretrained(path).eval()",
+    ]
+    if _is_encoder(run.model_dir):
+        body = [
+            "# The model was trained on (question, answer) text pairs without token type ids: leave them out.",
+            'tok.truncation_side = "left"  # long questions lose their beginning; the answer is kept',
+            'inputs = tok("question", "answer", truncation="only_first", max_length=' + str(max_length) + ",",
+            '             return_token_type_ids=False, return_tensors="pt")',
+        ]
+    else:
+        body = [
+            "# Decoders score the chat template (user = question, assistant = answer), else question + answer + EOS.",
+            'turns = [{"role": "user", "content": "question"}, {"role": "assistant", "content": "answer"}]',
+            "text = tok.apply_chat_template(turns, tokenize=False) if tok.chat_template "
+            'else "question" + "answer" + tok.eos_token',
+            'inputs = tok(text, add_special_tokens=False, return_tensors="pt")',
+        ]
+    tail = [
+        "reward = model(**inputs).logits[0, 0].item()",
+        "```",
+        "",
+        "`python -m rm_demo score --model PATH --input answers.csv -o scored.csv` scores a whole file the same way.",
+    ]
+    return head + body + tail
 
 
 def export_run(run_dir: str | Path, zip_path: str | Path) -> Path:
     """Zip the run: model/ (with its card as README.md), run.json, eval.json, metrics.jsonl."""
     run = RunFolder(run_dir)
     if not (run.model_dir / "config.json").exists():
-        raise InputError("this run has no saved model (it did not finish)", source=run.name, fix="pick a completed run")
+        raise InputError(
+            "this run has no saved model (it did not finish)", source=run.name, fix="pick a completed run"
+        )
     if not (run.path / "eval.json").exists():
         from rm_demo.evaluate import evaluate_run
 
@@ -95,6 +134,9 @@ def push_to_hub(run_dir: str | Path, repo_id: str, token: str) -> str:
         api.create_repo(repo_id, exist_ok=True)
         api.upload_folder(folder_path=str(run.model_dir), repo_id=repo_id, ignore_patterns=["training_args.bin"])
     except Exception as exc:  # network down, bad token, no rights: all mean "not pushed"
-        raise InputError(f"could not push to the Hub ({type(exc).__name__}: {str(exc)[:200]})", source=repo_id,
-                         fix="check the network, the repo id and a write token; the zip download works offline") from None
+        raise InputError(
+            f"could not push to the Hub ({type(exc).__name__}: {str(exc)[:200]})",
+            source=repo_id,
+            fix="check the network, the repo id and a write token; the zip download works offline",
+        ) from None
     return f"https://huggingface.co/{repo_id}"

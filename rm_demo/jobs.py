@@ -20,8 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rm_demo.config import TrainConfig
 from rm_demo.runs import FINISHED, RunFolder, list_runs
-from rm_demo.train import TrainConfig, config_from_json
 
 LOCK_NAME = ".device.lock"
 POLL_S = 0.5
@@ -52,11 +52,9 @@ def start_job(config: TrainConfig, python: str = sys.executable) -> RunFolder:
     for stale in (run.cancel_path, run.metrics_path):
         if stale.exists():
             stale.unlink()
-    from rm_demo.train import config_to_json
-
     run.update(status="queued", config=asdict(config), created_at=time.time(), error=None, final_metrics=None)
     config_file = run.path / "config.json"
-    config_file.write_text(config_to_json(config), encoding="utf-8")
+    config_file.write_text(config.to_json(), encoding="utf-8")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     with run.log_path.open("ab") as log:
         proc = subprocess.Popen(
@@ -84,7 +82,7 @@ def _my_turn(run: RunFolder) -> bool:
 def worker(run_dir: str) -> int:
     """The child process: wait for the device, train, record the outcome."""
     run = RunFolder(run_dir)
-    config = config_from_json((run.path / "config.json").read_text(encoding="utf-8"))
+    config = TrainConfig.from_json((run.path / "config.json").read_text(encoding="utf-8"))
     lock_path = run.path.parent / LOCK_NAME
     with open(lock_path, "a+") as lock:
         while True:
@@ -125,6 +123,7 @@ class JobStatus:
     metrics: list[dict] = field(default_factory=list)
     log_tail: str = ""
     queue_position: int = 0
+    eval_pairs: int | None = None
 
     @property
     def progress(self) -> float:
@@ -150,7 +149,9 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
     position = 0
     if status == "queued":
         me = data.get("created_at", 0)
-        position = 1 + sum(1 for r in list_runs(run.path.parent) if r.status in ("queued", "running") and r.created_at < me)
+        position = 1 + sum(
+            1 for r in list_runs(run.path.parent) if r.status in ("queued", "running") and r.created_at < me
+        )
     return JobStatus(
         name=run.name,
         status=status,
@@ -164,6 +165,7 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
         metrics=metrics,
         log_tail=run.log_tail(),
         queue_position=position,
+        eval_pairs=(data.get("data") or {}).get("eval_pairs") if isinstance(data.get("data"), dict) else None,
     )
 
 

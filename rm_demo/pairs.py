@@ -45,7 +45,16 @@ STATUS_NAMES = ("", "used", *DROP_REASONS)
 CODE = {name: code for code, name in enumerate(STATUS_NAMES)}
 PENDING, USED = CODE[""], CODE["used"]
 
-PAIR_COLUMNS = ["prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin", "chosen_row", "rejected_row"]
+PAIR_COLUMNS = [
+    "prompt",
+    "chosen",
+    "rejected",
+    "chosen_score",
+    "rejected_score",
+    "margin",
+    "chosen_row",
+    "rejected_row",
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,16 @@ class PairOptions:
         if self.strategy not in STRATEGIES:
             raise InputError(f"unknown strategy {self.strategy!r}", fix=f"use one of {', '.join(STRATEGIES)}")
         if not (self.min_margin >= 0 and math.isfinite(self.min_margin)):
-            raise InputError(f"the minimum margin must be a number >= 0, not {self.min_margin}", fix="use e.g. --min-margin 1")
+            raise InputError(
+                f"the minimum margin must be a number >= 0, not {self.min_margin}", fix="use e.g. --min-margin 1"
+            )
+        for name in ("chosen_min", "rejected_max"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise InputError(
+                    f"the {name.replace('_', ' ')} threshold must be a finite number, not {value}",
+                    fix=f"use e.g. --{name.replace('_', '-')} 4, or leave it out for the default",
+                )
 
 
 @dataclass
@@ -116,7 +134,8 @@ class PairsReport:
             f"{self.source}: {self.format.upper()}, encoding {self.encoding}"
             + (" (detected)" if self.encoding_detected else "")
             + (f", delimiter {delimiter_name(self.delimiter)}" if self.delimiter else ""),
-            "columns: " + ", ".join(f"{role} <- {col!r}" for role, col in self.column_mapping.items())
+            "columns: "
+            + ", ".join(f"{role} <- {col!r}" for role, col in self.column_mapping.items())
             + (f"; ignored: {', '.join(map(repr, self.ignored_columns))}" if self.ignored_columns else ""),
             f"rows read {self.rows_read}, used {self.rows_used}, dropped {self.rows_dropped}; "
             f"{self.questions} questions -> {self.pairs} pairs ({self.strategy})",
@@ -127,6 +146,25 @@ class PairsReport:
             lines.append(self.scale_note)
         lines.extend(self.notes)
         return lines
+
+    def to_markdown(self) -> str:
+        """The accounting for the app: a headline, rows read = used + dropped, a table of reasons."""
+        thresholds = self.chosen_min is not None and self.rejected_max is not None
+        lines = [
+            f"### {self.pairs} pairs from {self.questions} questions",
+            f"**{self.rows_read}** rows read = **{self.rows_used}** used + "
+            f"**{self.rows_dropped}** dropped ({self.strategy}"
+            + (f", chosen ≥ {self.chosen_min:g}, rejected < {self.rejected_max:g}" if thresholds else "")
+            + (f", gap ≥ {self.min_margin:g}" if self.strategy == "all-pairs" else "")
+            + ")",
+        ]
+        if self.dropped:
+            lines += ["", "| dropped | rows | why |", "|---|---:|---|"]
+            lines += [f"| `{reason}` | {count} | {DROP_REASONS[reason]} |" for reason, count in self.dropped.items()]
+        if self.scale_note:
+            lines.append(f"\n> ⚠️ {self.scale_note}")
+        lines.extend(f"\n> {note}" for note in self.notes)
+        return "\n".join(lines)
 
 
 @dataclass
@@ -218,7 +256,9 @@ def _codes(values: pd.Series) -> np.ndarray:
     return np.concatenate(indices or [np.zeros(0, dtype=np.int32)]).astype(np.int64, copy=False)
 
 
-def _pairs_from_feedback(frame: pd.DataFrame, options: PairOptions) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+def _pairs_from_feedback(
+    frame: pd.DataFrame, options: PairOptions
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
     # Vectorised over integer codes: strings are hashed once, everything after is numpy.
     n = len(frame)
     status = np.full(n, PENDING, dtype=np.int8)
@@ -322,10 +362,18 @@ def _best_worst(pos, qid, score, high, low, chosen_min: float, rejected_max: flo
     present = chosen_pos >= 0
     keep = present & (high >= chosen_min) & (low < rejected_max)
     ids = np.flatnonzero(keep)  # ascending code = question order of first appearance
-    return {"qid": ids, "chosen_pos": chosen_pos[ids], "rejected_pos": rejected_pos[ids], "chosen_score": high[ids], "rejected_score": low[ids]}
+    return {
+        "qid": ids,
+        "chosen_pos": chosen_pos[ids],
+        "rejected_pos": rejected_pos[ids],
+        "chosen_score": high[ids],
+        "rejected_score": low[ids],
+    }
 
 
-def _all_pairs(pos, qid, score, chosen_min, rejected_max, min_margin: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _all_pairs(
+    pos, qid, score, chosen_min, rejected_max, min_margin: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Every (higher, lower) pair within a question whose score gap is at least `min_margin`."""
     rated = pd.DataFrame({"qid": qid, "pos": pos, "score": score})
     cross = rated.merge(rated, on="qid", suffixes=("_c", "_r"))
@@ -438,15 +486,15 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report)
 
 
-def pairs_from_file(path, read_options: ReadOptions | None = None, pair_options: PairOptions | None = None, *, name: str | None = None) -> PairsResult:
+def pairs_from_file(
+    path, read_options: ReadOptions | None = None, pair_options: PairOptions | None = None, *, name: str | None = None
+) -> PairsResult:
     """Read a feedback or pairs file and derive pairs: the whole data path in one call."""
     return derive_pairs(read_feedback(path, read_options, name=name), pair_options)
 
 
 def write_pairs(pairs: pd.DataFrame, path) -> None:
-    """Write pairs (or any table of records): JSONL by default, CSV when the name ends in .csv."""
-    path = str(path)
-    if path.lower().endswith(".csv"):
-        pairs.to_csv(path, index=False)
-    else:
-        pairs.to_json(path, orient="records", lines=True, force_ascii=False)
+    """Write pairs (or any table of records): JSONL by default, formula-safe CSV when the name ends in .csv."""
+    from rm_demo.tables import write_table
+
+    write_table(pairs, path)

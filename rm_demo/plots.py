@@ -17,7 +17,9 @@ def _figure(title: str, x_title: str, y_title: str) -> go.Figure:
 
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:
-    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=14, color="#777"))
+    fig.add_annotation(
+        text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font=dict(size=14, color="#777")
+    )
     return fig
 
 
@@ -32,7 +34,11 @@ def score_distribution(distribution: dict[str, int]) -> go.Figure:
 
 def answers_per_question(rows: pd.DataFrame) -> go.Figure:
     fig = _figure("Answers per question", "answers to the question", "questions")
-    usable = rows[~rows["status"].isin(["missing_question", "missing_answer", "missing_score", "non_numeric_score", "duplicate_row"])]
+    usable = rows[
+        ~rows["status"].isin(
+            ["missing_question", "missing_answer", "missing_score", "non_numeric_score", "duplicate_row"]
+        )
+    ]
     if usable.empty or "answer" not in usable:
         return _empty(fig, "no rated answers")
     counts = usable.groupby("question").size().value_counts().sort_index()
@@ -59,9 +65,21 @@ def loss_curves(metrics: list[dict]) -> go.Figure:
     if not train and not evals:
         return _empty(fig, "waiting for the first step...")
     if train:
-        fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines+markers", name="train loss", line_color=ACCENT)
+        fig.add_scatter(
+            x=[s for s, _ in train],
+            y=[v for _, v in train],
+            mode="lines+markers",
+            name="train loss",
+            line_color=ACCENT,
+        )
     if evals:
-        fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="eval loss", line_color=REJECTED)
+        fig.add_scatter(
+            x=[s for s, _ in evals],
+            y=[v for _, v in evals],
+            mode="lines+markers",
+            name="eval loss",
+            line_color=REJECTED,
+        )
     _saved_model_point(fig, metrics, "eval_loss", REJECTED)
     fig.update_layout(legend=_LEGEND)
     return fig
@@ -71,32 +89,71 @@ def _saved_model_point(fig: go.Figure, metrics: list[dict], key: str, color: str
     """The evaluation after training scores the saved model (the epoch average): a star, not the curve's end."""
     final = [m for m in metrics if m.get("final") and key in m]
     if final:
-        fig.add_scatter(x=[final[-1]["step"]], y=[final[-1][key]], mode="markers", name="saved model",
-                        marker=dict(symbol="star", size=14, color=color, line=dict(color="#333", width=1)))
+        fig.add_scatter(
+            x=[final[-1]["step"]],
+            y=[final[-1][key]],
+            mode="markers",
+            name="saved model",
+            marker=dict(symbol="star", size=14, color=color, line=dict(color="#333", width=1)),
+        )
 
 
-def accuracy_curves(metrics: list[dict]) -> go.Figure:
+def accuracy_curves(metrics: list[dict], eval_pairs: int | None = None, min_pairs: int = 10) -> go.Figure:
+    """Train (batch) and held-out accuracy by step. With fewer than `min_pairs` held-out pairs the
+    held-out line jumps between a few values by chance: it is drawn faint and the chart says so."""
     fig = _figure("Pairwise accuracy", "training step", "share of pairs ranked right")
     train = [(m["step"], m["train_accuracy"]) for m in metrics if "train_accuracy" in m]
     evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m and not m.get("final")]
     if not train and not evals:
         return _empty(fig, "waiting for the first evaluation...")
+    few = eval_pairs is not None and eval_pairs < min_pairs
     if train:
-        fig.add_scatter(x=[s for s, _ in train], y=[v for _, v in train], mode="lines", name="train (batch)", line=dict(color=ACCENT, width=1))
+        fig.add_scatter(
+            x=[s for s, _ in train],
+            y=[v for _, v in train],
+            mode="lines",
+            name="train (batch)",
+            line=dict(color=ACCENT, width=3 if few else 1),
+        )
     if evals:
-        fig.add_scatter(x=[s for s, _ in evals], y=[v for _, v in evals], mode="lines+markers", name="held-out", line=dict(color=CHOSEN, width=3))
-    _saved_model_point(fig, metrics, "eval_accuracy", CHOSEN)
-    fig.add_hline(y=0.5, line_dash="dot", line_color="#999", annotation_text="chance", annotation_position="bottom right")
+        name = f"held-out ({eval_pairs} pair{'s' if eval_pairs != 1 else ''}: too few to judge)" if few else "held-out"
+        fig.add_scatter(
+            x=[s for s, _ in evals],
+            y=[v for _, v in evals],
+            mode="lines+markers",
+            name=name,
+            line=dict(color=CHOSEN, width=1 if few else 3, dash="dot" if few else "solid"),
+            opacity=0.5 if few else 1,
+        )
+    if not few:
+        _saved_model_point(fig, metrics, "eval_accuracy", CHOSEN)
+    fig.add_hline(
+        y=0.5, line_dash="dot", line_color="#999", annotation_text="chance", annotation_position="bottom right"
+    )
     fig.update_yaxes(range=[0, 1.05])
     fig.update_layout(legend=_LEGEND)
     return fig
 
 
-def comparison(reward_a: float, reward_b: float, p_a: float) -> go.Figure:
-    fig = _figure(f"P(A preferred) = {p_a:.1%}", "answer", "reward")
-    fig.add_bar(x=["Answer A", "Answer B"], y=[reward_a, reward_b], marker_color=[CHOSEN if reward_a >= reward_b else REJECTED, CHOSEN if reward_b > reward_a else REJECTED],
-                text=[f"{reward_a:.3f}", f"{reward_b:.3f}"], textposition="outside")
-    fig.update_layout(height=280)
+def compare_models(results: dict[str, dict]) -> go.Figure:
+    """Rewards of answers A and B under each model (untrained base beside the trained run)."""
+    fig = _figure("Rewards of A and B, by model", "model", "reward")
+    names = list(results)
+    for key, label, color in (("reward_a", "Answer A", CHOSEN), ("reward_b", "Answer B", REJECTED)):
+        values = [results[n][key] for n in names]
+        fig.add_bar(
+            x=names,
+            y=values,
+            name=label,
+            marker_color=color,
+            text=[f"{v:.3f}" for v in values],
+            textposition="outside",
+        )
+    fig.update_layout(barmode="group", height=320, legend=_LEGEND)
+    # Room above and below the bars for their labels.
+    values = [r[k] for r in results.values() for k in ("reward_a", "reward_b")] + [0.0]
+    pad = 0.25 * (max(values) - min(values) or 1.0)
+    fig.update_yaxes(range=[min(values) - pad, max(values) + pad])
     return fig
 
 
@@ -115,15 +172,23 @@ def calibration_chart(bins: list[dict]) -> go.Figure:
     if not bins:
         return _empty(fig, "no held-out pairs")
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="#999"))
-    fig.add_scatter(x=[b["predicted"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers", name="model",
-                    line_color=ACCENT, text=[f"{b['count']} pairs" for b in bins])
+    fig.add_scatter(
+        x=[b["predicted"] for b in bins],
+        y=[b["observed"] for b in bins],
+        mode="lines+markers",
+        name="model",
+        line_color=ACCENT,
+        text=[f"{b['count']} pairs" for b in bins],
+    )
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.05])
     fig.update_layout(legend=_LEGEND)
     return fig
 
 
-def overlay_curves(runs: dict[str, list[dict]], key: str = "eval_accuracy", title: str = "Held-out accuracy by run") -> go.Figure:
+def overlay_curves(
+    runs: dict[str, list[dict]], key: str = "eval_accuracy", title: str = "Held-out accuracy by run"
+) -> go.Figure:
     fig = _figure(title, "training step", key.replace("_", " "))
     drawn = 0
     for name, metrics in runs.items():
@@ -132,8 +197,13 @@ def overlay_curves(runs: dict[str, list[dict]], key: str = "eval_accuracy", titl
         if final:  # the saved model's score: a star after a gap, in the run's own trace and colour
             points += [(None, None, "circle"), (final[-1]["step"], final[-1][key], "star")]
         if points:
-            fig.add_scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=name,
-                            marker=dict(symbol=[p[2] for p in points], size=[14 if p[2] == "star" else 6 for p in points]))
+            fig.add_scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines+markers",
+                name=name,
+                marker=dict(symbol=[p[2] for p in points], size=[14 if p[2] == "star" else 6 for p in points]),
+            )
             drawn += 1
     if not drawn:
         return _empty(fig, "pick runs with metrics")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model
@@ -26,7 +30,9 @@ def _run_max_length(model_dir: Path) -> int:
 class Scorer:
     """Loads a reward model once; `score` turns (prompt, answer) lists into rewards."""
 
-    def __init__(self, model: str = "default", device: str = "auto", max_length: int | None = None, batch_size: int = 64):
+    def __init__(
+        self, model: str = "default", device: str = "auto", max_length: int | None = None, batch_size: int = 64
+    ):
         path = resolve_model(model)
         self.model_path = path
         self.choice = choose_device(device, "fp32")
@@ -53,7 +59,9 @@ class Scorer:
             for j, r in enumerate(rows):
                 ids[j, : len(r)] = torch.tensor(r)
                 mask[j, : len(r)] = 1
-            logits = self.model(input_ids=ids.to(self.choice.device), attention_mask=mask.to(self.choice.device)).logits
+            logits = self.model(
+                input_ids=ids.to(self.choice.device), attention_mask=mask.to(self.choice.device)
+            ).logits
             rewards[index] = logits.squeeze(-1).float().cpu().numpy()
             if progress is not None:
                 progress(b + 1, batches)
@@ -62,7 +70,12 @@ class Scorer:
     def compare(self, question: str, answer_a: str, answer_b: str) -> dict:
         reward_a, reward_b = self.score([question, question], [answer_a, answer_b])
         diff = float(reward_a - reward_b)
-        return {"reward_a": float(reward_a), "reward_b": float(reward_b), "difference": diff, "p_a_preferred": float(1 / (1 + math.exp(-diff)))}
+        return {
+            "reward_a": float(reward_a),
+            "reward_b": float(reward_b),
+            "difference": diff,
+            "p_a_preferred": float(1 / (1 + math.exp(-diff))),
+        }
 
 
 def pairwise_accuracy(scorer: Scorer, prompts, chosen, rejected) -> dict:
@@ -70,4 +83,57 @@ def pairwise_accuracy(scorer: Scorer, prompts, chosen, rejected) -> dict:
     n = len(prompts)
     rewards = scorer.score(list(prompts) * 2, list(chosen) + list(rejected))
     margin = rewards[:n] - rewards[n:]
-    return {"accuracy": float(np.mean(margin > 0)) if n else float("nan"), "mean_margin": float(np.mean(margin)) if n else float("nan"), "pairs": n}
+    return {
+        "accuracy": float(np.mean(margin > 0)) if n else float("nan"),
+        "mean_margin": float(np.mean(margin)) if n else float("nan"),
+        "pairs": n,
+    }
+
+
+_cache_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=3)
+def _cached_scorer(model: str) -> Scorer:
+    return Scorer(model)
+
+
+def get_scorer(model: str = "default") -> Scorer:
+    """A loaded scorer, kept between calls (the app's clicks): loading is the slow part."""
+    with _cache_lock:
+        return _cached_scorer(model or "default")
+
+
+def forget_scorer() -> None:
+    """Drop every cached model (after a run's model folder is replaced or deleted)."""
+    with _cache_lock:
+        _cached_scorer.cache_clear()
+
+
+@dataclass
+class ScoredTable:
+    frame: pd.DataFrame  # every input column, plus `reward`
+    source: str
+    question_col: str
+    answer_col: str
+
+
+def score_file(
+    scorer: Scorer,
+    path: str,
+    read_options=None,
+    question_col: str | None = None,
+    answer_col: str | None = None,
+    progress=None,
+) -> ScoredTable:
+    """Read a table of (question, answer) rows and add a `reward` column; every column is kept."""
+    from rm_demo.feedback import ReadOptions, find_column, normalize_answer, normalize_question, read_table
+
+    table = read_table(path, read_options or ReadOptions())
+    frame = table.frame.drop(columns="row")
+    columns = list(frame.columns)
+    q_col = find_column(columns, "question", question_col, table.source)
+    a_col = find_column(columns, "answer", answer_col, table.source)
+    prompts, answers = list(normalize_question(frame[q_col])), list(normalize_answer(frame[a_col]))
+    rewards = scorer.score(prompts, answers, progress=progress)
+    return ScoredTable(frame.assign(reward=rewards), table.source, q_col, a_col)

@@ -8,67 +8,22 @@ reads the launcher's environment; only the main process writes the run folder).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rm_demo.config import TrainConfig, planned_epochs
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, pooler_starts_at_identity, resolve_model
 from rm_demo.pairs import PairOptions, pairs_from_file
 from rm_demo.runs import RunFolder
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run. Defaults suit the embedded MiniLM on a CPU."""
-
-    input: str = ""
-    output_dir: str = "runs/run"
-    model: str = "default"
-    epochs: float = 3.0
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    gradient_accumulation: int = 1
-    # all-MiniLM-L6-v2 was trained on 128 tokens; on HH pairs 128 scored as well as 256, 1.5x faster.
-    max_length: int = 128
-    eval_fraction: float = 0.2
-    eval_steps: int = 0  # 0: about ten evaluations per run
-    min_steps: int = 30  # tiny data sets (the six-row sample) get more epochs, so training shows
-    seed: int = 42
-    strategy: str = "best-worst"
-    chosen_min: float | None = None
-    rejected_max: float | None = None
-    min_margin: float = 1.0
-    use_margin: bool = True  # pass the score gap to TRL's loss when the pairs have one
-    group_by_length: bool = True  # batches of similar length: less padding
-    # The final model is the mean of the weights at the last N epoch ends (1: the last weights).
-    average_epochs: int = 2
-    lora: bool = False
-    lora_r: int = 16
-    device: str = "auto"
-    precision: str = "auto"
-    trust_remote_code: bool = False
-    read_options: dict = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if not (self.epochs > 0):
-            raise InputError(f"epochs must be > 0, not {self.epochs}", fix="use e.g. --epochs 3")
-        if not (0 < self.learning_rate < 1):
-            raise InputError(f"learning rate {self.learning_rate} is out of range", fix="use e.g. --lr 5e-5")
-        if self.average_epochs < 1:
-            raise InputError(f"average epochs must be >= 1, not {self.average_epochs}", fix="use 1 to keep the last weights, or e.g. 2")
-        if self.batch_size < 1 or self.max_length < 8:
-            raise InputError("batch size must be >= 1 and max length >= 8", fix="use e.g. --batch-size 16 --max-length 128")
-        if not (0 <= self.eval_fraction < 1):
-            raise InputError(f"eval fraction must be in [0, 1), not {self.eval_fraction}", fix="use e.g. --eval-fraction 0.2")
 
 
 def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -84,7 +39,12 @@ def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> t
 
 
 def load_pairs(config: TrainConfig):
-    pair_options = PairOptions(strategy=config.strategy, chosen_min=config.chosen_min, rejected_max=config.rejected_max, min_margin=config.min_margin)
+    pair_options = PairOptions(
+        strategy=config.strategy,
+        chosen_min=config.chosen_min,
+        rejected_max=config.rejected_max,
+        min_margin=config.min_margin,
+    )
     result = pairs_from_file(config.input, ReadOptions(**config.read_options), pair_options)
     if len(result.pairs) == 0:
         raise InputError(
@@ -130,17 +90,19 @@ def _versions() -> dict:
     import transformers
     import trl
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+    }
 
 
 def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, progress: bool = True):
     """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
     import torch
-    from trl import RewardConfig
 
     from rm_demo.callbacks import CancelCallback, EpochWeightAverage, MetricsCallback
-
-    LengthGroupedRewardTrainer = _trainer_class()
 
     config.validate()
     result = load_pairs(config)
@@ -150,41 +112,13 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     torch.manual_seed(config.seed)
     model, tokenizer = load_reward_model(model_path, config.trust_remote_code)
     encoder = PairEncoder.for_model(tokenizer, model.config, config.max_length)
-    peft_config = None
-    if config.lora:
-        from peft import LoraConfig, TaskType
-
-        peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.05)
     train_ds, train_truncated = tokenize_pairs(encoder, train_pairs, config.use_margin)
     eval_ds, eval_truncated = tokenize_pairs(encoder, eval_pairs, config.use_margin) if len(eval_pairs) else (None, 0)
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    steps_per_epoch = math.ceil(len(train_pairs) / (config.batch_size * config.gradient_accumulation * world))
-    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch)) if config.min_steps else config.epochs
-    eval_steps = config.eval_steps or max(1, math.ceil(steps_per_epoch * epochs) // 10)
-    args = RewardConfig(
-        output_dir=str(Path(config.output_dir) / "trainer"),
-        num_train_epochs=epochs,
-        learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size * 2,
-        gradient_accumulation_steps=config.gradient_accumulation,
-        max_length=None,  # lengths are handled by PairEncoder: truncate, never drop
-        logging_steps=max(1, min(eval_steps, 5)),
-        eval_strategy="steps" if eval_ds is not None else "no",
-        eval_steps=eval_steps,
-        eval_on_start=eval_ds is not None,  # the untrained baseline: the accuracy curve starts near 0.5
-        save_strategy="no",
-        report_to=[],
-        seed=config.seed,
-        bf16=choice.precision == "bf16",
-        fp16=choice.precision == "fp16",
-        use_cpu=choice.device == "cpu",
-        disable_tqdm=not (progress and is_main),
-        warmup_steps=0.1,  # a fraction: 10% of the steps
-        dataloader_num_workers=0,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        length_column_name="length",
+    epochs = planned_epochs(config, len(train_pairs), world)
+    args = reward_config(
+        config, choice, len(train_pairs), world, has_eval=eval_ds is not None, show_progress=progress and is_main
     )
     info = {
         "device": choice.device,
@@ -192,11 +126,13 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "precision": choice.precision,
         "model_path": model_path,
         # A sentence-transformers checkpoint's [CLS] pooler was never trained: it started at identity.
-        "pooler": "identity (untrained in the checkpoint)" if pooler_starts_at_identity(model, model_path) else "from the checkpoint",
+        "pooler": "identity (untrained in the checkpoint)"
+        if pooler_starts_at_identity(model, model_path)
+        else "from the checkpoint",
         "world_size": world,
         "epochs_run": epochs,
         "data": {
-            "source": Path(config.input).name,
+            "source": config.source_name or Path(config.input).name,
             "sha256_16": _data_hash(config.input),
             "report": result.report.to_dict(),
             "train_pairs": len(train_pairs),
@@ -211,14 +147,14 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     callbacks = [CancelCallback(run)] if run else []
     if run and is_main:
         callbacks.append(MetricsCallback(run))
-    trainer = LengthGroupedRewardTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         callbacks=callbacks,
-        peft_config=peft_config,
+        peft_config=_lora_config(config),
     )
     # A per-process mean of sharded weights is not one this callback can check: those runs keep
     # their last weights.
@@ -227,6 +163,47 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         trainer.add_callback(EpochWeightAverage(config.average_epochs))
     info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
+
+
+def _lora_config(config: TrainConfig):
+    if not config.lora:
+        return None
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.05)
+
+
+def reward_config(config: TrainConfig, choice, train_pairs: int, world: int, has_eval: bool, show_progress: bool):
+    """TRL's `RewardConfig` for this run: epochs (raised for tiny data), evaluation cadence, precision."""
+    from trl import RewardConfig
+
+    steps_per_epoch = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world))
+    epochs = planned_epochs(config, train_pairs, world)
+    eval_steps = config.eval_steps or max(1, math.ceil(steps_per_epoch * epochs) // 10)
+    return RewardConfig(
+        output_dir=str(Path(config.output_dir) / "trainer"),
+        num_train_epochs=epochs,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size * 2,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        max_length=None,  # lengths are handled by PairEncoder: truncate, never drop
+        logging_steps=max(1, min(eval_steps, 5)),
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=eval_steps,
+        eval_on_start=has_eval,  # the untrained baseline: the accuracy curve starts near 0.5
+        save_strategy="no",
+        report_to=[],
+        seed=config.seed,
+        bf16=choice.precision == "bf16",
+        fp16=choice.precision == "fp16",
+        use_cpu=choice.device == "cpu",
+        disable_tqdm=not show_progress,
+        warmup_steps=0.1,  # a fraction: 10% of the steps
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        length_column_name="length",
+    )
 
 
 def _weights_sharded(trainer) -> bool:
@@ -309,7 +286,9 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
                 "steps": trainer.state.global_step,
                 "eval_pairs": info["data"]["eval_pairs"],
             }
-            return run.update(status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)
+            return run.update(
+                status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary
+            )
         return {}
     except InputError as exc:
         if is_main:
@@ -322,8 +301,8 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
 
 
 def config_to_json(config: TrainConfig) -> str:
-    return json.dumps(asdict(config))
+    return config.to_json()
 
 
 def config_from_json(text: str) -> TrainConfig:
-    return TrainConfig(**json.loads(text))
+    return TrainConfig.from_json(text)

@@ -37,8 +37,21 @@ def test_encoder_keeps_answer_and_cuts_prompt_from_the_left():
 def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "rm_demo", "train", str(seed_csv), "-o", str(run), "--epochs", "2", "--batch-size", "2"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "rm_demo",
+            "train",
+            str(seed_csv),
+            "-o",
+            str(run),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
@@ -51,7 +64,9 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     assert metrics[0]["step"] == 0 and "eval_accuracy" in metrics[0]  # the untrained baseline
     assert any("loss" in m for m in metrics) and all("elapsed_s" in m for m in metrics)
     # The last record is the evaluation after training: it scores the saved (averaged) model.
-    assert metrics[-1].get("final") and "eval_accuracy" in metrics[-1] and not any(m.get("final") for m in metrics[:-1])
+    assert (
+        metrics[-1].get("final") and "eval_accuracy" in metrics[-1] and not any(m.get("final") for m in metrics[:-1])
+    )
     assert metrics[-1]["eval_accuracy"] == summary["eval_accuracy"]
     model = AutoModelForSequenceClassification.from_pretrained(run / "model")
     assert model.config.num_labels == 1
@@ -64,7 +79,9 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
 def test_only_untrained_poolers_start_at_identity(tmp_path):
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=1)
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=1
+    )
     folder = tmp_path / "bert"
     BertForSequenceClassification(config).save_pretrained(folder)
     model = BertForSequenceClassification.from_pretrained(folder)
@@ -81,8 +98,19 @@ def test_only_untrained_poolers_start_at_identity(tmp_path):
 
 def test_bad_model_exit_2(seed_csv, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "rm_demo", "train", str(seed_csv), "-o", str(tmp_path / "r"), "--model", str(tmp_path / "nope")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "rm_demo",
+            "train",
+            str(seed_csv),
+            "-o",
+            str(tmp_path / "r"),
+            "--model",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and "could not load the model" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -92,14 +120,29 @@ def _tiny_decoder(tmp_path, chat_template: bool):
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    words = ["<unk>", "<s>", "</s>"] + sorted({w for w in "what is your name my amit i do not know how float back water you should tuck arms sides answer user assistant".split()})
+    vocabulary = (
+        "what is your name my amit i do not know how float back water you should tuck arms sides answer user assistant"
+    )
+    words = ["<unk>", "<s>", "</s>"] + sorted(set(vocabulary.split()))
     core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     tok = PreTrainedTokenizerFast(tokenizer_object=core, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     if chat_template:
-        tok.chat_template = "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} </s> {% endfor %}{% if add_generation_prompt %}assistant {% endif %}"
-    config = LlamaConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=2, max_position_embeddings=128, bos_token_id=1, eos_token_id=2)
+        tok.chat_template = (
+            "{% for m in messages %}{{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
+            "{% if add_generation_prompt %}assistant {% endif %}"
+        )
+    config = LlamaConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
     folder = tmp_path / ("decoder-chat" if chat_template else "decoder-plain")
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
@@ -120,28 +163,47 @@ def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
     else:
         assert ids[-1] == tok.eos_token_id
     run = tmp_path / "run"
-    final = train(TrainConfig(input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2, max_length=32), progress=False)
+    final = train(
+        TrainConfig(
+            input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2, max_length=32
+        ),
+        progress=False,
+    )
     assert final["status"] == "completed"
     assert AutoModelForSequenceClassification.from_pretrained(run / "model").config.pad_token_id == tok.pad_token_id
 
 
-def test_cli_defaults_are_train_config_defaults():
-    # The CLI keeps torch out of its start-up, so it repeats the defaults; they must not drift.
+def test_cli_flags_come_from_train_config():
+    """One source for defaults: the parsed CLI with no options is TrainConfig() (plus input and output)."""
+    from dataclasses import asdict
+
     from rm_demo.cli import build_parser
+    from rm_demo.config import config_from_args
 
     args = build_parser().parse_args(["train", "in.csv", "-o", "out"])
-    config = TrainConfig()
-    assert (args.epochs, args.lr, args.batch_size, args.grad_accum, args.max_length, args.eval_fraction, args.seed, args.average_epochs) == (
-        config.epochs, config.learning_rate, config.batch_size, config.gradient_accumulation, config.max_length,
-        config.eval_fraction, config.seed, config.average_epochs,
-    )
+    config = config_from_args(args, input=args.input, read_options={})
+    assert asdict(config) == asdict(TrainConfig(input="in.csv", output_dir="out"))
+    args = build_parser().parse_args(["train", "in.csv", "-o", "out", "--lr", "1e-4", "--grad-accum", "2", "--lora"])
+    assert (args.learning_rate, args.gradient_accumulation, args.lora) == (1e-4, 2, True)
 
 
 def test_lora_run_saves_a_whole_merged_model(seed_csv, tmp_path):
     folder = _tiny_decoder(tmp_path, chat_template=True)
     run = tmp_path / "run"
-    final = train(TrainConfig(input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2,
-                              max_length=32, lora=True, lora_r=4, learning_rate=1e-2), progress=False)
+    final = train(
+        TrainConfig(
+            input=str(seed_csv),
+            output_dir=str(run),
+            model=str(folder),
+            epochs=1,
+            batch_size=2,
+            max_length=32,
+            lora=True,
+            lora_r=4,
+            learning_rate=1e-2,
+        ),
+        progress=False,
+    )
     assert final["status"] == "completed"
     assert not (run / "model" / "adapter_config.json").exists()  # merged, not adapter-only
     trained = AutoModelForSequenceClassification.from_pretrained(run / "model")
@@ -149,4 +211,6 @@ def test_lora_run_saves_a_whole_merged_model(seed_csv, tmp_path):
     q_trained = trained.model.layers[0].self_attn.q_proj.weight
     assert q_trained.shape == base.model.layers[0].self_attn.q_proj.weight.shape
     assert not torch.allclose(q_trained, base.model.layers[0].self_attn.q_proj.weight)  # the adapter's update is in
-    assert torch.equal(trained.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight)  # not a LoRA target
+    assert torch.equal(
+        trained.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight
+    )  # not a LoRA target

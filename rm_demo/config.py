@@ -1,0 +1,215 @@
+"""`TrainConfig`: every knob of a training run, written once.
+
+Each field carries its help text (and, where it differs from the field name, its CLI flag) in
+`metadata`, like TRL's config dataclasses read by `TrlParser`. The CLI's `train` flags and the app's
+widget defaults and labels are generated from these fields, so a default lives in one place.
+
+This module imports nothing heavy (no torch, no pandas): the CLI builds its parser from it, and
+`python -m rm_demo pairs` must not pay for an ML stack it does not use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from rm_demo.errors import InputError
+
+# Upper bounds that still allow any sensible run; beyond them a typo (1e6 epochs) would hold the
+# device for days.
+MAX_EPOCHS = 1000
+MAX_STEPS = 1_000_000
+MAX_LENGTH_TOKENS = 32_768
+
+
+def _opt(help: str, flag: str | None = None, choices: tuple | None = None, label: str | None = None) -> dict:
+    return {"help": help, "flag": flag, "choices": choices, "label": label}
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run. Defaults suit the embedded MiniLM on a CPU."""
+
+    input: str = field(default="", metadata=_opt("feedback file or pairs file (from `rm_demo pairs`)"))
+    output_dir: str = field(default="runs/run", metadata=_opt("run folder to write, e.g. runs/first", flag="--output"))
+    model: str = field(
+        default="default",
+        metadata=_opt("'default' (embedded all-MiniLM-L6-v2, offline), a hub id, or a local folder", label="Model"),
+    )
+    epochs: float = field(default=3.0, metadata=_opt("passes over the training pairs", label="Epochs"))
+    learning_rate: float = field(default=5e-5, metadata=_opt("learning rate", flag="--lr", label="Learning rate"))
+    batch_size: int = field(default=16, metadata=_opt("pairs per device per step", label="Batch size (pairs)"))
+    gradient_accumulation: int = field(default=1, metadata=_opt("gradient accumulation steps", flag="--grad-accum"))
+    # all-MiniLM-L6-v2 was trained on 128 tokens; on HH pairs 128 scored as well as 256, 1.5x faster.
+    max_length: int = field(
+        default=128,
+        metadata=_opt("tokens per (prompt, answer); prompts are cut from the left", label="Max length (tokens)"),
+    )
+    eval_fraction: float = field(
+        default=0.2, metadata=_opt("share of questions held out for evaluation", label="Held-out questions")
+    )
+    eval_steps: int = field(default=0, metadata=_opt("evaluate every N steps (0: about ten evaluations per run)"))
+    min_steps: int = field(
+        default=30,
+        metadata=_opt("tiny data sets get more epochs so that training shows: at least this many optimizer steps"),
+    )
+    seed: int = field(default=42, metadata=_opt("random seed (split, head, order)"))
+    strategy: str = field(
+        default="best-worst",
+        metadata=_opt(
+            "best-worst: one pair per question (the seed's rule); all-pairs: every pair with a score gap",
+            choices=("best-worst", "all-pairs"),
+            label="Pairs",
+        ),
+    )
+    chosen_min: float | None = field(
+        default=None,
+        metadata=_opt("chosen score must be >= this (best-worst default 4)", label="Chosen score at least"),
+    )
+    rejected_max: float | None = field(
+        default=None,
+        metadata=_opt("rejected score must be < this (best-worst default 4)", label="Rejected score below"),
+    )
+    min_margin: float = field(
+        default=1.0, metadata=_opt("all-pairs: minimum score gap", label="Minimum gap (all-pairs)")
+    )
+    use_margin: bool = field(default=True, metadata=_opt("pass the score gap to TRL's loss when the pairs have one"))
+    group_by_length: bool = field(default=True, metadata=_opt("batches of similar length: less padding"))
+    average_epochs: int = field(
+        default=2, metadata=_opt("final model = mean of the weights at the last N epoch ends (1: the last weights)")
+    )
+    lora: bool = field(
+        default=False, metadata=_opt("train LoRA adapters (peft) instead of all weights", label="LoRA (decoders)")
+    )
+    lora_r: int = field(default=16, metadata=_opt("LoRA rank"))
+    device: str = field(default="auto", metadata=_opt("where to train", choices=("auto", "cpu", "cuda", "mps")))
+    precision: str = field(default="auto", metadata=_opt("number format", choices=("auto", "bf16", "fp16", "fp32")))
+    trust_remote_code: bool = field(
+        default=False, metadata=_opt("allow a hub model's own code to run (off by default)")
+    )
+    # Where the data came from, for people: the run folder keeps a copy named data.csv.
+    source_name: str = field(default="", metadata=_opt("the data's original file name, shown in run lists and cards"))
+    read_options: dict = field(default_factory=dict, metadata=_opt("how to read the input (encoding, columns, ...)"))
+
+    def validate(self) -> None:
+        _check(
+            math.isfinite(self.epochs) and 0 < self.epochs <= MAX_EPOCHS,
+            f"epochs must be a number in (0, {MAX_EPOCHS}], not {self.epochs}",
+            "use e.g. --epochs 3",
+        )
+        _check(
+            math.isfinite(self.learning_rate) and 0 < self.learning_rate < 1,
+            f"learning rate {self.learning_rate} is out of range (0, 1)",
+            "use e.g. --lr 5e-5",
+        )
+        _check(
+            self.average_epochs >= 1,
+            f"average epochs must be >= 1, not {self.average_epochs}",
+            "use 1 to keep the last weights, or e.g. 2",
+        )
+        _check(
+            self.batch_size >= 1 and self.gradient_accumulation >= 1,
+            "batch size and gradient accumulation must be >= 1",
+            "use e.g. --batch-size 16 --grad-accum 1",
+        )
+        _check(
+            8 <= self.max_length <= MAX_LENGTH_TOKENS,
+            f"max length must be in [8, {MAX_LENGTH_TOKENS}] tokens",
+            "use e.g. --max-length 128",
+        )
+        _check(
+            math.isfinite(self.eval_fraction) and 0 <= self.eval_fraction < 1,
+            f"eval fraction must be in [0, 1), not {self.eval_fraction}",
+            "use e.g. --eval-fraction 0.2",
+        )
+        _check(0 <= self.seed < 2**32, f"the seed must be in [0, 2^32), not {self.seed}", "use e.g. --seed 42")
+        _check(
+            0 <= self.min_steps <= MAX_STEPS and 0 <= self.eval_steps <= MAX_STEPS,
+            "min steps and eval steps must be >= 0",
+            "leave them at their defaults",
+        )
+        for name in ("chosen_min", "rejected_max", "min_margin"):
+            value = getattr(self, name)
+            _check(
+                value is None or math.isfinite(value),
+                f"{name.replace('_', ' ')} must be a finite number, not {value}",
+                f"use e.g. --{name.replace('_', '-')} 4",
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> TrainConfig:
+        """Tolerant of old or foreign run.json files: unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+def planned_epochs(config: TrainConfig, train_pairs: int, world_size: int = 1) -> float:
+    """Epochs a run will really do: tiny data sets are raised to `min_steps` optimizer steps."""
+    steps_per_epoch = max(1, math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world_size)))
+    if not config.min_steps:
+        return config.epochs
+    return max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+
+
+def _check(ok: bool, message: str, fix: str) -> None:
+    if not ok:
+        raise InputError(message, fix=fix)
+
+
+def default(name: str):
+    """The default of a TrainConfig field (what the app's widgets start at)."""
+    f = _field(name)
+    return f.default_factory() if f.default is MISSING else f.default
+
+
+def label(name: str) -> str:
+    return _field(name).metadata.get("label") or name.replace("_", " ").capitalize()
+
+
+def help_text(name: str) -> str:
+    return _field(name).metadata["help"]
+
+
+def _field(name: str):
+    return next(f for f in fields(TrainConfig) if f.name == name)
+
+
+def flag(name: str) -> str:
+    return _field(name).metadata.get("flag") or "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """One CLI flag per named TrainConfig field: type, default, choices and help from the field."""
+    for name in names:
+        f = _field(name)
+        meta, value = f.metadata, default(name)
+        kwargs = {"dest": name, "default": value, "help": meta["help"] + _default_note(value)}
+        if meta.get("choices"):
+            kwargs["choices"] = meta["choices"]
+        if isinstance(value, bool):
+            parser.add_argument(flag(name), action="store_false" if value else "store_true", **kwargs)
+            continue
+        kind = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
+        parser.add_argument(flag(name), type=kind, **kwargs)
+
+
+def _default_note(value) -> str:
+    if value in (None, "") or isinstance(value, bool):
+        return ""
+    return f" (default {value})"
+
+
+def config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
+    """A TrainConfig from the parsed flags: every attribute named like a field is taken."""
+    known = {f.name for f in fields(TrainConfig)}
+    values = {k: v for k, v in vars(args).items() if k in known}
+    return TrainConfig(**{**values, **extra})
