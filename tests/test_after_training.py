@@ -8,7 +8,8 @@ import zipfile
 import pytest
 from transformers import AutoModelForSequenceClassification
 
-from rm_demo import ui
+from rm_demo.app import runs_tab
+from rm_demo.app.state import SAMPLES
 from rm_demo.errors import InputError
 from rm_demo.evaluate import evaluate_run
 from rm_demo.export import export_run, push_to_hub
@@ -16,14 +17,26 @@ from rm_demo.runs import list_runs
 from rm_demo.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
-WORKSHOP = ui.SAMPLES["workshop"]
+WORKSHOP = SAMPLES["workshop"]
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    final = train(TrainConfig(input=str(WORKSHOP), output_dir=str(root / "workshop"), epochs=1, batch_size=4, min_steps=10,
-                              learning_rate=1e-4, eval_fraction=0.3, max_length=128), progress=False)
+    final = train(
+        TrainConfig(
+            input=str(WORKSHOP),
+            output_dir=str(root / "workshop"),
+            epochs=1,
+            batch_size=4,
+            min_steps=10,
+            learning_rate=1e-4,
+            eval_fraction=0.3,
+            max_length=128,
+            source_name="my feedback.csv",
+        ),
+        progress=False,
+    )
     assert final["status"] == "completed"
     return root / "workshop"
 
@@ -44,14 +57,25 @@ def test_evaluation_report(run_dir):
 
 
 def test_cli_compare_and_score(run_dir, tmp_path):
-    proc = _cli("compare", "--model", str(run_dir / "model"), "--question", "Why is the sky blue?",
-                "--answer-a", "Rayleigh scattering of sunlight.", "--answer-b", "Nobody knows.")
+    proc = _cli(
+        "compare",
+        "--model",
+        str(run_dir / "model"),
+        "--question",
+        "Why is the sky blue?",
+        "--answer-a",
+        "Rayleigh scattering of sunlight.",
+        "--answer-b",
+        "Nobody knows.",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     assert set(result) == {"reward_a", "reward_b", "p_a_preferred"} and 0 < result["p_a_preferred"] < 1
     answers = tmp_path / "answers.csv"
-    answers.write_text("id,question,answer\n1,Why?,Because.\n2,Why?,=HYPERLINK(\"x\")\n")
-    proc = _cli("score", "--model", str(run_dir / "model"), "--input", str(answers), "-o", str(tmp_path / "scored.csv"))
+    answers.write_text('id,question,answer\n1,Why?,Because.\n2,Why?,=HYPERLINK("x")\n')
+    proc = _cli(
+        "score", "--model", str(run_dir / "model"), "--input", str(answers), "-o", str(tmp_path / "scored.csv")
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = (tmp_path / "scored.csv").read_text().splitlines()
     assert lines[0] == "id,question,answer,reward" and len(lines) == 3 and "'=HYPERLINK" in lines[2]
@@ -63,7 +87,12 @@ def test_export_zip_loads_back(run_dir, tmp_path):
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
         z.extractall(tmp_path / "unzipped")
-    assert {"workshop/run.json", "workshop/eval.json", "workshop/model/README.md", "workshop/model/config.json"} <= names
+    assert {
+        "workshop/run.json",
+        "workshop/eval.json",
+        "workshop/model/README.md",
+        "workshop/model/config.json",
+    } <= names
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "unzipped" / "workshop" / "model")
     assert model.config.num_labels == 1
     card = (tmp_path / "unzipped" / "workshop" / "model" / "README.md").read_text()
@@ -76,20 +105,65 @@ def test_push_offline_is_a_clear_message(run_dir, monkeypatch):
         push_to_hub(run_dir, "someone/rm", "hf_fake")
 
 
-def test_history_and_the_app_views(run_dir, monkeypatch):
-    monkeypatch.setenv("RM_DEMO_RUNS", str(run_dir.parent))
-    (run_dir.parent / "half-written").mkdir()
-    (run_dir.parent / "half-written" / "run.json").write_text("{ not json")
-    statuses = {r.name: r.status for r in list_runs(run_dir.parent)}
+def test_history_and_the_runs_tab(run_dir):
+    root = run_dir.parent
+    (root / "half-written").mkdir()
+    (root / "half-written" / "run.json").write_text("{ not json")
+    statuses = {r.name: r.status for r in list_runs(root)}
     assert statuses == {"workshop": "completed", "half-written": "unreadable"}
-    table = ui.runs_table()
-    assert list(table["run"]) and "workshop" in set(table["run"])
-    assert table.set_index("run").loc["workshop", "minutes"] >= 0  # how long training took, from run.json
-    summary, hist, calib, mistakes = ui.evaluate_view("workshop")
+    table, overlay_menu, run_menu = runs_tab.refresh(root)
+    row = table.set_index("run").loc["workshop"]
+    # Defect 6: the uploaded name (not data.csv), every pair (train + held out), a rounded accuracy.
+    info = json.loads((run_dir / "run.json").read_text())["data"]
+    assert row["data"] == "my feedback.csv" and row["pairs"] == info["train_pairs"] + info["eval_pairs"]
+    assert (
+        row["held out"] == info["eval_pairs"] and row["held-out acc"].endswith("%") and len(row["held-out acc"]) <= 6
+    )
+    assert row["minutes"] >= 0
+    assert run_menu["value"] == "workshop"  # preselected: the newest run with a model
+    summary, hist, calib, mistakes = runs_tab.evaluate_view(root, "workshop", min_pairs=1)
     assert "held-out accuracy" in summary and hist is not None and calib is not None
-    acc_fig, loss_fig = ui.overlay(["workshop"])
+    few = runs_tab.evaluate_view(root, "workshop", min_pairs=info["eval_pairs"] + 1)
+    assert "too few" in few[0] and few[1] is None and few[2] is None  # no zigzag calibration on a handful of pairs
+    acc_fig, loss_fig = runs_tab.overlay(root, ["workshop"])
     assert len(acc_fig.data) == 1 and len(loss_fig.data) == 1
-    assert "Tick" in ui.delete_run("half-written", False)
-    assert "Deleted" in ui.delete_run("half-written", True)
+    assert "Tick" in runs_tab.remove_run(root, "half-written", False)
+    assert "Deleted" in runs_tab.remove_run(root, "half-written", True)
     with pytest.raises(InputError):
-        ui.delete_run("../../etc", True)
+        runs_tab.remove_run(root, "../../etc", True)
+
+
+def test_score_a_file_shows_the_rewards(run_dir, tmp_path):
+    # Defect 8: "Scored." and nothing else; errors under a closed section.
+    answers = tmp_path / "answers.csv"
+    answers.write_text("id;question;answer\n1;Why?;Because.\n2;Why?;=HYPERLINK(1)\n3;Why?;Nobody knows\n")
+    message, preview, out = runs_tab.score_view(
+        run_dir.parent, "workshop", str(answers), "auto", "semicolon", tmp_path
+    )
+    assert "Scored **3** answers" in message and list(preview.columns) == ["question", "answer", "reward"]
+    assert list(preview["reward"]) == sorted(preview["reward"], reverse=True)
+    assert "'=HYPERLINK(1)" in open(out).read()
+    with pytest.raises(InputError, match="upload"):
+        runs_tab.score_view(run_dir.parent, "workshop", None, "auto", "auto", tmp_path)
+
+
+def test_the_model_card_snippet_gives_the_apps_reward(run_dir, tmp_path):
+    # Defect 9: the card's snippet passed token_type_ids and gave another reward than the app.
+    import re
+
+    from rm_demo.export import model_card
+    from rm_demo.runs import RunFolder
+    from rm_demo.score import Scorer
+
+    card = model_card(RunFolder(run_dir))
+    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    question, answer = "Why is the sky blue?", "Rayleigh scattering of sunlight by the air."
+    code = (
+        code.replace('"PATH"', repr(str(run_dir / "model")))
+        .replace('"question"', repr(question))
+        .replace('"answer"', repr(answer))
+    )
+    scope = {}
+    exec(code, scope)
+    expected = Scorer(str(run_dir / "model")).score([question], [answer])[0]
+    assert scope["reward"] == pytest.approx(expected, abs=1e-4)

@@ -1,0 +1,180 @@
+"""Step 4: the rewards of two answers to one question, before and after training, side by side."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from rm_demo import plots
+from rm_demo.app.state import Session, runs_root
+from rm_demo.errors import InputError
+from rm_demo.runs import BASE_MODEL_LABEL, model_choices
+from rm_demo.score import get_scorer
+
+PLACEHOLDER = "Rewards appear here after **Compare**."
+
+
+@dataclass
+class CompareView:
+    message: str
+    table_html: str = ""
+    figure: object = None
+    results: dict | None = None
+
+
+def compare_view(
+    model: str | None, question: str, answer_a: str, answer_b: str, with_base: bool = True
+) -> CompareView:
+    """Score A and B with the chosen model and, when asked, with the untrained base too."""
+    question, answer_a, answer_b = ((text or "").strip() for text in (question, answer_a, answer_b))
+    if not (question and answer_a and answer_b):
+        return CompareView("**Fill in the question and both answers.**")
+    model = model or "default"
+    models = {BASE_MODEL_LABEL: "default"} if with_base or model == "default" else {}
+    if model != "default":
+        models[_label(model)] = model
+    try:
+        results = {name: get_scorer(path).compare(question, answer_a, answer_b) for name, path in models.items()}
+    except (InputError, OSError) as exc:
+        return CompareView(f"**Could not score with this model:** {exc}")
+    final = results[list(results)[-1]]
+    verdict = "A" if final["p_a_preferred"] >= 0.5 else "B"
+    trained = "trained " if model != "default" else ""
+    message = f"The {trained}model prefers **{verdict}** (P(A preferred) = {final['p_a_preferred']:.1%})."
+    if len(results) == 2:
+        before = results[BASE_MODEL_LABEL]["p_a_preferred"]
+        message += (
+            f" Before training: {before:.1%}, so training moved P(A) by **{final['p_a_preferred'] - before:+.1%}**."
+        )
+    return CompareView(message, results_html(results), plots.compare_models(results), results)
+
+
+def _label(model_path: str) -> str:
+    path = Path(model_path)
+    return f"trained: {path.parent.name}" if path.name == "model" else f"model: {path.name or model_path}"
+
+
+def results_html(results: dict[str, dict]) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{r['reward_a']:.4f}</td><td>{r['reward_b']:.4f}</td>"
+        f"<td>{r['difference']:+.4f}</td><td><b>{r['p_a_preferred']:.1%}</b></td></tr>"
+        for name, r in results.items()
+    )
+    return (
+        '<table id="compare-results" style="width:100%"><thead><tr><th>model</th><th>reward A</th><th>reward B</th>'
+        f"<th>A − B</th><th>P(A preferred) = σ(A − B)</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def example_from_pairs(session: Session) -> tuple[Session, str | None, str | None, str | None, str]:
+    """The next pair from this session's data: question, chosen (as A), rejected (as B)."""
+    if not session.pairs_jsonl or not Path(session.pairs_jsonl).exists():
+        return session, None, None, None, "Load data in step 1 to get examples."
+    pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False)
+    if pairs.empty:
+        return session, None, None, None, "Your data gave no pairs."
+    row = pairs.iloc[session.example_index % len(pairs)]
+    session.example_index += 1
+    return (
+        session,
+        str(row["prompt"]),
+        str(row["chosen"]),
+        str(row["rejected"]),
+        "Example from your pairs: **A** is the answer people preferred.",
+    )
+
+
+def after_run(session: Session):
+    """When this session's run has just ended: offer its model and select it (once, not every tick)."""
+    if not session.just_finished:
+        return gr.skip()
+    model = Path(session.run_dir or "") / "model"
+    choices = model_choices(runs_root())
+    value = str(model) if any(path == str(model) for _, path in choices) else gr.skip()
+    return gr.update(choices=choices, value=value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Components
+
+
+@dataclass
+class CompareTab:
+    model_pick: gr.Dropdown
+    refresh: gr.Button
+    example_btn: gr.Button
+    question: gr.Textbox
+    answer_a: gr.Textbox
+    answer_b: gr.Textbox
+    with_base: gr.Checkbox
+    compare_btn: gr.Button
+    example_note: gr.Markdown
+    message: gr.Markdown
+    results: gr.HTML
+    plot: gr.Plot
+
+    @property
+    def result_outputs(self) -> list:
+        return [self.message, self.results, self.plot]
+
+    @classmethod
+    def build(cls) -> CompareTab:
+        with gr.Row():
+            model_pick = gr.Dropdown(
+                [(BASE_MODEL_LABEL, "default")], value="default", label="Reward model", elem_id="model-pick", scale=3
+            )
+            refresh = gr.Button("↻ runs", scale=0)
+            example_btn = gr.Button("Fill in an example from my pairs", scale=0, elem_id="example-btn")
+        example_note = gr.Markdown(elem_id="example-note")
+        question = gr.Textbox(label="Question", lines=2, elem_id="question")
+        with gr.Row():
+            answer_a = gr.Textbox(label="Answer A", lines=5, elem_id="answer-a")
+            answer_b = gr.Textbox(label="Answer B", lines=5, elem_id="answer-b")
+        with gr.Row():
+            with_base = gr.Checkbox(
+                True, label="Before / after: also score with the untrained base", elem_id="with-base"
+            )
+            compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
+        message = gr.Markdown(PLACEHOLDER, elem_id="compare-message")
+        results = gr.HTML(elem_id="compare-table")
+        plot = gr.Plot(label="Rewards", elem_id="compare-plot")
+        return cls(
+            model_pick,
+            refresh,
+            example_btn,
+            question,
+            answer_a,
+            answer_b,
+            with_base,
+            compare_btn,
+            example_note,
+            message,
+            results,
+            plot,
+        )
+
+
+def wire(compare: CompareTab, session) -> None:
+    def run(model, q, a, b, with_base):
+        view = compare_view(model, q, a, b, with_base)
+        return view.message, view.table_html, view.figure
+
+    compare.compare_btn.click(
+        run,
+        [compare.model_pick, compare.question, compare.answer_a, compare.answer_b, compare.with_base],
+        compare.result_outputs,
+    )
+    cleared = (PLACEHOLDER, "", None)
+    for box in (compare.question, compare.answer_a, compare.answer_b, compare.model_pick, compare.with_base):
+        box.change(lambda: cleared, None, compare.result_outputs, show_progress="hidden")
+    # Any change of the texts or the model (typed, or filled from an example) clears the old result.
+    compare.example_btn.click(
+        example_from_pairs,
+        session,
+        [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note],
+    )
+    compare.refresh.click(lambda: gr.update(choices=model_choices(runs_root())), None, compare.model_pick)

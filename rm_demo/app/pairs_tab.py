@@ -1,0 +1,100 @@
+"""Step 2: the pairs preview: a page of the pairs and of the dropped rows, the downloads, three charts.
+
+The browser gets at most `PREVIEW_ROWS` rows of each table; the downloads carry every row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from rm_demo.app.state import Session
+from rm_demo.pairs import PairsResult, write_pairs
+
+# The browser gets a page of each table, not the whole file: the downloads carry every row.
+PREVIEW_ROWS = 500
+PAIR_COLUMNS = ["prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin"]
+
+
+def preview_note(result: PairsResult) -> str:
+    big = [
+        what
+        for what, n in (("pairs", len(result.pairs)), ("dropped rows", len(result.dropped_rows)))
+        if n > PREVIEW_ROWS
+    ]
+    return (
+        f"\n\nThe tables show the first {PREVIEW_ROWS} {' and '.join(big)}; the downloads hold them all."
+        if big
+        else ""
+    )
+
+
+def dropped_table(result: PairsResult) -> pd.DataFrame:
+    dropped = result.dropped_rows.head(PREVIEW_ROWS)
+    keep = [c for c in ("row", "status", "question", "answer", "score", "chosen", "rejected") if c in dropped]
+    table = dropped[keep].copy()
+    table["status"] = table["status"].astype(str)
+    return table.rename(columns={"status": "reason"}).reset_index(drop=True)
+
+
+def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    if not len(pairs):
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    return pairs[PAIR_COLUMNS].head(PREVIEW_ROWS).reset_index(drop=True)
+
+
+def export_pairs(session: Session, pairs: pd.DataFrame) -> Session:
+    from rm_demo.runs import safe_stem
+
+    stem = safe_stem(session.data_name or "feedback", limit=60)
+    session.pairs_jsonl = str(session.workdir() / f"{stem}.pairs.jsonl")
+    session.pairs_csv = str(session.workdir() / f"{stem}.pairs.csv")
+    write_pairs(pairs, session.pairs_jsonl)
+    write_pairs(pairs, session.pairs_csv)  # formula-safe: write_pairs neutralises CSV cells
+    return session
+
+
+@dataclass
+class PairsTab:
+    tab: gr.Tab
+    summary: gr.Markdown
+    table: gr.Dataframe
+    dl_csv: gr.DownloadButton
+    dl_jsonl: gr.DownloadButton
+    fig_scores: gr.Plot
+    fig_counts: gr.Plot
+    fig_margins: gr.Plot
+    dropped: gr.Dataframe
+    go_train: gr.Button
+
+    @property
+    def figures(self) -> list:
+        return [self.fig_scores, self.fig_counts, self.fig_margins]
+
+    @classmethod
+    def build(cls, tab: gr.Tab) -> PairsTab:
+        summary = gr.Markdown("Load data in step 1.", elem_id="pairs-summary")
+        table = gr.Dataframe(
+            label="Pairs (search with the box above the table)",
+            show_search="search",
+            wrap=True,
+            interactive=False,
+            max_height=420,
+            elem_id="pairs-table",
+            column_widths=["22%", "31%", "31%", "5%", "5%", "6%"],
+        )
+        with gr.Row():
+            dl_csv = gr.DownloadButton("Download pairs (CSV)", visible=False)
+            dl_jsonl = gr.DownloadButton("Download pairs (JSONL)", visible=False)
+        with gr.Row():
+            figs = (
+                gr.Plot(label="Scores", elem_classes="pairs-chart"),
+                gr.Plot(label="Answers per question", elem_classes="pairs-chart"),
+                gr.Plot(label="Margins", elem_classes="pairs-chart"),
+            )
+        with gr.Accordion("Dropped rows, with the reason", open=False):
+            dropped = gr.Dataframe(interactive=False, wrap=True, max_height=300)
+        go_train = gr.Button("Train on these pairs →")
+        return cls(tab, summary, table, dl_csv, dl_jsonl, *figs, dropped, go_train)

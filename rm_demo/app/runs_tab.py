@@ -1,0 +1,308 @@
+"""Step 5: every run, their curves side by side, evaluation, scoring a file, export and delete."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from rm_demo import plots
+from rm_demo.app.state import DELIMITERS, ENCODINGS, MIN_HELD_OUT_TO_JUDGE, Session, runs_root
+from rm_demo.errors import InputError
+from rm_demo.feedback import ReadOptions
+from rm_demo.runs import RunFolder, delete_run, list_runs, resolve_run
+from rm_demo.score import forget_scorer, get_scorer, score_file
+from rm_demo.tables import write_table
+
+RUN_COLUMNS = ["run", "status", "model", "data", "date", "held-out acc", "pairs", "held out", "minutes", "note"]
+SCORED_PREVIEW_ROWS = 20
+
+
+def runs_table(root: Path) -> pd.DataFrame:
+    rows = []
+    for run in list_runs(root):
+        acc, runtime = run.metric("eval_accuracy"), run.metric("train_runtime_s")
+        judged = run.judged_accuracy(MIN_HELD_OUT_TO_JUDGE)
+        rows.append(
+            {
+                "run": run.name,
+                "status": run.status,
+                "model": Path(run.model).name if run.model else "",
+                "data": run.source_name,
+                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)) if run.created_at else "",
+                "held-out acc": f"{judged:.1%}" if judged is not None else ("too few" if acc is not None else ""),
+                "pairs": run.pairs_total,
+                "held out": run.data.get("eval_pairs"),
+                "minutes": round(runtime / 60, 1) if runtime is not None else None,
+                "note": run.error or "",
+            }
+        )
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def run_names(root: Path, with_model: bool = False) -> list[str]:
+    return [r.name for r in list_runs(root) if r.status != "unreadable" and (not with_model or r.has_model)]
+
+
+def overlay(root: Path, names: list[str] | None):
+    metrics = {name: RunFolder(resolve_run(root, name)).metrics() for name in names or []}
+    return (
+        plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run"),
+        plots.overlay_curves(metrics, "loss", "Train loss by run"),
+    )
+
+
+def evaluate_view(
+    root: Path, name: str, min_pairs: int = MIN_HELD_OUT_TO_JUDGE
+) -> tuple[str, object, object, pd.DataFrame]:
+    from rm_demo.evaluate import evaluate_run, load_eval
+
+    path = resolve_run(root, name)
+    report = load_eval(path) or evaluate_run(path)
+    n = report.get("pairs") or 0
+    if not n:
+        return "This run held out no questions, so there is nothing to evaluate.", None, None, pd.DataFrame()
+    mistakes = pd.DataFrame(
+        report.get("worst_mistakes") or [],
+        columns=["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"],
+    ).round(3)
+    if n < min_pairs:
+        return (
+            f"**{name}** held out only {n} pair{'s' if n != 1 else ''}: too few for an accuracy or a calibration "
+            f"curve to mean anything (at least {min_pairs} needed). Train on more data, or compare "
+            "answers by hand in step 4.",
+            None,
+            None,
+            mistakes,
+        )
+    base = report.get("base", {})
+    summary = (
+        f"**{name}**: held-out accuracy **{report['accuracy']:.1%}** on {n} pairs "
+        f"(untrained base: {base.get('accuracy', float('nan')):.1%}); mean reward margin {report['mean_margin']:.3f} "
+        f"(base {base.get('mean_margin', float('nan')):.3f})."
+    )
+    return (
+        summary,
+        plots.reward_histograms(report["rewards"]["chosen"], report["rewards"]["rejected"]),
+        plots.calibration_chart(report["calibration"]),
+        mistakes,
+    )
+
+
+def export_zip(root: Path, name: str, work_dir: Path) -> str:
+    from rm_demo.export import export_run
+
+    return str(export_run(resolve_run(root, name), work_dir / f"{name}.zip"))
+
+
+def remove_run(root: Path, name: str | None, confirmed: bool) -> str:
+    if not confirmed:
+        return "Tick *I am sure* to delete."
+    message = delete_run(root, name)
+    forget_scorer()  # a cached model of the deleted run must not answer later
+    return message
+
+
+def score_view(root: Path, name: str | None, path: str | None, encoding: str, delimiter: str, work_dir: Path):
+    """Score an uploaded table of (question, answer) rows: (message, preview, scored CSV path)."""
+    if not path:
+        raise InputError(
+            "upload a CSV or JSONL of answers first", fix="it needs a question column and an answer column"
+        )
+    model = str(resolve_run(root, name) / "model") if name else "default"
+    read = ReadOptions(encoding=encoding or "auto", delimiter=DELIMITERS.get(delimiter or "auto"))
+    scored = score_file(get_scorer(model), path, read)
+    out = work_dir / (Path(scored.source).stem + ".scored.csv")
+    write_table(scored.frame, out)
+    rewards = scored.frame["reward"]
+    message = (
+        f"Scored **{len(rewards)}** answers from `{scored.source}` with {name or 'the untrained base'} "
+        f"(question ← `{scored.question_col}`, answer ← `{scored.answer_col}`): reward mean {rewards.mean():.3f}, "
+        f"from {rewards.min():.3f} to {rewards.max():.3f}. The highest-scored answers first:"
+    )
+    preview = scored.frame[[scored.question_col, scored.answer_col, "reward"]].sort_values("reward", ascending=False)
+    return message, preview.head(SCORED_PREVIEW_ROWS).round(4), str(out)
+
+
+def refresh(root: Path) -> tuple:
+    """The table and both menus; the newest run with a model is preselected."""
+    finished = run_names(root, with_model=True)
+    return (
+        runs_table(root),
+        gr.update(choices=run_names(root)),
+        gr.update(choices=finished, value=finished[0] if finished else None),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Components
+
+
+@dataclass
+class RunsTab:
+    refresh_btn: gr.Button
+    table: gr.Dataframe
+    overlay_pick: gr.Dropdown
+    overlay_acc: gr.Plot
+    overlay_loss: gr.Plot
+    run_pick: gr.Dropdown
+    eval_btn: gr.Button
+    zip_btn: gr.Button
+    zip_file: gr.File
+    eval_summary: gr.Markdown
+    eval_hist: gr.Plot
+    eval_calib: gr.Plot
+    mistakes: gr.Dataframe
+    score_upload: gr.File
+    score_encoding: gr.Dropdown
+    score_delimiter: gr.Dropdown
+    score_btn: gr.Button
+    score_message: gr.Markdown
+    score_preview: gr.Dataframe
+    scored_file: gr.File
+    repo_id: gr.Textbox
+    token: gr.Textbox
+    push_btn: gr.Button
+    sure: gr.Checkbox
+    delete_btn: gr.Button
+    message: gr.Markdown
+
+    @property
+    def listing(self) -> list:
+        return [self.table, self.overlay_pick, self.run_pick]
+
+    @classmethod
+    def build(cls) -> RunsTab:
+        refresh_btn = gr.Button("↻ Refresh", scale=0)
+        table = gr.Dataframe(label="All runs", interactive=False, wrap=True, max_height=300, elem_id="runs-table")
+        overlay_pick = gr.Dropdown([], multiselect=True, label="Overlay curves of runs")
+        with gr.Row():
+            overlay_acc, overlay_loss = gr.Plot(label="Accuracy"), gr.Plot(label="Loss")
+        with gr.Row():
+            run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")
+            eval_btn = gr.Button("Evaluate", scale=1, elem_id="eval-btn")
+            zip_btn = gr.Button("Export zip", scale=1)
+            zip_file = gr.File(label="Run zip", scale=2)
+        message = gr.Markdown(elem_id="runs-message")
+        eval_summary = gr.Markdown(elem_id="eval-summary")
+        with gr.Row():
+            eval_hist, eval_calib = gr.Plot(label="Rewards"), gr.Plot(label="Calibration")
+        mistakes = gr.Dataframe(
+            label="Worst mis-ranked held-out pairs",
+            interactive=False,
+            wrap=True,
+            max_height=300,
+            column_widths=["22%", "22%", "22%", "11%", "11%", "12%"],
+        )
+        with gr.Accordion("Score a file of answers", open=False):
+            with gr.Row():
+                score_upload = gr.File(label="CSV/JSONL with question and answer columns", type="filepath", scale=2)
+                score_encoding = gr.Dropdown(ENCODINGS, value="auto", label="Encoding", scale=1)
+                score_delimiter = gr.Dropdown(list(DELIMITERS), value="auto", label="Delimiter", scale=1)
+            score_btn = gr.Button("Score with the run above (or the base model)", elem_id="score-btn")
+            score_message = gr.Markdown(elem_id="score-message")
+            score_preview = gr.Dataframe(interactive=False, wrap=True, max_height=300, visible=False)
+            scored_file = gr.File(label="Scored CSV (every column kept, plus reward)")
+        with gr.Accordion("Push to the Hugging Face Hub, or delete", open=False):
+            with gr.Row():
+                repo_id = gr.Textbox(label="Repo id", placeholder="you/my-reward-model")
+                token = gr.Textbox(label="Write token", type="password")
+                push_btn = gr.Button("Push", scale=0)
+            with gr.Row():
+                sure = gr.Checkbox(label="I am sure")
+                delete_btn = gr.Button("Delete run", variant="stop", scale=0)
+        return cls(
+            refresh_btn,
+            table,
+            overlay_pick,
+            overlay_acc,
+            overlay_loss,
+            run_pick,
+            eval_btn,
+            zip_btn,
+            zip_file,
+            eval_summary,
+            eval_hist,
+            eval_calib,
+            mistakes,
+            score_upload,
+            score_encoding,
+            score_delimiter,
+            score_btn,
+            score_message,
+            score_preview,
+            scored_file,
+            repo_id,
+            token,
+            push_btn,
+            sure,
+            delete_btn,
+            message,
+        )
+
+
+def _guarded(fn, n_outputs: int):
+    """Bad input becomes a message in the first output; the other outputs are cleared."""
+
+    def call(*args):
+        try:
+            return fn(*args)
+        except InputError as exc:
+            text = "**" + str(exc).replace("\n", "**  \n", 1) + ("" if "\n" in str(exc) else "**")
+            return (text, *([None] * (n_outputs - 1))) if n_outputs > 1 else text
+
+    return call
+
+
+def wire(runs: RunsTab, session) -> None:
+    refresh_listing = (lambda: refresh(runs_root()), None, runs.listing)
+    runs.refresh_btn.click(*refresh_listing)
+    runs.overlay_pick.change(
+        lambda names: overlay(runs_root(), names), runs.overlay_pick, [runs.overlay_acc, runs.overlay_loss]
+    )
+    runs.eval_btn.click(
+        _guarded(lambda name: evaluate_view(runs_root(), name), 4),
+        runs.run_pick,
+        [runs.eval_summary, runs.eval_hist, runs.eval_calib, runs.mistakes],
+    )
+
+    def zip_run(name, sess: Session):
+        try:
+            return export_zip(runs_root(), name, sess.workdir()), ""
+        except InputError as exc:
+            return None, f"**{exc}**"
+
+    runs.zip_btn.click(zip_run, [runs.run_pick, session], [runs.zip_file, runs.message])
+
+    def score(name, path, encoding, delimiter, sess: Session):
+        try:
+            message, preview, out = score_view(runs_root(), name, path, encoding, delimiter, sess.workdir())
+        except InputError as exc:
+            return "**Could not score this file.** " + str(exc).replace("\n", "  \n"), gr.update(visible=False), None
+        return message, gr.update(value=preview, visible=True), out
+
+    runs.score_btn.click(
+        score,
+        [runs.run_pick, runs.score_upload, runs.score_encoding, runs.score_delimiter, session],
+        [runs.score_message, runs.score_preview, runs.scored_file],
+    )
+
+    def push(name, repo, token):
+        from rm_demo.export import push_to_hub
+
+        return f"Pushed: {push_to_hub(resolve_run(runs_root(), name), repo, token)}"
+
+    runs.push_btn.click(_guarded(push, 1), [runs.run_pick, runs.repo_id, runs.token], runs.message)
+    runs.delete_btn.click(
+        _guarded(lambda name, sure: remove_run(runs_root(), name, sure), 1), [runs.run_pick, runs.sure], runs.message
+    ).then(*refresh_listing)
+
+
+def after_run(session: Session) -> tuple:
+    """When this session's run has just ended, the list shows it (once, not every tick)."""
+    if not session.just_finished:
+        return gr.skip(), gr.skip(), gr.skip()
+    return refresh(runs_root())

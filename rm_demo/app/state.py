@@ -1,0 +1,133 @@
+"""Per-browser state and the app's settings: plain data, no gradio import.
+
+`Session` lives in a `gr.State`, so each browser tab has its own copy. It keeps exactly what the
+pairs preview used (read and pairing options), and training receives those same options: one
+settings source for preview and training.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rm_demo.errors import InputError
+from rm_demo.feedback import ReadOptions
+from rm_demo.pairs import PairOptions
+from rm_demo.runs import MIN_HELD_OUT_PAIRS
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SAMPLES = {"workshop": ASSETS / "workshop_feedback.csv", "seed": ASSETS / "seed_feedback.csv"}
+ENCODINGS = ["auto", "utf-8", "utf-8-sig", "utf-16", "cp1252", "mac_roman", "latin-1"]
+MIN_HELD_OUT_TO_JUDGE = MIN_HELD_OUT_PAIRS  # one number for the app and the library
+DELIMITERS = {"auto": None, "comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|"}
+AUTO = "(auto)"
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("RM_DEMO_RUNS", "runs"))
+
+
+def max_upload_mb() -> float:
+    return float(os.environ.get("RM_DEMO_MAX_UPLOAD_MB", "50"))
+
+
+def number_or_none(value) -> float | None:
+    """A widget's number: blank means "not set" (the library's default applies), never 0."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{value!r} is not a number", fix="type a number, or leave the box empty for the default"
+        ) from None
+    if not math.isfinite(number):
+        raise InputError(
+            f"{value!r} is not a finite number", fix="type a number, or leave the box empty for the default"
+        )
+    return number
+
+
+@dataclass
+class DataSettings:
+    """What the Data tab's controls say, as plain values (menus' "(auto)" and blanks become None)."""
+
+    encoding: str = "auto"
+    delimiter: str = "auto"
+    question_col: str | None = None
+    answer_col: str | None = None
+    score_col: str | None = None
+    strategy: str = "best-worst"
+    chosen_min: float | None = None
+    rejected_max: float | None = None
+    min_margin: float | None = None
+
+    @classmethod
+    def from_widgets(
+        cls, encoding, delimiter, question_col, answer_col, score_col, strategy, chosen_min, rejected_max, min_margin
+    ) -> DataSettings:
+        pick = lambda v: None if v in (None, "", AUTO) else str(v)  # noqa: E731
+        return cls(
+            encoding or "auto",
+            delimiter or "auto",
+            pick(question_col),
+            pick(answer_col),
+            pick(score_col),
+            strategy or "best-worst",
+            number_or_none(chosen_min),
+            number_or_none(rejected_max),
+            number_or_none(min_margin),
+        )
+
+    def read_options(self) -> ReadOptions:
+        return ReadOptions(
+            encoding=self.encoding,
+            delimiter=DELIMITERS.get(self.delimiter),
+            question_col=self.question_col,
+            answer_col=self.answer_col,
+            score_col=self.score_col,
+        )
+
+    def pair_options(self) -> PairOptions:
+        margin = PairOptions().min_margin if self.min_margin is None else self.min_margin
+        return PairOptions(
+            strategy=self.strategy, chosen_min=self.chosen_min, rejected_max=self.rejected_max, min_margin=margin
+        )
+
+
+@dataclass
+class Session:
+    """One browser's state. Plain data: Gradio deep-copies it per session."""
+
+    data_path: str | None = None
+    data_name: str | None = None
+    # The settings the current preview was made with; training uses exactly these.
+    settings: DataSettings | None = None
+    pairs: int = 0
+    pairs_jsonl: str | None = None
+    pairs_csv: str | None = None
+    work_dir: str | None = None
+    run_dir: str | None = None
+    run_seen_finished: bool = False  # a timer tick has seen this run's end
+    just_finished: bool = False  # the latest tick was the first to see it end
+    metrics_seen: int = -1  # metrics lines already drawn (-1: nothing drawn yet)
+    example_index: int = 0
+
+    def workdir(self) -> Path:
+        """This session's folder for downloads, made on first use and removed with the session."""
+        if not self.work_dir or not Path(self.work_dir).is_dir():
+            self.work_dir = tempfile.mkdtemp(prefix="rm_demo_")
+        return Path(self.work_dir)
+
+    def read_options_dict(self) -> dict:
+        return asdict(self.settings.read_options()) if self.settings else {}
+
+
+def clean_up(session: Session | None) -> None:
+    """gr.State's delete callback: a closed page leaves no files behind."""
+    if session is not None and session.work_dir:
+        shutil.rmtree(session.work_dir, ignore_errors=True)

@@ -1,0 +1,351 @@
+"""Step 3: train on the previewed pairs, with live curves, progress and a stop button.
+
+Training receives exactly the reading and pairing settings the preview used (`Session.settings`).
+The 1-second timer runs only while this session's run is queued or running.
+"""
+
+from __future__ import annotations
+
+import html
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from rm_demo import plots
+from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, number_or_none, runs_root
+from rm_demo.config import TrainConfig, default, label, planned_epochs
+from rm_demo.errors import InputError
+from rm_demo.jobs import JobStatus, cancel_job, job_status, start_job
+from rm_demo.runs import create_run, list_runs
+
+EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
+
+
+@dataclass
+class TrainForm:
+    """The Train tab's controls, as plain values."""
+
+    model_choice: str = EMBEDDED
+    custom_model: str = ""
+    epochs: float | None = None
+    learning_rate: float | None = None
+    batch_size: float | None = None
+    max_length: float | None = None
+    eval_fraction: float | None = None
+    lora: bool = False
+
+    def model(self) -> str:
+        return "default" if self.model_choice == EMBEDDED else (self.custom_model or "").strip()
+
+
+def train_config(session: Session, form: TrainForm, run_dir: Path) -> TrainConfig:
+    """The run's config: the form's numbers (blank = the default) and the preview's own settings."""
+
+    def pick(value, name, kind=float):
+        return default(name) if number_or_none(value) is None else kind(value)
+
+    pairing = session.settings.pair_options()
+    return TrainConfig(
+        input=str(run_dir / data_copy_name(session.data_name)),
+        output_dir=str(run_dir),
+        model=form.model(),
+        epochs=pick(form.epochs, "epochs"),
+        learning_rate=pick(form.learning_rate, "learning_rate"),
+        batch_size=pick(form.batch_size, "batch_size", int),
+        max_length=pick(form.max_length, "max_length", int),
+        eval_fraction=pick(form.eval_fraction, "eval_fraction"),
+        lora=bool(form.lora),
+        strategy=pairing.strategy,
+        chosen_min=pairing.chosen_min,
+        rejected_max=pairing.rejected_max,
+        min_margin=pairing.min_margin,
+        read_options=session.read_options_dict(),
+        source_name=session.data_name or "",
+    )
+
+
+def data_copy_name(data_name: str | None) -> str:
+    """The run keeps a copy of its data; the suffixes matter (".csv.gz"), the name does not."""
+    suffixes = [s for s in Path(data_name or "data.csv").suffixes[-2:] if s[1:].isalnum()]
+    return "data" + "".join(suffixes or [".csv"])
+
+
+def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
+    """Check everything, then make a run folder of its own and queue the job."""
+    if not session.data_path or session.settings is None:
+        return session, "Load data in step 1 first (a file whose pairs preview worked)."
+    if not form.model():
+        return (
+            session,
+            "Type a hub id (e.g. `distilroberta-base`) or a local model folder, or pick the embedded default.",
+        )
+    run_dir = create_run(runs_root(), session.data_name)
+    try:
+        config = train_config(session, form, run_dir)
+        config.validate()
+        shutil.copyfile(session.data_path, config.input)  # the run folder keeps the exact data it trained on
+    except (InputError, ValueError, OSError) as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return session, f"**Cannot start:** {exc}"
+    start_job(config)
+    session.run_dir, session.run_seen_finished, session.metrics_seen = str(run_dir), False, -1
+    return session, f"Started **{run_dir.name}**."
+
+
+def stop_run(session: Session) -> str:
+    if not session.run_dir:
+        return "No run to stop."
+    cancel_job(session.run_dir)
+    return "Stopping at the next step..."
+
+
+def epochs_note(session: Session, form: TrainForm) -> str:
+    """Say when the minimum-steps rule will raise the epochs (tiny data sets), before Start."""
+    if not session.pairs_jsonl or not session.pairs or not Path(session.pairs_jsonl).exists():
+        return ""
+    from rm_demo.train import split_by_question
+
+    try:
+        config = train_config(session, form, Path("."))
+    except (TypeError, ValueError):
+        return ""
+    pairs = pd.read_json(session.pairs_jsonl, lines=True)
+    train_pairs, held_out = split_by_question(pairs, config.eval_fraction, config.seed)
+    planned = planned_epochs(config, len(train_pairs))
+    note = f"{len(train_pairs)} training pairs, {len(held_out)} held out."
+    if planned > config.epochs:
+        note += (
+            f" With so few pairs, training runs at least {config.min_steps} steps: "
+            f"**{planned:g} epochs** instead of {config.epochs:g}."
+        )
+    return note
+
+
+def reattach(session: Session) -> Session:
+    """A reloaded page picks up the newest live run."""
+    if not session.run_dir:
+        live = next((run for run in list_runs(runs_root()) if run.live), None)
+        session.run_dir = str(live.path) if live else None
+    return session
+
+
+# ---------------------------------------------------------------------------------------------
+# Showing a run
+
+
+def progress_html(status: JobStatus) -> str:
+    pct = 100 * status.progress
+    eta = (
+        f", about {int(status.eta_s // 60)} min {int(status.eta_s % 60)} s left"
+        if status.eta_s and not status.finished
+        else ""
+    )
+    text = {
+        "queued": f"queued (position {status.queue_position}): waiting for the device",
+        "running": f"step {status.step} of {status.max_steps or '?'}{eta}",
+        "completed": "finished",
+        "cancelled": "stopped",
+        "failed": "failed",
+    }.get(status.status, status.status)
+    color = {"failed": "#c62828", "cancelled": "#8d6e63", "completed": "#2e7d32"}.get(status.status, "#1565c0")
+    return (
+        f'<div style="font-size:14px;margin-bottom:4px"><b>{html.escape(status.name)}</b>: {html.escape(text)}</div>'
+        f'<div style="background:#e0e0e0;border-radius:6px;height:14px;width:100%">'
+        f'<div id="rm-progress" data-status="{html.escape(status.status)}" '
+        f'style="background:{color};height:14px;border-radius:6px;width:{pct:.1f}%"></div></div>'
+    )
+
+
+def train_accuracy(metrics: list[dict], last: int = 5) -> float | None:
+    values = [m["train_accuracy"] for m in metrics if "train_accuracy" in m][-last:]
+    return sum(values) / len(values) if values else None
+
+
+def run_status_markdown(status: JobStatus) -> str:
+    head = f"**Run** `{status.name}` · status **{status.status}**" + (
+        f" · device: {status.device_name}" if status.device_name else ""
+    )
+    if status.error:
+        return head + f"\n\n**Error:** {status.error}"
+    if status.status not in ("completed", "cancelled"):
+        return head
+    return head + "\n\n" + _outcome(status) + " The model is ready in step 4."
+
+
+def _outcome(status: JobStatus) -> str:
+    fm = status.final_metrics or {}
+    held_out = fm.get("eval_pairs") if fm.get("eval_pairs") is not None else status.eval_pairs
+    accuracy = fm.get("eval_accuracy")
+    averaged = (fm.get("averaged_epochs") or 1) > 1
+    steps = f"{fm.get('steps')} steps" if fm.get("steps") else "training"
+    avg = (
+        f" (the saved model is the mean of the weights at the last {fm['averaged_epochs']} epoch ends)"
+        if averaged
+        else ""
+    )
+    if accuracy is not None and held_out is not None and held_out >= MIN_HELD_OUT_TO_JUDGE:
+        return (
+            f"Held-out accuracy **{accuracy:.1%}** on {held_out} pairs, mean reward margin "
+            f"{fm.get('eval_margin') or 0:.3f}, after {steps}{avg}."
+        )
+    train_acc = train_accuracy(status.metrics)
+    reason = (
+        "no questions were held out"
+        if not held_out
+        else f"only {held_out} held-out pair{'s' if held_out != 1 else ''}: too few to measure the model "
+        f"(at least {MIN_HELD_OUT_TO_JUDGE} needed)"
+    )
+    told = (
+        f" Training accuracy (on pairs it learned from, last steps): {train_acc:.0%}." if train_acc is not None else ""
+    )
+    return f"Done after {steps}{avg}; {reason}.{told}"
+
+
+def poll_outputs(session: Session, status: JobStatus) -> tuple:
+    """What one timer tick shows: progress, status, curves, log. The curves are drawn again only when
+    the metrics grew (a tick with nothing new sends no figures)."""
+    changed = len(status.metrics) != session.metrics_seen or status.finished
+    session.metrics_seen = len(status.metrics)
+    curves = (
+        (
+            plots.loss_curves(status.metrics),
+            plots.accuracy_curves(status.metrics, status.eval_pairs, MIN_HELD_OUT_TO_JUDGE),
+        )
+        if changed
+        else (gr.skip(), gr.skip())
+    )
+    return progress_html(status), run_status_markdown(status), *curves, status.log_tail
+
+
+def tick(session: Session) -> tuple:
+    """One timer tick: (session, *poll outputs, timer). The timer stops itself once the run has ended."""
+    if not session.run_dir:
+        return session, *[gr.skip()] * 5, gr.Timer(active=False)
+    status = job_status(session.run_dir)
+    session.just_finished = status.finished and not session.run_seen_finished
+    session.run_seen_finished = session.run_seen_finished or status.finished
+    return session, *poll_outputs(session, status), gr.Timer(active=not status.finished)
+
+
+# ---------------------------------------------------------------------------------------------
+# Components
+
+
+@dataclass
+class TrainTab:
+    model_choice: gr.Radio
+    custom_model: gr.Textbox
+    epochs: gr.Number
+    learning_rate: gr.Number
+    batch_size: gr.Number
+    max_length: gr.Number
+    eval_fraction: gr.Slider
+    lora: gr.Checkbox
+    epochs_note: gr.Markdown
+    start_btn: gr.Button
+    stop_btn: gr.Button
+    message: gr.Markdown
+    progress: gr.HTML
+    status: gr.Markdown
+    loss_plot: gr.Plot
+    acc_plot: gr.Plot
+    log_tail: gr.Textbox
+    go_compare: gr.Button
+    timer: gr.Timer
+
+    @property
+    def form(self) -> list:
+        return [
+            self.model_choice,
+            self.custom_model,
+            self.epochs,
+            self.learning_rate,
+            self.batch_size,
+            self.max_length,
+            self.eval_fraction,
+            self.lora,
+        ]
+
+    @property
+    def live_outputs(self) -> list:
+        return [self.progress, self.status, self.loss_plot, self.acc_plot, self.log_tail]
+
+    @classmethod
+    def build(cls, device_name: str) -> TrainTab:
+        gr.Markdown(f"Training runs on: **{device_name}**", elem_id="device")
+        with gr.Row():
+            model_choice = gr.Radio(
+                [EMBEDDED, CUSTOM], value=EMBEDDED, label="Model", info="The embedded all-MiniLM-L6-v2 works offline"
+            )
+            custom_model = gr.Textbox(
+                label="Hub id or folder", placeholder="e.g. distilroberta-base or /path/to/model"
+            )
+        with gr.Row():
+            epochs = gr.Number(default("epochs"), label=label("epochs"), minimum=0.1, elem_id="epochs")
+            learning_rate = gr.Number(default("learning_rate"), label=label("learning_rate"))
+            batch_size = gr.Number(
+                default("batch_size"), label=label("batch_size"), precision=0, minimum=1, elem_id="batch-size"
+            )
+            max_length = gr.Number(default("max_length"), label=label("max_length"), precision=0, minimum=16)
+            eval_fraction = gr.Slider(0, 0.5, value=default("eval_fraction"), step=0.05, label=label("eval_fraction"))
+            lora = gr.Checkbox(default("lora"), label=label("lora"))
+        epochs_note = gr.Markdown(elem_id="epochs-note")
+        with gr.Row():
+            start_btn = gr.Button("Start training", variant="primary", elem_id="start-train")
+            stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-train")
+        message = gr.Markdown(elem_id="train-message")
+        progress = gr.HTML(elem_id="train-progress")
+        status = gr.Markdown(elem_id="run-status")
+        with gr.Row():
+            loss_plot = gr.Plot(label="Loss", elem_id="loss-plot")
+            acc_plot = gr.Plot(label="Accuracy", elem_id="acc-plot")
+        log_tail = gr.Textbox(label="Log (last lines)", lines=6, max_lines=6, autoscroll=True)
+        go_compare = gr.Button("Compare answers →")
+        timer = gr.Timer(1.0, active=False)
+        return cls(
+            model_choice,
+            custom_model,
+            epochs,
+            learning_rate,
+            batch_size,
+            max_length,
+            eval_fraction,
+            lora,
+            epochs_note,
+            start_btn,
+            stop_btn,
+            message,
+            progress,
+            status,
+            loss_plot,
+            acc_plot,
+            log_tail,
+            go_compare,
+            timer,
+        )
+
+
+def wire(train: TrainTab, session, on_finished: list) -> None:
+    """`on_finished`: (function of the session, outputs) pairs run after each tick; they act when
+    `session.just_finished` says this tick saw the run end, and leave their outputs alone otherwise."""
+
+    def start(sess: Session, *form):
+        sess, text = start_run(sess, TrainForm(*form))
+        return sess, text, gr.Timer(active=bool(sess.run_dir) and text.startswith("Started"))
+
+    train.start_btn.click(start, [session, *train.form], [session, train.message, train.timer])
+    train.stop_btn.click(stop_run, session, train.message)
+    for control in (train.epochs, train.batch_size, train.eval_fraction):
+        control.change(
+            lambda s, *f: epochs_note(s, TrainForm(*f)),
+            [session, *train.form],
+            train.epochs_note,
+            show_progress="hidden",
+        )
+
+    tick_event = train.timer.tick(tick, session, [session, *train.live_outputs, train.timer], show_progress="hidden")
+    for fn, outputs in on_finished:
+        tick_event = tick_event.then(fn, session, outputs, show_progress="hidden")

@@ -1,0 +1,73 @@
+"""Compare tab: before/after in one click, cleared results, examples from the session's pairs."""
+
+import pytest
+
+from rm_demo.app import compare_tab, data_tab
+from rm_demo.app.state import DataSettings, Session
+from rm_demo.runs import BASE_MODEL_LABEL
+from rm_demo.score import get_scorer
+
+Q, A, B = "What is your name?", "My name is Amit", "Bananas"
+
+
+def test_compare_needs_all_fields():
+    view = compare_tab.compare_view("default", "q", "", "b")
+    assert "Fill in" in view.message and view.results is None and view.figure is None
+
+
+def test_compare_with_the_base_model_only():
+    view = compare_tab.compare_view("default", Q, A, B, with_base=True)
+    assert list(view.results) == [BASE_MODEL_LABEL]  # the base is not scored twice
+    r = view.results[BASE_MODEL_LABEL]
+    assert r["p_a_preferred"] == pytest.approx(
+        1 / (1 + pytest.importorskip("math").exp(-(r["reward_a"] - r["reward_b"])))
+    )
+    assert "prefers" in view.message and "<table" in view.table_html
+    assert get_scorer("default") is get_scorer("default")  # loaded once
+
+
+def test_before_and_after_side_by_side(monkeypatch):
+    """A trained model beside the base in one click; the message says how P(A) moved."""
+    base = {"reward_a": 0.1, "reward_b": 0.0, "difference": 0.1, "p_a_preferred": 0.525}
+    trained = {"reward_a": 2.0, "reward_b": -1.0, "difference": 3.0, "p_a_preferred": 0.9526}
+
+    class Fake:
+        def __init__(self, result):
+            self.result = result
+
+        def compare(self, *texts):
+            return self.result
+
+    monkeypatch.setattr(compare_tab, "get_scorer", lambda m: Fake(base if m == "default" else trained))
+    view = compare_tab.compare_view("runs/r1/model", Q, A, B, with_base=True)
+    assert list(view.results) == [BASE_MODEL_LABEL, "trained: r1"]
+    assert "Before training: 52.5%" in view.message and "+42.8%" in view.message
+    assert view.table_html.count("<tr>") == 3 and len(view.figure.data) == 2
+    alone = compare_tab.compare_view("runs/r1/model", Q, A, B, with_base=False)
+    assert list(alone.results) == ["trained: r1"] and "Before" not in alone.message
+
+
+def test_a_broken_model_is_a_message(tmp_path):
+    view = compare_tab.compare_view(str(tmp_path / "missing"), Q, A, B, with_base=False)
+    assert "Could not score" in view.message or "no model" in view.message.lower()
+
+
+def test_nothing_shows_zeros_before_a_comparison():
+    # Defect 5: 0 / 0 / 0 / P = 0 before any comparison.
+    import gradio as gr
+
+    with gr.Blocks():
+        tab = compare_tab.CompareTab.build()
+    assert tab.message.value == compare_tab.PLACEHOLDER and not tab.results.value and tab.plot.value is None
+
+
+def test_examples_come_from_the_session_pairs_in_turn(seed_csv):
+    session = data_tab.load_data(Session(), str(seed_csv), "seed.csv", DataSettings())[0]
+    session, q1, a1, b1, note = compare_tab.example_from_pairs(session)
+    session, q2, *_ = compare_tab.example_from_pairs(session)
+    assert q1 != q2 and "preferred" in note and a1 and b1
+
+
+def test_examples_need_data():
+    session, q, a, b, note = compare_tab.example_from_pairs(Session())
+    assert q is None and "Load data" in note

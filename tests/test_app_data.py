@@ -1,0 +1,170 @@
+"""Data and Pairs tabs: handlers called directly, no browser."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from rm_demo.app import data_tab, pairs_tab, train_tab
+from rm_demo.app.state import AUTO, DataSettings, Session
+from rm_demo.app.train_tab import TrainForm
+from rm_demo.train import load_pairs
+
+AUTO_SETTINGS = DataSettings()
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("RM_DEMO_RUNS", str(root))
+    return root
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """start_job replaced by a recorder: the config training would receive, without a process."""
+    configs = []
+    monkeypatch.setattr(train_tab, "start_job", configs.append)
+    return configs
+
+
+def test_seed_sample_view(seed_csv):
+    view = data_tab.derive_view(str(seed_csv), "seed_feedback.csv", AUTO_SETTINGS)
+    assert view.ok and "mac_roman" in view.message and "comma" in view.message
+    assert len(pairs_tab.pairs_table(view.pairs)) == 3
+    assert "6** rows read = **6** used + **0** dropped" in view.summary
+    assert len(view.figures) == 3 and all(fig.layout.xaxis.title.text for fig in view.figures)
+
+
+def test_settings_change_the_view(seed_csv):
+    settings = DataSettings(encoding="cp1252", strategy="all-pairs", min_margin=3.5)
+    view = data_tab.derive_view(str(seed_csv), "seed.csv", settings)
+    assert view.ok and "cp1252" in view.message and len(view.pairs) == 1
+    assert "below_min_margin" in view.summary
+
+
+def test_bad_file_is_a_message_not_a_traceback(write_file):
+    path = write_file("bad.csv", "question,reply,stars\nq,a,1\n")
+    view = data_tab.derive_view(str(path), "bad.csv", AUTO_SETTINGS)
+    assert (
+        not view.ok and "bad.csv" in view.message and "How to fix" in view.message and "Traceback" not in view.message
+    )
+    assert view.columns == ["question", "reply", "stars"]  # offered in the column menus, to fix it there
+
+
+def test_upload_limit(write_file, monkeypatch):
+    monkeypatch.setenv("RM_DEMO_MAX_UPLOAD_MB", "0.00001")
+    path = write_file("big.csv", "question,answer,score\n" + "q,a,1\n" * 10)
+    view = data_tab.derive_view(str(path), "big.csv", AUTO_SETTINGS)
+    assert not view.ok and "limit" in view.message
+
+
+def test_dropped_rows_table(write_file):
+    path = write_file("f.csv", "question,answer,score\nq,a,5\nq,b,1\nq,c,\n")
+    view = data_tab.derive_view(str(path), "f.csv", AUTO_SETTINGS)
+    assert view.dropped.to_dict("records") == [
+        {"row": 4, "reason": "missing_score", "question": "q", "answer": "c", "score": ""}
+    ]
+
+
+def test_the_browser_gets_a_page_of_a_big_table(write_file):
+    rows = "".join(f"q{i},good,5\nq{i},bad,1\n" for i in range(pairs_tab.PREVIEW_ROWS + 50))
+    view = data_tab.derive_view(str(write_file("big.csv", "question,answer,score\n" + rows)), "big.csv", AUTO_SETTINGS)
+    assert (
+        len(view.pairs) == pairs_tab.PREVIEW_ROWS + 50
+        and len(pairs_tab.pairs_table(view.pairs)) == pairs_tab.PREVIEW_ROWS
+    )
+    assert f"first {pairs_tab.PREVIEW_ROWS} pairs" in view.summary
+
+
+def test_exports_are_safe_for_spreadsheets():
+    session = Session(data_name="x.csv")
+    pairs = pd.DataFrame(
+        {"prompt": ["=HYPERLINK(1)", "ok"], "chosen": ["+1", "fine"], "rejected": ["@x", "-2"], "margin": [1.0, 2.0]}
+    )
+    session = pairs_tab.export_pairs(session, pairs)
+    text = open(session.pairs_csv, encoding="utf-8").read()
+    assert "'=HYPERLINK(1)" in text and "'+1" in text and "'@x" in text and "'-2" in text and ",1.0" in text
+    assert json.loads(open(session.pairs_jsonl).readline())["prompt"] == "=HYPERLINK(1)"  # JSONL keeps the data as is
+
+
+def test_widgets_blank_means_default_not_zero():
+    settings = DataSettings.from_widgets("auto", "auto", AUTO, AUTO, AUTO, "all-pairs", None, "", None)
+    assert settings.chosen_min is None and settings.rejected_max is None and settings.question_col is None
+    assert settings.pair_options().min_margin == 1.0  # a blank minimum gap is the default 1, not 0
+
+
+# Defect 1: preview and training used different settings.
+
+
+def test_columns_mapped_in_the_menus_reach_training(write_file, runs, started):
+    path = write_file("f.csv", "q,a,stars\nx,good,5\nx,bad,1\ny,fine,4\ny,poor,2\n")
+    settings = DataSettings(question_col="q", answer_col="a", score_col="stars")
+    session, view = data_tab.load_data(Session(), str(path), "f.csv", settings)
+    assert view.ok and len(view.pairs) == 2
+    session, message = train_tab.start_run(session, TrainForm(epochs=1))
+    assert message.startswith("Started"), message
+    config = started[0]
+    assert config.read_options["question_col"] == "q" and config.read_options["score_col"] == "stars"
+    assert len(load_pairs(config).pairs) == 2  # what the job will read is what the preview showed
+
+
+def test_encoding_override_reaches_training(seed_csv, runs, started):
+    session, view = data_tab.load_data(Session(), str(seed_csv), "seed.csv", DataSettings(encoding="cp1252"))
+    train_tab.start_run(session, TrainForm())
+    assert started[0].read_options["encoding"] == "cp1252"
+
+
+def test_thresholds_are_sent_only_when_set(write_file, runs, started):
+    path = write_file("f.csv", "question,answer,score\nq,a,5\nq,b,4\nq,c,2\nq,d,1\n")
+    session, view = data_tab.load_data(Session(), str(path), "f.csv", DataSettings(strategy="all-pairs"))
+    assert len(view.pairs) == 6  # as the CLI: all-pairs takes no thresholds unless asked
+    train_tab.start_run(session, TrainForm())
+    config = started[0]
+    assert config.chosen_min is None and config.rejected_max is None and config.min_margin == 1.0
+    assert len(load_pairs(config).pairs) == 6
+
+
+def test_a_ten_point_scale_gets_its_note_and_one_click_thresholds(write_file):
+    path = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
+    session, view = data_tab.load_data(Session(), str(path), "ten.csv", AUTO_SETTINGS)
+    assert len(view.pairs) == 0 and "0-to-10 scale" in view.summary
+    assert view.suggestion == {"chosen_min": 7.5, "rejected_max": 7.5}
+    chosen_min, rejected_max = data_tab.suggested(session)
+    session, view = data_tab.load_data(
+        session, str(path), "ten.csv", DataSettings(chosen_min=chosen_min, rejected_max=rejected_max)
+    )
+    assert len(view.pairs) == 2
+
+
+def test_a_failed_preview_cannot_be_trained(write_file, runs, started):
+    path = write_file("bad.csv", "question,reply,stars\nq,a,1\n")
+    session, view = data_tab.load_data(Session(), str(path), "bad.csv", AUTO_SETTINGS)
+    session, message = train_tab.start_run(session, TrainForm())
+    assert "Load data" in message and not started
+
+
+def test_a_new_file_resets_reading_settings_but_keeps_pairing(seed_csv):
+    widgets = ("cp1252", "tab", "q", "a", "s", "all-pairs", None, None, 2)
+    out = data_tab.on_file(Session(), str(seed_csv), "seed.csv", *widgets)
+    session = out[0]
+    assert session.settings.encoding == "auto" and session.settings.question_col is None
+    assert session.settings.strategy == "all-pairs" and session.settings.min_margin == 2
+
+
+def test_the_workshop_sample_is_the_primary_button():
+    import gradio as gr
+
+    from rm_demo.app.data_tab import DataTab
+
+    with gr.Blocks():
+        tab = DataTab.build()
+    assert tab.workshop_btn.variant == "primary" and tab.seed_btn.variant != "primary"
+
+
+def test_a_threshold_that_is_not_a_number_is_a_message(seed_csv):
+    out = data_tab.on_file(
+        Session(), str(seed_csv), "seed.csv", "auto", "auto", AUTO, AUTO, AUTO, "best-worst", "four", "", ""
+    )
+    session, message = out[0], out[2]
+    assert "'four' is not a number" in message and session.settings is None

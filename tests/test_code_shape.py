@@ -1,0 +1,53 @@
+"""The shape the code keeps: small functions, small UI modules, a library that never imports the UI."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "rm_demo"
+MAX_FUNCTION_LINES = 80
+MAX_GRADIO_MODULE_LINES = 350
+
+
+def _modules():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _imports(tree: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.name}:{node.name} ({lines} lines)")
+    assert not long
+
+
+def test_modules_that_import_gradio_stay_small():
+    big = []
+    for path in _modules():
+        text = path.read_text()
+        if "gradio" in _imports(ast.parse(text)) and text.count("\n") > MAX_GRADIO_MODULE_LINES:
+            big.append(f"{path.name}: {text.count(chr(10))} lines")
+    assert not big
+
+
+def test_the_library_never_imports_the_ui():
+    offenders = []
+    for path in _modules():
+        if path.parent.name == "app":
+            continue
+        imported = _imports(ast.parse(path.read_text()))
+        if any(name == "gradio" or name.startswith(("rm_demo.app", "rm_demo.ui")) for name in imported):
+            offenders.append(path.name)
+    assert not offenders
