@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make app    -> installs into .venv and serves the app on http://127.0.0.1:7860
-#   make test   -> installs into .venv (plus Chromium for the browser test) and runs every test
+#   make test   -> installs into .venv (plus Chromium for the browser test), runs ruff and every test
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -29,6 +29,8 @@ app: install
 	HF_HUB_OFFLINE=1 $(PY) app.py
 
 test: install-dev browser
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 bench: install-dev

@@ -22,7 +22,6 @@ import pandas as pd
 
 from rm_demo.pairs import PairOptions, pairs_from_file
 
-
 WORDS = (
     "the a it is to of and you can try this that water back arms answer because first then also "
     "maybe sure sorry know think would should could help question good idea simple way people time"
@@ -66,7 +65,9 @@ def seed_pairs(path: Path) -> pd.DataFrame:
     for record in df_g.itertuples(index=True, name="Pandas"):
         if record is None or len(record) == 0:
             continue
-        rows.append({"instruction": record.question, "chosen_response": record.chosen, "rejected_response": record.rejected})
+        rows.append(
+            {"instruction": record.question, "chosen_response": record.chosen, "rejected_response": record.rejected}
+        )
     return pd.DataFrame(rows)
 
 
@@ -108,9 +109,17 @@ def main() -> None:
         seed_first, seed_s, seed_out = timed(seed_pairs, path, args.repeat)
         ours_first, ours_s, ours_out = timed(rm_demo_pairs, path, args.repeat)
 
-    same = canonical(seed_out, "instruction", "chosen_response", "rejected_response") == canonical(ours_out, "prompt", "chosen", "rejected")
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, Python {platform.python_version()}, pandas {pd.__version__}")
-    print(f"input: {args.rows:,} rows, {size_mb:.0f} MB CSV; pairs: seed {len(seed_out):,}, rm_demo {len(ours_out):,}; same pairs: {same}")
+    same = canonical(seed_out, "instruction", "chosen_response", "rejected_response") == canonical(
+        ours_out, "prompt", "chosen", "rejected"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
+        f"Python {platform.python_version()}, pandas {pd.__version__}"
+    )
+    print(
+        f"input: {args.rows:,} rows, {size_mb:.0f} MB CSV; pairs: seed {len(seed_out):,}, rm_demo "
+        f"{len(ours_out):,}; same pairs: {same}"
+    )
     print(f"{'':17} {'first call':>10}  {'best of ' + str(args.repeat) + ' after it':>18}")
     print(f"seed pandas code : {seed_first:9.2f}s  {seed_s:17.2f}s")
     print(f"rm_demo pairs    : {ours_first:9.2f}s  {ours_s:17.2f}s")

@@ -51,7 +51,10 @@ def main() -> None:
     from rm_demo.score import Scorer
 
     scorer = Scorer("default", device="cpu")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}"
+    )
 
     for _ in range(5):  # warm-up
         scorer.compare("What is your name?", "My name is Amit.", "Amit is my name.")
@@ -60,7 +63,10 @@ def main() -> None:
         start = time.perf_counter()
         scorer.compare("What is your name?", f"My name is Amit ({i}).", "Answer : Amit is my name")
         latencies.append((time.perf_counter() - start) * 1000)
-    print(f"compare two short answers: p50 {np.percentile(latencies, 50):.1f} ms, p95 {np.percentile(latencies, 95):.1f} ms ({args.compares} calls)")
+    print(
+        f"compare two short answers: p50 {np.percentile(latencies, 50):.1f} ms, p95 "
+        f"{np.percentile(latencies, 95):.1f} ms ({args.compares} calls)"
+    )
 
     prompts, texts = answers(args.answers, scorer.tokenizer)
     start = time.perf_counter()
@@ -77,9 +83,11 @@ def main() -> None:
             naive.append(model(**enc).logits[0, 0].item())
     naive_s = time.perf_counter() - start
     agree = np.corrcoef(batched, np.array(naive))[0, 1]
-    print(f"batch scoring {len(texts)} answers (<= 64 tokens): rm_demo Scorer {len(texts) / batch_s:.0f} answers/s, "
-          f"naive one-at-a-time loop {len(texts) / naive_s:.0f} answers/s, speed-up {naive_s / batch_s:.1f}x; "
-          f"rewards agree (Pearson r = {agree:.4f})")
+    print(
+        f"batch scoring {len(texts)} answers (<= 64 tokens): rm_demo Scorer {len(texts) / batch_s:.0f} answers/s, "
+        f"naive one-at-a-time loop {len(texts) / naive_s:.0f} answers/s, speed-up {naive_s / batch_s:.1f}x; "
+        f"rewards agree (Pearson r = {agree:.4f})"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Held-out accuracy is measured on all 312 pairs for both: plain TRL's model score
 transcript the way its trainer saw it (text + EOS, cut at max_length); rm_demo's scores
 (prompt, answer) through its own encoder, as training did.
 
-    python bench/bench_train.py [--epochs 2] [--batch-size 32] [--max-length 256] [--only both|plain|rm_demo] [--seed 42 7 1]
+    python bench/bench_train.py [--epochs 2] [--batch-size 32] [--max-length 256]
+                                [--only both|plain|rm_demo] [--seed 42 7 1]
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
         seed=args.seed,
         disable_tqdm=True,
     )
-    trainer = RewardTrainer(model=model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer)
+    trainer = RewardTrainer(
+        model=model, args=config, train_dataset=Dataset.from_list(train_rows), processing_class=tokenizer
+    )
     kept = len(trainer.train_dataset)
     start = time.perf_counter()
     trainer.train()
@@ -75,7 +78,9 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
         with torch.inference_mode():
             for i in range(0, len(heldout_rows), 64):
                 batch = heldout_rows[i : i + 64]
-                texts = [r["chosen"] + tokenizer.eos_token for r in batch] + [r["rejected"] + tokenizer.eos_token for r in batch]
+                texts = [r["chosen"] + tokenizer.eos_token for r in batch] + [
+                    r["rejected"] + tokenizer.eos_token for r in batch
+                ]
                 enc = tokenizer(texts, truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
                 enc.pop("token_type_ids", None)  # TRL's collator never passes them
                 logits = model(**enc).logits.squeeze(-1)
@@ -103,16 +108,24 @@ class LastWeights(TrainerCallback):
 
 def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     from rm_demo.feedback import split_shared_prompt
+    from rm_demo.runs import RunFolder
     from rm_demo.score import Scorer, pairwise_accuracy
     from rm_demo.train import TrainConfig, build_trainer
-    from rm_demo.runs import RunFolder
 
     data = out_dir / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in train_rows), encoding="utf-8")
     config = TrainConfig(
-        input=str(data), output_dir=str(out_dir / "run"), epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, max_length=args.max_length, eval_fraction=0.0, seed=args.seed,
-        precision=args.precision, group_by_length=not args.no_group, average_epochs=args.average_epochs,
+        input=str(data),
+        output_dir=str(out_dir / "run"),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        eval_fraction=0.0,
+        seed=args.seed,
+        precision=args.precision,
+        group_by_length=not args.no_group,
+        average_epochs=args.average_epochs,
     )
     trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
     last = LastWeights()  # the weights at the last step, before the epoch average replaces them
@@ -151,14 +164,26 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, nargs="+", default=[42], help="one run per seed; the table shows the mean")
     parser.add_argument("--precision", default="auto", help="rm_demo's precision: auto (bf16 on this CPU), fp32, ...")
-    parser.add_argument("--average-epochs", type=int, default=2, help="rm_demo's final model: mean of the last N epoch ends (1: last weights)")
+    parser.add_argument(
+        "--average-epochs",
+        type=int,
+        default=2,
+        help="rm_demo's final model: mean of the last N epoch ends (1: last weights)",
+    )
     parser.add_argument("--no-group", action="store_true", help="rm_demo without length-grouped batches")
     parser.add_argument("--only", choices=("both", "plain", "rm_demo"), default="both")
     args = parser.parse_args()
     train_rows, heldout_rows = load_hh(args.data)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    print(f"data: {len(train_rows)} train / {len(heldout_rows)} held-out pairs; epochs {args.epochs}, batch {args.batch_size}, "
-          f"max_length {args.max_length}, lr {args.lr}", flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}"
+    )
+    print(
+        f"data: {len(train_rows)} train / {len(heldout_rows)} held-out pairs; epochs {args.epochs}, "
+        f"batch {args.batch_size}, "
+        f"max_length {args.max_length}, lr {args.lr}",
+        flush=True,
+    )
     seeds = args.seed
     runs: dict[str, list[dict]] = {}
     for seed in seeds:
@@ -175,14 +200,24 @@ def main() -> None:
                 print(f"rm_demo (seed {seed}):", json.dumps(r), flush=True)
     # Several seeds: their mean (held-out accuracy moves by about +-0.03 from the batch order alone).
     if "rm_demo" in runs and args.average_epochs > 1:  # the same runs, read before the average
-        runs["rm_demo, last weights"] = [{**r, "heldout_accuracy": r["heldout_accuracy_last_weights"]} for r in runs["rm_demo"]]
-    results = {name: {key: float(np.mean([r[key] for r in rs])) for key in ("pairs_trained", "pairs_dropped", "pairs_per_s", "train_seconds", "heldout_accuracy")}
-               for name, rs in runs.items()}
+        runs["rm_demo, last weights"] = [
+            {**r, "heldout_accuracy": r["heldout_accuracy_last_weights"]} for r in runs["rm_demo"]
+        ]
+    results = {
+        name: {
+            key: float(np.mean([r[key] for r in rs]))
+            for key in ("pairs_trained", "pairs_dropped", "pairs_per_s", "train_seconds", "heldout_accuracy")
+        }
+        for name, rs in runs.items()
+    }
     print(f"seeds: {seeds}" + (" (mean of the runs)" if len(seeds) > 1 else ""))
     print(f"{'':22} {'trained':>8} {'dropped':>8} {'pairs/s':>8} {'minutes':>8} {'held-out acc':>13}  per seed")
     for name, r in results.items():
         per_seed = " ".join(f"{x['heldout_accuracy']:.3f}" for x in runs[name])
-        print(f"{name:22} {r['pairs_trained']:8.0f} {r['pairs_dropped']:8.0f} {r['pairs_per_s']:8.2f} {r['train_seconds'] / 60:8.1f} {r['heldout_accuracy']:13.3f}  {per_seed}")
+        print(
+            f"{name:22} {r['pairs_trained']:8.0f} {r['pairs_dropped']:8.0f} {r['pairs_per_s']:8.2f} "
+            f"{r['train_seconds'] / 60:8.1f} {r['heldout_accuracy']:13.3f}  {per_seed}"
+        )
     if "plain TRL" in results and "rm_demo" in results:
         print(f"speed-up (pairs/s): {results['rm_demo']['pairs_per_s'] / results['plain TRL']['pairs_per_s']:.2f}x")
 

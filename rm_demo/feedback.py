@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import io
 import json
 import mmap
 import os
@@ -49,9 +48,7 @@ NEWLINE = b"\n"
 
 # Every Unicode space (Python's \s plus the ones spreadsheets leave: no-break, narrow, ideographic)
 # and zero-width marks. Written out so the same pattern works in Python's re and in pyarrow's RE2.
-_SPACE_CLASS = (
-    "[ \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]"
-)
+_SPACE_CLASS = "[ \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]"
 _SPACE_RUN = _SPACE_CLASS + "+"
 _EDGE_SPACE = f"^{_SPACE_CLASS}+|{_SPACE_CLASS}+$"
 
@@ -189,7 +186,9 @@ def normalize_question(values: pd.Series) -> pd.Series:
     # The per-string regex runs only if the column holds a tab, line break or double space at all.
     if text.size and (text.min() < 0x20 or _has_double_space(text)):
         work |= pc.match_substring_regex(arrow, "[\t\n\r\f\v]|  ").to_numpy(zero_copy_only=False)
-    return _rewrite(values, work, lambda v: v.str.normalize("NFC").str.replace(_SPACE_RUN, " ", regex=True).str.strip(" "))
+    return _rewrite(
+        values, work, lambda v: v.str.normalize("NFC").str.replace(_SPACE_RUN, " ", regex=True).str.strip(" ")
+    )
 
 
 def normalize_answer(values: pd.Series) -> pd.Series:
@@ -206,7 +205,9 @@ def _needs_work(values: pd.Series) -> tuple[pd.Series, pa.Array, np.ndarray, np.
     """(values as str, as Arrow, all their bytes, which strings have an edge space or a non-ASCII byte)."""
     values = values.astype("str")
     arrow = pa.array(values)
-    text = np.concatenate([data[offsets[0] : offsets[-1]] for offsets, data in _string_buffers(arrow)] or [np.zeros(0, np.uint8)])
+    text = np.concatenate(
+        [data[offsets[0] : offsets[-1]] for offsets, data in _string_buffers(arrow)] or [np.zeros(0, np.uint8)]
+    )
     work = _edge_space(arrow)
     if text.size and text.max() >= 0x80:  # some string is not ASCII: find which
         work |= ~values.str.isascii()
@@ -273,7 +274,9 @@ def _guess_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = None, quoted: bool = True) -> pd.DataFrame:
+def _parse_csv(
+    data: bytes, delimiter: str, source: str, path: Path | None = None, quoted: bool = True
+) -> pd.DataFrame:
     """UTF-8 CSV -> string table. pyarrow's reader: multi-threaded, and quotes like pandas'.
 
     With `path`, pyarrow reads the file itself (and checks it is valid UTF-8); `data` then only
@@ -284,7 +287,9 @@ def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = Non
     header_line = data[: end if end >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
     header = next(csv.reader([header_line], delimiter=delimiter), [])
     if not any(h.strip() for h in header):
-        raise InputError("the first line (the header) is empty", source=source, fix="put the column names on the first line")
+        raise InputError(
+            "the first line (the header) is empty", source=source, fix="put the column names on the first line"
+        )
     slots = [f"c{i}" for i in range(len(header))]
     read = pv.ReadOptions(block_size=16 << 20, skip_rows=1, column_names=slots)
     bad_rows: list = []
@@ -294,9 +299,16 @@ def _parse_csv(data: bytes, delimiter: str, source: str, path: Path | None = Non
         return "error"
 
     parse = pv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted, invalid_row_handler=on_bad_row)
-    convert = pv.ConvertOptions(strings_can_be_null=False, null_values=[], column_types={c: pa.string() for c in slots})
+    convert = pv.ConvertOptions(
+        strings_can_be_null=False, null_values=[], column_types={c: pa.string() for c in slots}
+    )
     try:
-        table = pv.read_csv(str(path) if path is not None else pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert)
+        table = pv.read_csv(
+            str(path) if path is not None else pa.BufferReader(data),
+            read_options=read,
+            parse_options=parse,
+            convert_options=convert,
+        )
     except pa.ArrowInvalid as exc:
         if "UTF8" in str(exc) or "UTF-8" in str(exc):
             raise InputError("the file is not valid UTF-8", source=source, fix="pick its encoding") from None
@@ -504,7 +516,9 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
     except FileNotFoundError:
         raise InputError("file not found", source=str(path), fix="check the path") from None
     except IsADirectoryError:
-        raise InputError("is a folder, not a file", source=str(path), fix="give the path of a CSV or JSONL file") from None
+        raise InputError(
+            "is a folder, not a file", source=str(path), fix="give the path of a CSV or JSONL file"
+        ) from None
     if head_bytes and not head_bytes.isspace() and options.encoding in ("", "auto", None) and head_bytes.isascii():
         # Fast path for big plain files: pyarrow reads the file itself and checks it is UTF-8.
         head = head_bytes.decode("ascii")
@@ -523,7 +537,9 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError):
-            raise InputError("the gzip file is damaged", source=source, fix="compress it again, or upload it uncompressed") from None
+            raise InputError(
+                "the gzip file is damaged", source=source, fix="compress it again, or upload it uncompressed"
+            ) from None
     if not raw or raw.isspace():
         raise InputError("the file is empty", source=source, fix="upload a file with a header row and data rows")
 
@@ -536,7 +552,9 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
     fmt = _detect_format(source.removesuffix(".gz"), head)
     delimiter = None
     if fmt == "csv":
-        delimiter = options.delimiter or ("\t" if source.lower().removesuffix(".gz").endswith(".tsv") else _guess_delimiter(head))
+        delimiter = options.delimiter or (
+            "\t" if source.lower().removesuffix(".gz").endswith(".tsv") else _guess_delimiter(head)
+        )
         frame = _parse_csv(utf8, delimiter, source)
     else:
         text = text if text is not None else utf8.decode("utf-8")
@@ -557,7 +575,9 @@ def find_column(columns: list[str], role: str, explicit: str | None, source: str
     """The column for one role: the explicit name, else the first alias present."""
     if explicit:
         if explicit not in columns:
-            raise InputError(f"there is no column {explicit!r}", source=source, fix=f"use one of: {', '.join(map(repr, columns))}")
+            raise InputError(
+                f"there is no column {explicit!r}", source=source, fix=f"use one of: {', '.join(map(repr, columns))}"
+            )
         return explicit
     by_key = {_key(c): c for c in reversed(columns)}
     for alias in ROLE_ALIASES[role]:
@@ -570,7 +590,9 @@ def find_column(columns: list[str], role: str, explicit: str | None, source: str
     )
 
 
-def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None) -> FeedbackTable:
+def read_feedback(
+    path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None
+) -> FeedbackTable:
     """Read a feedback or pairs file into a normalised `FeedbackTable`.
 
     Raises `InputError` with a plain message for anything the user must fix.
@@ -621,7 +643,9 @@ def read_feedback(path: str | os.PathLike, options: ReadOptions | None = None, *
 
 
 def delimiter_name(delimiter: str | None) -> str:
-    return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", None: "none (JSON)"}.get(delimiter, repr(delimiter))
+    return {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe", None: "none (JSON)"}.get(
+        delimiter, repr(delimiter)
+    )
 
 
 __all__ = [

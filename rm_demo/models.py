@@ -135,7 +135,10 @@ def _hub_has_modules_json(model_id: str) -> bool:
     from transformers.utils import cached_file
 
     found = cached_file(
-        model_id, "modules.json", _raise_exceptions_for_missing_entries=False, _raise_exceptions_for_connection_errors=False
+        model_id,
+        "modules.json",
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
     )
     return found is not None
 
@@ -192,8 +195,10 @@ class PairEncoder:
         self.use_chat_template = is_decoder and bool(getattr(tokenizer, "chat_template", None))
 
     @classmethod
-    def for_model(cls, tokenizer, model_config, max_length: int) -> "PairEncoder":
-        is_decoder = not getattr(model_config, "is_encoder_decoder", False) and model_config.model_type not in _ENCODER_TYPES
+    def for_model(cls, tokenizer, model_config, max_length: int) -> PairEncoder:
+        is_decoder = (
+            not getattr(model_config, "is_encoder_decoder", False) and model_config.model_type not in _ENCODER_TYPES
+        )
         return cls(tokenizer, max_length, is_decoder)
 
     def _texts(self, prompts: list[str], answers: list[str]) -> tuple[list[str], list[str]]:
@@ -201,7 +206,9 @@ class PairEncoder:
             return prompts, answers
         heads, tails = [], []
         for prompt, answer in zip(prompts, answers):
-            head = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+            head = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
             full = self.tokenizer.apply_chat_template(
                 [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
             )
@@ -228,7 +235,15 @@ class PairEncoder:
     def _join(self, head: list[int], tail: list[int]) -> tuple[list[int], bool]:
         tok = self.tokenizer
         if self.is_decoder:
-            bos = [tok.bos_token_id] if (tok.bos_token_id is not None and not self.use_chat_template and getattr(tok, "add_bos_token", False)) else []
+            bos = (
+                [tok.bos_token_id]
+                if (
+                    tok.bos_token_id is not None
+                    and not self.use_chat_template
+                    and getattr(tok, "add_bos_token", False)
+                )
+                else []
+            )
             eos = [] if self.use_chat_template or tok.eos_token_id is None else [tok.eos_token_id]
             budget = self.max_length - len(bos) - len(eos)
             tail, cut_tail = tail[:budget], len(tail) > budget
@@ -268,4 +283,16 @@ def _find(seq: list[int], sub: list[int], start: int) -> int:
     return -1
 
 
-_ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "distilbert", "electra", "albert", "mpnet", "camembert", "modernbert"}
+_ENCODER_TYPES = {
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "deberta",
+    "deberta-v2",
+    "distilbert",
+    "electra",
+    "albert",
+    "mpnet",
+    "camembert",
+    "modernbert",
+}

@@ -17,12 +17,30 @@ def test_pairs_cli_writes_jsonl_and_report(seed_csv, tmp_path):
     assert len(pairs) == 3
     assert set(pairs[0]) >= {"prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin"}
     data = json.loads(report.read_text())
-    assert (data["rows_read"], data["rows_used"], data["dropped"], data["questions"], data["pairs"], data["encoding"]) == (6, 6, {}, 3, 3, "mac_roman")
+    assert (
+        data["rows_read"],
+        data["rows_used"],
+        data["dropped"],
+        data["questions"],
+        data["pairs"],
+        data["encoding"],
+    ) == (6, 6, {}, 3, 3, "mac_roman")
 
 
 def test_pairs_cli_csv_output_and_options(seed_csv, tmp_path):
     out = tmp_path / "pairs.csv"
-    proc = run("pairs", str(seed_csv), "-o", str(out), "--strategy", "all-pairs", "--min-margin", "3.5", "--encoding", "mac_roman")
+    proc = run(
+        "pairs",
+        str(seed_csv),
+        "-o",
+        str(out),
+        "--strategy",
+        "all-pairs",
+        "--min-margin",
+        "3.5",
+        "--encoding",
+        "mac_roman",
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.read_text(encoding="utf-8").count("\n") >= 2  # header + the one pair with gap 4
 

@@ -2,12 +2,18 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from rm_demo.errors import InputError
-import pandas as pd
-
-from rm_demo.feedback import ReadOptions, detect_encoding, normalize_answer, normalize_question, read_feedback, split_shared_prompt
+from rm_demo.feedback import (
+    ReadOptions,
+    detect_encoding,
+    normalize_answer,
+    normalize_question,
+    read_feedback,
+    split_shared_prompt,
+)
 
 FLOAT_Q = "How do I float on my back in the water?"
 
@@ -33,7 +39,13 @@ TEXT = "question,answer,score\nCafé \u2019quote\u2019?,Crème brûlée — yes,
 
 @pytest.mark.parametrize(
     "encoding, expected",
-    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("utf-16", "utf-16"), ("cp1252", "cp1252"), ("mac_roman", "mac_roman")],
+    [
+        ("utf-8", "utf-8"),
+        ("utf-8-sig", "utf-8-sig"),
+        ("utf-16", "utf-16"),
+        ("cp1252", "cp1252"),
+        ("mac_roman", "mac_roman"),
+    ],
 )
 def test_encodings_round_trip(write_file, encoding, expected):
     path = write_file("f.csv", TEXT, encoding)
@@ -57,7 +69,9 @@ def test_wrong_explicit_encoding_names_line_and_fix(write_file):
 
 @pytest.mark.parametrize("delimiter", [",", "\t", ";", "|"])
 def test_delimiter_is_detected(write_file, delimiter):
-    body = delimiter.join(["Question", "Response", "Rating"]) + "\n" + delimiter.join(["q, with comma", "a", "4"]) + "\n"
+    body = (
+        delimiter.join(["Question", "Response", "Rating"]) + "\n" + delimiter.join(["q, with comma", "a", "4"]) + "\n"
+    )
     if delimiter == ",":
         body = body.replace("q, with comma", '"q, with comma"')
     table = read_feedback(write_file("f.txt", body))

@@ -66,8 +66,24 @@ def test_torchrun_two_processes(seed_csv, tmp_path):
     run = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
     proc = subprocess.run(
-        [*torchrun, "-m", "rm_demo", "train", str(seed_csv), "-o", str(run), "--epochs", "2", "--batch-size", "1", "--eval-fraction", "0"],
-        capture_output=True, text=True, timeout=600,
+        [
+            *torchrun,
+            "-m",
+            "rm_demo",
+            "train",
+            str(seed_csv),
+            "-o",
+            str(run),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "1",
+            "--eval-fraction",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads((run / "run.json").read_text())

@@ -17,9 +17,17 @@ def _csv(write_file, rows, name="f.csv"):
 
 def test_seed_sample_gives_the_articles_three_pairs(seed_csv):
     result = pairs_from_file(seed_csv)
-    got = {(p.prompt, p.chosen[:20], p.chosen_score, p.rejected[:20], p.rejected_score) for p in result.pairs.itertuples()}
+    got = {
+        (p.prompt, p.chosen[:20], p.chosen_score, p.rejected[:20], p.rejected_score) for p in result.pairs.itertuples()
+    }
     assert got == {
-        ("Do you know why turkeys became the official food of thanksgiving?", "To be honest, I don\u2019", 5, "I know that the Amer", 1),
+        (
+            "Do you know why turkeys became the official food of thanksgiving?",
+            "To be honest, I don\u2019",
+            5,
+            "I know that the Amer",
+            1,
+        ),
         ("How do I float on my back in the water?", "You should tuck your", 5, "ou want me to tell y", 2),
         ("What is your name?", "Answer : My name is ", 5, "Answer : Amit is my ", 2),
     }
@@ -46,8 +54,15 @@ def test_every_drop_reason_is_counted(write_file):
     result = pairs_from_file(_csv(write_file, rows))
     r = result.report
     assert r.dropped == {
-        "missing_question": 1, "missing_answer": 1, "missing_score": 1, "non_numeric_score": 1, "duplicate_row": 1,
-        "single_answer": 1, "all_tied": 2, "below_thresholds": 2, "not_best_or_worst": 1,
+        "missing_question": 1,
+        "missing_answer": 1,
+        "missing_score": 1,
+        "non_numeric_score": 1,
+        "duplicate_row": 1,
+        "single_answer": 1,
+        "all_tied": 2,
+        "below_thresholds": 2,
+        "not_best_or_worst": 1,
     }
     assert r.rows_read == 13 and r.rows_used == 2 and r.pairs == 1
     assert list(result.pairs[["chosen", "rejected", "chosen_row", "rejected_row"]].iloc[0]) == ["good", "bad", 6, 9]
@@ -68,7 +83,11 @@ def test_all_pairs_margin_and_order(write_file):
     result = pairs_from_file(_csv(write_file, rows), pair_options=PairOptions(strategy="all-pairs", min_margin=1))
     # Best chosen first; for each, the worst rejected first. c-d (gap 0.5) is below the margin.
     assert [(p.chosen, p.rejected, p.margin) for p in result.pairs.itertuples()] == [
-        ("a", "d", 3.5), ("a", "c", 3), ("a", "b", 1), ("b", "d", 2.5), ("b", "c", 2)
+        ("a", "d", 3.5),
+        ("a", "c", 3),
+        ("a", "b", 1),
+        ("b", "d", 2.5),
+        ("b", "c", 2),
     ]
     strict = PairOptions(strategy="all-pairs", min_margin=1, chosen_min=4.5, rejected_max=3)
     result = pairs_from_file(_csv(write_file, rows), pair_options=strict)
@@ -90,12 +109,18 @@ def test_other_scale_gets_a_threshold_suggestion(write_file):
 
 
 def test_given_pairs_pass_through_accounting(write_file):
-    path = write_file("p.jsonl", "\n".join(json.dumps(r) for r in [
-        {"prompt": "q", "chosen": "a", "rejected": "b"},
-        {"prompt": "q", "chosen": "a", "rejected": "b"},
-        {"prompt": "q", "chosen": "same", "rejected": "same"},
-        {"prompt": "q", "chosen": "", "rejected": "b"},
-    ]))
+    path = write_file(
+        "p.jsonl",
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"prompt": "q", "chosen": "a", "rejected": "b"},
+                {"prompt": "q", "chosen": "a", "rejected": "b"},
+                {"prompt": "q", "chosen": "same", "rejected": "same"},
+                {"prompt": "q", "chosen": "", "rejected": "b"},
+            ]
+        ),
+    )
     result = pairs_from_file(path)
     assert result.report.kind == "pairs" and result.report.pairs == 1
     assert result.report.dropped == {"duplicate_row": 1, "identical_answers": 1, "missing_chosen": 1}
@@ -113,7 +138,10 @@ SCORES = ["1", "2", "3", "4", "5", " 4 ", "2.5", "", "n/a", "10"]
 
 @settings(max_examples=60, deadline=None)
 @given(
-    rows=st.lists(st.tuples(st.sampled_from(QUESTIONS), st.sampled_from(["a", "b", "c", "d", ""]), st.sampled_from(SCORES)), max_size=30),
+    rows=st.lists(
+        st.tuples(st.sampled_from(QUESTIONS), st.sampled_from(["a", "b", "c", "d", ""]), st.sampled_from(SCORES)),
+        max_size=30,
+    ),
     strategy=st.sampled_from(["best-worst", "all-pairs"]),
     margin=st.sampled_from([0.5, 1.0, 2.0]),
 )
