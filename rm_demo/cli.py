@@ -30,7 +30,8 @@ def _add_pair_options(parser: argparse.ArgumentParser) -> None:
     from rm_demo.config import add_config_arguments
 
     add_config_arguments(
-        parser.add_argument_group("deriving pairs"), ["strategy", "chosen_min", "rejected_max", "min_margin"]
+        parser.add_argument_group("deriving pairs"),
+        ["strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"],
     )
 
 
@@ -38,8 +39,13 @@ def read_options_from(args):
     from rm_demo.feedback import ReadOptions
 
     delimiter = args.delimiter
-    if delimiter in ("\\t", "tab"):
-        delimiter = "\t"
+    names = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    delimiter = names.get(delimiter, delimiter)
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise InputError(
+            f"--delimiter must be one character, not {args.delimiter!r}",
+            fix="use , ; | or tab (or leave it out to detect it from the header)",
+        )
     return ReadOptions(
         encoding=args.encoding,
         delimiter=delimiter,
@@ -55,19 +61,27 @@ def pair_options_from(args):
     from rm_demo.pairs import PairOptions
 
     return PairOptions(
-        strategy=args.strategy, chosen_min=args.chosen_min, rejected_max=args.rejected_max, min_margin=args.min_margin
+        max_pairs_per_question=args.max_pairs_per_question,
+        strategy=args.strategy,
+        chosen_min=args.chosen_min,
+        rejected_max=args.rejected_max,
+        min_margin=args.min_margin,
     )
 
 
 def cmd_pairs(args) -> int:
     from rm_demo.pairs import pairs_from_file, write_pairs
+    from rm_demo.tables import atomic_path, check_writable
 
-    result = pairs_from_file(args.input, read_options_from(args), pair_options_from(args))
+    for path in (args.output, args.report, args.dropped):
+        check_writable(path)
+    read, pairing = read_options_from(args), pair_options_from(args)
+    pairing.validate()
+    result = pairs_from_file(args.input, read, pairing)
     write_pairs(result.pairs, args.output)
     if args.report:
-        Path(args.report).write_text(
-            json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        with atomic_path(args.report) as tmp:
+            tmp.write_text(json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.dropped:
         write_pairs(result.dropped_rows, args.dropped)
     for line in result.report.summary_lines():
@@ -84,6 +98,9 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args, input=args.input, read_options=asdict(read_options_from(args)))
     config.validate()
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a run folder", source=str(out), fix="give a folder name, e.g. -o runs/first")
     # stdout carries only the final JSON; the trainer's progress and logs go to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         final = train(config)
@@ -107,8 +124,11 @@ def cmd_score(args) -> int:
 
     from rm_demo.feedback import ReadOptions
     from rm_demo.score import Scorer, score_file
-    from rm_demo.tables import write_table
+    from rm_demo.tables import check_writable, write_table
 
+    check_writable(args.output)
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, not {args.batch_size}", fix="use e.g. --batch-size 64")
     scorer = Scorer(args.model, batch_size=args.batch_size)
     with tqdm(desc="scoring", unit="batch", file=sys.stderr) as bar:
 
@@ -199,10 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m rm_demo", description="Reward Model Studio: feedback file -> pairs -> trained reward model."
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     _pairs_parser(sub)
     _train_parser(sub)
     _after_training_parsers(sub)
+    for command in sub.choices.values():  # --debug also after the command name
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -272,6 +295,8 @@ def _after_training_parsers(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The one error boundary: bad input, options, paths or disk -> exit 2 and one plain message;
+    anything else -> exit 1, a short message and a hint to rerun with --debug for the traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -279,6 +304,34 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # a path that cannot be read or written, a full disk
+        if args.debug:
+            raise
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: say so briefly, keep the traceback for --debug
+        if args.debug:
+            raise
+        print(
+            f"error: unexpected {type(exc).__name__}: {str(exc)[:300]}\n"
+            "This is a bug in rm_demo, not in your input. Rerun with --debug for the traceback.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def os_error_message(exc: OSError) -> str:
+    import errno
+
+    where = exc.filename or "a file"
+    fix = {
+        errno.ENOSPC: "free some disk space, or write somewhere else",
+        errno.ENOENT: "check the path; the folder must exist",
+        errno.EACCES: "check the permissions, or write somewhere else",
+        errno.EISDIR: "give a file name, not a folder",
+        errno.EROFS: "write somewhere else: this disk is read-only",
+    }.get(exc.errno, "check the path and the disk")
+    return f"{where}: {exc.strerror or exc}\nHow to fix: {fix}"

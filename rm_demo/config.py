@@ -75,6 +75,10 @@ class TrainConfig:
     min_margin: float = field(
         default=1.0, metadata=_opt("all-pairs: minimum score gap", label="Minimum gap (all-pairs)")
     )
+    max_pairs_per_question: int = field(
+        default=1000,
+        metadata=_opt("all-pairs: at most this many pairs per question (a uniform, seeded sample above it)"),
+    )
     use_margin: bool = field(default=True, metadata=_opt("pass the score gap to TRL's loss when the pairs have one"))
     group_by_length: bool = field(default=True, metadata=_opt("batches of similar length: less padding"))
     average_epochs: int = field(

@@ -28,8 +28,9 @@ def heldout_pairs(run: RunFolder) -> pd.DataFrame:
         chosen_min=config.chosen_min,
         rejected_max=config.rejected_max,
         min_margin=config.min_margin,
+        max_pairs_per_question=config.max_pairs_per_question,
     )
-    pairs = pairs_from_file(config.input, ReadOptions(**config.read_options), options).pairs
+    pairs = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), options).pairs
     return split_by_question(pairs, config.eval_fraction, config.seed)[1]
 
 

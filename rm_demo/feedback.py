@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import gzip
 import json
 import mmap
 import os
@@ -25,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from rm_demo.errors import InputError
+from rm_demo.sniff import COMPRESSED_SUFFIXES, GZIP_MAGIC, gunzip, lf_line_endings, not_text
 
 # Column roles and the names people give them, matched case-insensitively after turning spaces and
 # hyphens into underscores. Order matters: the first alias found wins, the others are ignored.
@@ -64,6 +64,14 @@ class ReadOptions:
     score_col: str | None = None
     chosen_col: str | None = None
     rejected_col: str | None = None
+    # Refuse a file bigger than this once decompressed (the app's upload limit); None: no limit.
+    max_bytes: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> ReadOptions:
+        """From a run's saved config; keys this version does not know are ignored."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     def explicit_columns(self) -> dict[str, str]:
         given = {
@@ -503,63 +511,137 @@ class RawTable:
     encoding: str
     encoding_detected: bool
     delimiter: str | None
+    notes: list[str] = field(default_factory=list)
 
 
 def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None) -> RawTable:
-    """Bytes on disk -> a table of strings: gzip, encoding, format and delimiter handled."""
+    """Bytes on disk -> a table of strings: compression, encoding, format, line endings, delimiter."""
     options = options or ReadOptions()
     path = Path(path)
     source = name or path.name
+    head_bytes = _head(path)
+    fast = _plain_ascii_csv(path, source, head_bytes, options)
+    if fast is not None:
+        return fast
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:  # by content, not by name: data.jsonl.gz, or a .gz that is not
+        raw = gunzip(raw, source, options.max_bytes)
+    elif options.max_bytes is not None and len(raw) > options.max_bytes:
+        raise InputError(
+            f"the file is over {options.max_bytes / 1e6:g} MB",
+            source=source,
+            fix="use a smaller file, or the CLI (python -m rm_demo pairs) for big files",
+        )
+    what = not_text(raw[:65536])
+    if what:
+        raise InputError(
+            f"this is {what}, not a text table",
+            source=source,
+            fix="save the sheet as CSV (or TSV, JSON Lines) with question, answer and score columns",
+        )
+    if not raw or raw.isspace() or raw in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise InputError(
+            "the file is empty" + (" (it holds only a byte-order mark)" if raw.strip() else ""),
+            source=source,
+            fix="upload a file with a header row and data rows",
+        )
+    if options.encoding in ("", "auto", None) and raw.isascii() and b"\x00" not in raw[:4096]:
+        text, encoding, detected, utf8 = None, "utf-8", True, raw  # ASCII is UTF-8: skip decoding
+    else:
+        text, encoding, detected = decode_bytes(raw, options.encoding, source)
+        utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
+    utf8 = lf_line_endings(utf8)
+    head = utf8[:65536].decode("utf-8", errors="ignore").lstrip("\ufeff")
+    fmt = _detect_format(_base_name(source), head)
+    if fmt != "csv":
+        text = utf8.decode("utf-8")
+        frame = _parse_jsonl(text, source) if fmt == "jsonl" else _parse_json(text, source)
+        return RawTable(frame, source, fmt, encoding, detected, None)
+    delimiter = options.delimiter or ("\t" if _base_name(source).lower().endswith(".tsv") else _guess_delimiter(head))
+    frame = _parse_csv(utf8, delimiter, source)
+    notes = _suspicious_quotes(frame, delimiter) if b'"' in utf8 else []
+    return RawTable(frame, source, fmt, encoding, detected, delimiter, notes)
+
+
+def _head(path: Path) -> bytes:
     try:
         with path.open("rb") as fh:
-            head_bytes = fh.read(65536)
+            return fh.read(65536)
     except FileNotFoundError:
         raise InputError("file not found", source=str(path), fix="check the path") from None
     except IsADirectoryError:
         raise InputError(
             "is a folder, not a file", source=str(path), fix="give the path of a CSV or JSONL file"
         ) from None
-    if head_bytes and not head_bytes.isspace() and options.encoding in ("", "auto", None) and head_bytes.isascii():
-        # Fast path for big plain files: pyarrow reads the file itself and checks it is UTF-8.
-        head = head_bytes.decode("ascii")
-        fmt = _detect_format(source, head)
-        if fmt == "csv":
-            delimiter = options.delimiter or ("\t" if source.lower().endswith(".tsv") else _guess_delimiter(head))
-            try:
-                frame = _parse_csv(head_bytes, delimiter, source, path=path, quoted=_has_quote(path))
-                return RawTable(frame, source, fmt, "utf-8", True, delimiter)
-            except InputError as exc:
-                if "UTF-8" not in str(exc):
-                    raise
-            # not UTF-8 after all (a Windows file with ASCII in its first 64 KB): detect below
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":  # gzip, e.g. data.jsonl.gz
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            raise InputError(
-                "the gzip file is damaged", source=source, fix="compress it again, or upload it uncompressed"
-            ) from None
-    if not raw or raw.isspace():
-        raise InputError("the file is empty", source=source, fix="upload a file with a header row and data rows")
+    except PermissionError:
+        raise InputError(
+            "cannot be read (permission denied)", source=str(path), fix="check the file's permissions"
+        ) from None
 
-    if options.encoding in ("", "auto", None) and raw.isascii():
-        text, encoding, detected, utf8 = None, "utf-8", True, raw  # ASCII is UTF-8: skip decoding
-    else:
-        text, encoding, detected = decode_bytes(raw, options.encoding, source)
-        utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.encode("utf-8")
-    head = utf8[:65536].decode("utf-8", errors="ignore").lstrip("\ufeff")
-    fmt = _detect_format(source.removesuffix(".gz"), head)
-    delimiter = None
-    if fmt == "csv":
-        delimiter = options.delimiter or (
-            "\t" if source.lower().removesuffix(".gz").endswith(".tsv") else _guess_delimiter(head)
-        )
-        frame = _parse_csv(utf8, delimiter, source)
-    else:
-        text = text if text is not None else utf8.decode("utf-8")
-        frame = _parse_jsonl(text, source) if fmt == "jsonl" else _parse_json(text, source)
-    return RawTable(frame, source, fmt, encoding, detected, delimiter)
+
+def _base_name(source: str) -> str:
+    for suffix in COMPRESSED_SUFFIXES:
+        if source.lower().endswith(suffix):
+            return source[: -len(suffix)]
+    return source
+
+
+def _plain_ascii_csv(path: Path, source: str, head: bytes, options: ReadOptions) -> RawTable | None:
+    """Fast path for big plain files: pyarrow reads the file itself and checks it is UTF-8.
+
+    Only for an ASCII start with LF line endings, no NUL, no size limit to enforce, and a name that
+    pyarrow would not take for a compressed file; anything else goes the careful way.
+    """
+    if (
+        not head
+        or head.isspace()
+        or not head.isascii()
+        or b"\x00" in head
+        or options.encoding not in ("", "auto", None)
+    ):
+        return None
+    if path.suffix.lower() in COMPRESSED_SUFFIXES or b"\n" not in head or options.max_bytes is not None:
+        return None
+    text = head.decode("ascii")
+    if _detect_format(source, text) != "csv":
+        return None
+    delimiter = options.delimiter or ("\t" if source.lower().endswith(".tsv") else _guess_delimiter(text))
+    quoted = _has_quote(path)
+    try:
+        frame = _parse_csv(head, delimiter, source, path=path, quoted=quoted)
+    except InputError as exc:
+        if "UTF-8" in str(exc):
+            return None  # not UTF-8 after all (a Windows file with ASCII in its first 64 KB)
+        raise
+    notes = _suspicious_quotes(frame, delimiter) if quoted else []
+    return RawTable(frame, source, "csv", "utf-8", True, delimiter, notes)
+
+
+# A line inside a quoted field that ends like a row of its own: a delimiter, then a number (a score).
+_ROW_LIKE_LINE = r"\n[^\n]*{delim}[ \t]*[-+]?[0-9]+(?:[.,][0-9]+)?[ \t]*(?:\n|$)"
+
+
+def _suspicious_quotes(frame: pd.DataFrame, delimiter: str) -> list[str]:
+    """A stray quote makes the CSV rules swallow the following rows into one field. The file's meaning
+    is kept as the rules give it; this names where a field spans lines that look like rows."""
+    pattern = _ROW_LIKE_LINE.format(delim=re.escape(delimiter))
+    columns = [c for c in frame.columns if c != "row"]
+    hits = np.zeros(len(frame), dtype=bool)
+    for col in columns:
+        values = pa.array(frame[col].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        if pc.any(pc.match_substring(values, "\n")).as_py():
+            hits |= pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+    if not hits.any():
+        return []
+    # The line a record starts on: the header's line, plus one per record and per line break before it.
+    breaks = sum(frame[col].astype(str).str.count("\n").to_numpy() for col in columns)
+    start_line = 2 + np.arange(len(frame)) + np.concatenate([[0], np.cumsum(breaks)[:-1]])
+    where = [f"row {frame['row'].iloc[i]} (from line {start_line[i]})" for i in np.flatnonzero(hits)[:5]]
+    return [
+        f"Check the quotes: {', '.join(where)}{' and more' if hits.sum() > 5 else ''} holds a quoted field spanning "
+        "lines that look like rows of their own. A quote without its closing partner joins the rows after it into "
+        "one field; if that is not meant, fix the stray quote."
+    ]
 
 
 def _has_quote(path: Path) -> bool:
@@ -606,7 +688,7 @@ def read_feedback(
     ignored = [c for c in data_columns if c not in mapping.values()]
 
     table = pd.DataFrame({"row": frame["row"].to_numpy()})
-    notes: list[str] = []
+    notes: list[str] = list(raw_table.notes)
     if kind == "feedback":
         table["question"] = normalize_question(frame[mapping["question"]])
         table["answer"] = normalize_answer(frame[mapping["answer"]])

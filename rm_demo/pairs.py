@@ -22,6 +22,11 @@ STRATEGIES = ("best-worst", "all-pairs")
 # The seed's rule, on its 1-to-5 scale: the best answer must be good, the worst must not be.
 DEFAULT_CHOSEN_MIN = 4.0
 DEFAULT_REJECTED_MAX = 4.0
+# all-pairs on one question with n answers makes up to n(n-1)/2 pairs: 18 million for 6,000 answers.
+# Above this many, a question's pairs are a uniform sample (seeded), and the report says how many were left.
+MAX_PAIRS_PER_QUESTION = 1000
+# The cross join of small questions is built this many candidate rows at a time, so memory stays flat.
+CROSS_CHUNK_ROWS = 2_000_000
 
 DROP_REASONS: dict[str, str] = {
     "missing_question": "the question is empty",
@@ -38,6 +43,7 @@ DROP_REASONS: dict[str, str] = {
     "missing_rejected": "the rejected answer is empty",
     "identical_answers": "chosen and rejected are the same text",
     "chosen_not_higher": "the chosen score is not above the rejected score",
+    "pair_cap": "its question has more pairs than the per-question cap; this answer is in none of the pairs kept",
 }
 
 # Row statuses are small integers while computing (fast over a million rows), names at the end.
@@ -65,6 +71,7 @@ class PairOptions:
     chosen_min: float | None = None
     rejected_max: float | None = None
     min_margin: float = 1.0
+    max_pairs_per_question: int = MAX_PAIRS_PER_QUESTION
 
     def resolved_thresholds(self) -> tuple[float | None, float | None]:
         if self.strategy == "best-worst":
@@ -80,6 +87,11 @@ class PairOptions:
         if not (self.min_margin >= 0 and math.isfinite(self.min_margin)):
             raise InputError(
                 f"the minimum margin must be a number >= 0, not {self.min_margin}", fix="use e.g. --min-margin 1"
+            )
+        if not (isinstance(self.max_pairs_per_question, int) and self.max_pairs_per_question >= 1):
+            raise InputError(
+                f"the per-question pair cap must be a whole number >= 1, not {self.max_pairs_per_question}",
+                fix=f"use e.g. --max-pairs-per-question {MAX_PAIRS_PER_QUESTION}",
             )
         for name in ("chosen_min", "rejected_max"):
             value = getattr(self, name)
@@ -117,6 +129,8 @@ class PairsReport:
     scale_note: str | None = None
     suggested_thresholds: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    pairs_not_taken: int = 0  # all-pairs: pairs over the per-question cap
+    max_pairs_per_question: int | None = None
 
     @property
     def rows_dropped(self) -> int:
@@ -258,7 +272,7 @@ def _codes(values: pd.Series) -> np.ndarray:
 
 def _pairs_from_feedback(
     frame: pd.DataFrame, options: PairOptions
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int, int]:
     # Vectorised over integer codes: strings are hashed once, everything after is numpy.
     n = len(frame)
     status = np.full(n, PENDING, dtype=np.int8)
@@ -289,6 +303,7 @@ def _pairs_from_feedback(
     pos, qid, score = pos[keep], qid[keep], score[keep]
     chosen_min, rejected_max = options.resolved_thresholds()
 
+    not_taken = 0
     if options.strategy == "best-worst":
         pairs = _best_worst(pos, qid, score, high, low, chosen_min, rejected_max)
         has_pair = np.zeros(size.size, dtype=bool)
@@ -298,10 +313,12 @@ def _pairs_from_feedback(
         status[pos[~has_pair[qid]]] = CODE["below_thresholds"]
         status[pos[has_pair[qid] & ~in_pair[pos]]] = CODE["not_best_or_worst"]
     else:
-        pairs, margin_ok = _all_pairs(pos, qid, score, chosen_min, rejected_max, options.min_margin)
+        pairs, margin_ok, capped, not_taken = _all_pairs(pos, qid, score, options)
         in_pair = np.zeros(n, dtype=bool)
         in_pair[pairs["chosen_pos"]] = in_pair[pairs["rejected_pos"]] = True
         rest = pos[~in_pair[pos]]
+        status[rest[np.isin(rest, capped)]] = CODE["pair_cap"]
+        rest = rest[status[rest] == PENDING]
         partner = np.isin(rest, margin_ok)
         status[rest[partner]] = CODE["below_thresholds"]
         status[rest[~partner]] = CODE["below_min_margin"]
@@ -322,7 +339,7 @@ def _pairs_from_feedback(
     rows = frame["row"].to_numpy()
     out["chosen_row"] = rows[chosen_pos]
     out["rejected_row"] = rows[rejected_pos]
-    return out, status, values, questions
+    return out, status, values, questions, not_taken
 
 
 def _merge_repeats(pos, qid, score, answer: pd.Series, status) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -371,11 +388,73 @@ def _best_worst(pos, qid, score, high, low, chosen_min: float, rejected_max: flo
     }
 
 
-def _all_pairs(
-    pos, qid, score, chosen_min, rejected_max, min_margin: float
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Every (higher, lower) pair within a question whose score gap is at least `min_margin`."""
-    rated = pd.DataFrame({"qid": qid, "pos": pos, "score": score})
+def _all_pairs(pos, qid, score, options: PairOptions) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, int]:
+    """Every (higher, lower) pair within a question whose score gap is at least the minimum margin.
+
+    Returns (pairs, rows with a partner at that margin, rows left out by the cap, pairs not taken).
+    Memory stays bounded: small questions are cross-joined a chunk at a time; a question that could
+    make more than `max_pairs_per_question` pairs is counted without building them, then sampled.
+    """
+    chosen_min, rejected_max = options.resolved_thresholds()
+    cap = options.max_pairs_per_question
+    size = np.bincount(qid) if qid.size else np.zeros(0, dtype=np.int64)
+    big = size * (size - 1) // 2 > cap
+    parts, margin_ok, capped, not_taken = [], [], [], 0
+    small = ~big[qid] if qid.size else np.zeros(0, dtype=bool)
+    for chunk in _question_chunks(qid[small], size):
+        rated = pd.DataFrame({"qid": qid[small][chunk], "pos": pos[small][chunk], "score": score[small][chunk]})
+        pairs, ok = _cross_pairs(rated, chosen_min, rejected_max, options.min_margin)
+        parts.append(pairs)
+        margin_ok.append(ok)
+    if big.any():
+        rng = np.random.default_rng(0)  # the same file always gives the same pairs
+        order = np.argsort(qid, kind="stable")
+        ends = np.cumsum(size)
+        for q in np.flatnonzero(big):
+            rows = order[ends[q] - size[q] : ends[q]]
+            pairs, ok, left_out, skipped = _sampled_pairs(
+                q, pos[rows], score[rows], chosen_min, rejected_max, options.min_margin, cap, rng
+            )
+            parts.append(pairs)
+            margin_ok.append(ok)
+            capped.append(left_out)
+            not_taken += skipped
+    pairs = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else _cross_pairs(pd.DataFrame({"qid": [], "pos": [], "score": []}), None, None, 1.0)[0]
+    )
+    pairs = pairs.assign(neg=-pairs["score_c"]).sort_values(["qid", "neg", "pos_c", "score_r", "pos_r"], kind="stable")
+    out = {
+        "qid": pairs["qid"].to_numpy(dtype=np.int64),
+        "chosen_pos": pairs["pos_c"].to_numpy(dtype=np.int64),
+        "rejected_pos": pairs["pos_r"].to_numpy(dtype=np.int64),
+        "chosen_score": pairs["score_c"].to_numpy(dtype=np.float64),
+        "rejected_score": pairs["score_r"].to_numpy(dtype=np.float64),
+    }
+    return out, _concat(margin_ok), _concat(capped), not_taken
+
+
+def _concat(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def _question_chunks(qid: np.ndarray, size: np.ndarray):
+    """Index arrays over `qid` (rows of small questions), whole questions at a time, each chunk's
+    cross join at most about CROSS_CHUNK_ROWS rows."""
+    if qid.size == 0:
+        return
+    order = np.argsort(qid, kind="stable")
+    cost = size[qid[order]]  # each row joins every row of its question
+    chunk = np.cumsum(cost) // CROSS_CHUNK_ROWS
+    # a question never straddles two chunks: every row takes the chunk of its question's first row
+    first = np.r_[True, qid[order][1:] != qid[order][:-1]]
+    chunk = np.maximum.accumulate(np.where(first, chunk, 0))
+    for c in np.unique(chunk):
+        yield order[chunk == c]
+
+
+def _cross_pairs(rated: pd.DataFrame, chosen_min, rejected_max, min_margin: float) -> tuple[pd.DataFrame, np.ndarray]:
     cross = rated.merge(rated, on="qid", suffixes=("_c", "_r"))
     gap = cross["score_c"] - cross["score_r"]
     cross = cross[(gap > 0) & (gap >= min_margin)]
@@ -384,15 +463,39 @@ def _all_pairs(
         cross = cross[cross["score_c"] >= chosen_min]
     if rejected_max is not None:
         cross = cross[cross["score_r"] < rejected_max]
-    cross = cross.assign(neg=-cross["score_c"]).sort_values(["qid", "neg", "pos_c", "score_r", "pos_r"], kind="stable")
-    pairs = {
-        "qid": cross["qid"].to_numpy(),
-        "chosen_pos": cross["pos_c"].to_numpy(),
-        "rejected_pos": cross["pos_r"].to_numpy(),
-        "chosen_score": cross["score_c"].to_numpy(),
-        "rejected_score": cross["score_r"].to_numpy(),
-    }
-    return pairs, margin_ok
+    return cross[["qid", "pos_c", "score_c", "pos_r", "score_r"]], margin_ok
+
+
+def _sampled_pairs(q: int, pos, score, chosen_min, rejected_max, min_margin: float, cap: int, rng):
+    """One big question: count its qualifying pairs from sorted scores, keep all or a uniform sample of `cap`.
+
+    In ascending score order, the rejected partners of answer i are a prefix [0, u_i) of the answers.
+    """
+    order = np.argsort(score, kind="stable")
+    a, p = score[order], pos[order]
+    upper = np.searchsorted(a, a - min_margin, side="right") if min_margin > 0 else np.searchsorted(a, a, side="left")
+    if rejected_max is not None:
+        upper = np.minimum(upper, np.searchsorted(a, rejected_max, side="left"))
+    if chosen_min is not None:
+        upper[a < chosen_min] = 0
+    step = max(min_margin, np.finfo(float).tiny)
+    margin_ok = p[((a - a[0]) >= step) | ((a[-1] - a) >= step)]
+    total = int(upper.sum())
+    flat = np.sort(rng.choice(total, size=cap, replace=False)) if total > cap else np.arange(total)
+    ends = np.cumsum(upper)
+    chosen = np.searchsorted(ends, flat, side="right")
+    rejected = flat - (ends - upper)[chosen]
+    pairs = pd.DataFrame(
+        {
+            "qid": np.full(flat.size, q, dtype=np.int64),
+            "pos_c": p[chosen],
+            "score_c": a[chosen],
+            "pos_r": p[rejected],
+            "score_r": a[rejected],
+        }
+    )
+    qualifies = (upper > 0) | (np.arange(a.size) < upper.max(initial=0))
+    return pairs, margin_ok, p[qualifies], total - flat.size
 
 
 def _pairs_from_pairs(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
@@ -446,10 +549,17 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     options = options or PairOptions()
     options.validate()
     frame = table.frame
+    not_taken = 0
     if table.kind == "feedback":
-        pairs, status, scores, questions = _pairs_from_feedback(frame, options)
+        pairs, status, scores, questions, not_taken = _pairs_from_feedback(frame, options)
     else:
         pairs, status, scores, questions = _pairs_from_pairs(frame)
+    notes = list(table.notes)
+    if not_taken:
+        notes.append(
+            f"{not_taken:,} more pairs were possible but not taken: a question may give at most "
+            f"{options.max_pairs_per_question:,} pairs (a uniform sample of its pairs; --max-pairs-per-question)."
+        )
     used_scores = scores[~np.isnan(scores)]  # every parseable score, for the distribution
 
     rows = frame.assign(status=pd.Categorical.from_codes(status, categories=STATUS_NAMES))
@@ -481,7 +591,9 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
         score_max=float(used_scores.max()) if used_scores.size else None,
         scale_note=scale_note,
         suggested_thresholds=suggestion,
-        notes=list(table.notes),
+        notes=notes,
+        pairs_not_taken=not_taken,
+        max_pairs_per_question=options.max_pairs_per_question if options.strategy == "all-pairs" else None,
     )
     return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report)
 

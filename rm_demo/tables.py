@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rm_demo.errors import InputError
+
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
 FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -53,3 +55,25 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike) -> None:
             safe_for_spreadsheets(frame).to_csv(tmp, index=False)
         else:
             frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+
+
+def check_writable(path: str | os.PathLike | None) -> None:
+    """Fail before any work when an output path cannot be written: a folder, or a folder that is missing."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise InputError("is a folder, not a file", source=str(target), fix="give a file name, e.g. pairs.jsonl")
+    parent = target.parent
+    if not parent.is_dir():
+        raise InputError(
+            f"the folder {str(parent)!r} does not exist",
+            source=str(target),
+            fix="create the folder first, or write somewhere else",
+        )
+    if not os.access(parent, os.W_OK):
+        raise InputError(
+            f"the folder {str(parent)!r} is not writable",
+            source=str(target),
+            fix="write somewhere else, or check the folder's permissions",
+        )

@@ -44,8 +44,9 @@ def load_pairs(config: TrainConfig):
         chosen_min=config.chosen_min,
         rejected_max=config.rejected_max,
         min_margin=config.min_margin,
+        max_pairs_per_question=config.max_pairs_per_question,
     )
-    result = pairs_from_file(config.input, ReadOptions(**config.read_options), pair_options)
+    result = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), pair_options)
     if len(result.pairs) == 0:
         raise InputError(
             "no pairs to train on: " + "; ".join(f"{n} rows {r}" for r, n in result.report.dropped.items()),

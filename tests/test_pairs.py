@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rm_demo.feedback import read_feedback
+from rm_demo import pairs as pairs_module
+from rm_demo.feedback import FeedbackTable, read_feedback
 from rm_demo.pairs import DROP_REASONS, PairOptions, derive_pairs, pairs_from_file
 
 
@@ -173,3 +175,84 @@ def test_question_codes_agree_across_arrow_chunks():
 
     chunked = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([["a", "b", "a"], ["b", "c", "a"], []])))
     assert _codes(chunked).tolist() == [0, 1, 0, 1, 2, 0]  # first appearance, one numbering for all chunks
+
+
+# ---------------------------------------------------------------------------------------------
+# all-pairs: bounded memory and a per-question cap
+
+
+def _one_big_question(n: int, seed: int = 0) -> FeedbackTable:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(2, n + 2),
+            "question": ["q"] * n,
+            "answer": [f"answer {i}" for i in range(n)],
+            "score": rng.integers(1, 6, n).astype(str),
+        }
+    )
+    return FeedbackTable(frame, "feedback", "big.csv", "csv", "utf-8", True, ",", {})
+
+
+def _brute_force(table: FeedbackTable, min_margin: float = 1.0) -> set:
+    f = table.frame.assign(s=table.frame["score"].astype(float))
+    return {
+        (c.answer, r.answer)
+        for c in f.itertuples()
+        for r in f.itertuples()
+        if c.question == r.question and c.s - r.s >= min_margin and c.s > r.s
+    }
+
+
+def test_a_question_over_the_cap_gives_a_sample_and_says_so():
+    table = _one_big_question(3000)
+    result = derive_pairs(table, PairOptions(strategy="all-pairs"))
+    r = result.report
+    assert r.pairs == 1000 == len(result.pairs) and r.pairs_not_taken > 1_000_000
+    assert (result.pairs["chosen_score"] - result.pairs["rejected_score"] >= 1).all()
+    assert not result.pairs.duplicated(["chosen", "rejected"]).any()
+    assert r.rows_read == r.rows_used + r.rows_dropped and "not taken" in " ".join(r.notes)
+    assert "pair_cap" in r.dropped
+    again = derive_pairs(table, PairOptions(strategy="all-pairs"))
+    assert again.pairs.equals(result.pairs)  # seeded: the same file gives the same pairs
+
+
+def test_the_counting_path_finds_exactly_the_pairs_when_they_fit():
+    table = _one_big_question(12, seed=3)
+    expected = _brute_force(table, 2.0)
+    capped = derive_pairs(table, PairOptions(strategy="all-pairs", min_margin=2, max_pairs_per_question=len(expected)))
+    assert (
+        set(zip(capped.pairs["chosen"], capped.pairs["rejected"])) == expected and capped.report.pairs_not_taken == 0
+    )
+    whole = derive_pairs(table, PairOptions(strategy="all-pairs", min_margin=2, max_pairs_per_question=1000))
+    assert whole.pairs.equals(capped.pairs)
+    assert whole.rows["status"].tolist() == capped.rows["status"].tolist()
+
+
+def test_thresholds_apply_on_the_counting_path_too():
+    table = _one_big_question(60, seed=5)
+    options = dict(strategy="all-pairs", chosen_min=4, rejected_max=3)
+    exact = derive_pairs(table, PairOptions(**options, max_pairs_per_question=10**6))
+    sampled = derive_pairs(table, PairOptions(**options, max_pairs_per_question=50))
+    assert len(sampled.pairs) == 50 and set(zip(sampled.pairs["chosen"], sampled.pairs["rejected"])) <= set(
+        zip(exact.pairs["chosen"], exact.pairs["rejected"])
+    )
+    assert sampled.report.pairs_not_taken == len(exact.pairs) - 50
+
+
+def test_small_questions_in_chunks_give_the_same_pairs(monkeypatch):
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "row": np.arange(2, n + 2),
+            "question": [f"q{i % 37}" for i in range(n)],
+            "answer": [f"a{i}" for i in range(n)],
+            "score": rng.integers(1, 6, n).astype(str),
+        }
+    )
+    table = FeedbackTable(frame, "feedback", "f.csv", "csv", "utf-8", True, ",", {})
+    whole = derive_pairs(table, PairOptions(strategy="all-pairs", max_pairs_per_question=10**6))
+    monkeypatch.setattr(pairs_module, "CROSS_CHUNK_ROWS", 50)
+    chunked = derive_pairs(table, PairOptions(strategy="all-pairs", max_pairs_per_question=10**6))
+    assert chunked.pairs.equals(whole.pairs) and chunked.rows["status"].tolist() == whole.rows["status"].tolist()

@@ -85,6 +85,7 @@ class DataSettings:
 
     def read_options(self) -> ReadOptions:
         return ReadOptions(
+            max_bytes=int(max_upload_mb() * 1e6),  # a small .gz must not grow past the upload limit
             encoding=self.encoding,
             delimiter=DELIMITERS.get(self.delimiter),
             question_col=self.question_col,

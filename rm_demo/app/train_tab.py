@@ -62,6 +62,7 @@ def train_config(session: Session, form: TrainForm, run_dir: Path) -> TrainConfi
         chosen_min=pairing.chosen_min,
         rejected_max=pairing.rejected_max,
         min_margin=pairing.min_margin,
+        max_pairs_per_question=pairing.max_pairs_per_question,
         read_options=session.read_options_dict(),
         source_name=session.data_name or "",
     )

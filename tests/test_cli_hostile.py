@@ -1,0 +1,213 @@
+"""Hostile input to the CLI: every odd file, option and path ends in exit 0 with every row accounted
+for, or exit 2 with one plain message, never a traceback."""
+
+import errno
+import gzip
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from rm_demo import cli
+
+GOOD = "question,answer,score\nQ1,good,5\nQ1,bad,1\nQ2,fine,4\nQ2,poor,2\n"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def _run(capsys, *argv) -> tuple[int, str]:
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def _accounted(report_path) -> dict:
+    report = json.loads(report_path.read_text())
+    assert report["rows_read"] == report["rows_used"] + report["rows_dropped"]
+    return report
+
+
+# name, bytes, expected pairs (exit 0) or a part of the message (exit 2)
+FILES = [
+    ("cr_only.csv", GOOD.replace("\n", "\r").encode(), 2),
+    ("crlf.csv", GOOD.replace("\n", "\r\n").encode(), 2),
+    ("plain_named.csv.gz", GOOD.encode(), 2),
+    ("real.csv.gz", gzip.compress(GOOD.encode()), 2),
+    ("two_members.csv.gz", gzip.compress(GOOD.encode()[:30]) + gzip.compress(GOOD.encode()[30:]), 2),
+    ("mac_roman_cr.csv", GOOD.replace("good", "don\u2019t").replace("\n", "\r").encode("mac_roman"), 2),
+    ("corrupt.csv.gz", b"\x1f\x8b\x08\x00" + b"\x00garbage" * 20, "damaged"),
+    ("cut.csv.gz", gzip.compress(GOOD.encode() * 50)[:60], "damaged"),
+    ("garbage.csv", bytes(range(256)) * 40, "binary"),
+    ("picture.csv", PNG, "PNG image"),
+    ("sheet.csv", b"PK\x03\x04" + b"\x00" * 100, "ZIP archive"),
+    ("only_bom.csv", b"\xef\xbb\xbf", "byte-order mark"),
+    ("empty.csv", b"", "empty"),
+    ("header_only.csv", b"question,answer,score\n", None),
+    ("nan_scores.csv", b"question,answer,score\nq,a,nan\nq,b,inf\nq,c,5\nq,d,1\n", 1),
+    ("utf16.csv", GOOD.encode("utf-16"), 2),
+    ("utf16le_no_bom.csv", GOOD.encode("utf-16-le"), 2),
+]
+
+
+@pytest.mark.parametrize("name, content, expected", FILES, ids=[f[0] for f in FILES])
+def test_odd_files(tmp_path, capsys, name, content, expected):
+    src = tmp_path / name
+    src.write_bytes(content)
+    code, err = _run(capsys, "pairs", src, "-o", tmp_path / "out.jsonl", "--report", tmp_path / "report.json")
+    assert "Traceback" not in err
+    if isinstance(expected, int):
+        assert code == 0, err
+        assert _accounted(tmp_path / "report.json")["pairs"] == expected
+    elif expected is None:  # header only: either a clear error or zero pairs, accounted
+        assert code in (0, 2) and (code == 2 or _accounted(tmp_path / "report.json")["rows_read"] == 0)
+    else:
+        assert code == 2 and expected in err and name in err and "How to fix" in err, err
+        assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_cr_only_file_gives_the_same_pairs_as_its_lf_twin(tmp_path, capsys):
+    (tmp_path / "lf.csv").write_text(GOOD)
+    (tmp_path / "cr.csv").write_bytes(GOOD.replace("\n", "\r").encode())
+    for name in ("lf", "cr"):
+        assert _run(capsys, "pairs", tmp_path / f"{name}.csv", "-o", tmp_path / f"{name}.jsonl")[0] == 0
+    assert (tmp_path / "lf.jsonl").read_text() == (tmp_path / "cr.jsonl").read_text()
+
+
+def test_a_stray_quote_is_named_with_its_line(tmp_path, capsys):
+    text = 'question,answer,score\nQ0,fine,4\nQ0,poor,1\nQ1,"a open,5\nQ1,b,1\nQ1,c,3\nQ2,d close",2\nQ3,e,5\nQ3,f,1\n'
+    (tmp_path / "quote.csv").write_text(text)
+    code, err = _run(
+        capsys, "pairs", tmp_path / "quote.csv", "-o", tmp_path / "p.jsonl", "--report", tmp_path / "r.json"
+    )
+    assert code == 0 and "Check the quotes: row 4 (from line 4)" in err
+    report = _accounted(tmp_path / "r.json")
+    assert any("row 4 (from line 4)" in note for note in report["notes"])
+    assert report["rows_read"] == 5  # the CSV rules' meaning is kept: four lines are one record
+
+
+def test_a_quoted_multi_line_answer_is_not_flagged(tmp_path, capsys):
+    text = 'question,answer,score\nQ1,"line one\nline two",5\nQ1,short,1\n'
+    (tmp_path / "ok.csv").write_text(text)
+    code, err = _run(capsys, "pairs", tmp_path / "ok.csv", "-o", tmp_path / "p.jsonl")
+    assert code == 0 and "Check the quotes" not in err
+
+
+def test_every_csv_the_cli_writes_is_formula_safe(tmp_path, capsys):
+    rows = "question,answer,score\n=HYPERLINK(1),@SUM(A1),5\n=HYPERLINK(1),+Q,1\n=HYPERLINK(1),-cmd|x,\n"
+    (tmp_path / "f.csv").write_text(rows)
+    code, _ = _run(capsys, "pairs", tmp_path / "f.csv", "-o", tmp_path / "p.csv", "--dropped", tmp_path / "d.csv")
+    assert code == 0
+    pairs, dropped = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "d.csv")
+    assert pairs.loc[0, "prompt"] == "'=HYPERLINK(1)" and pairs.loc[0, "chosen"] == "'@SUM(A1)"
+    assert pairs.loc[0, "rejected"] == "'+Q" and dropped.loc[0, "answer"] == "'-cmd|x"
+
+
+OPTIONS = [
+    (["-o", "{tmp}/missing/p.jsonl"], "does not exist"),
+    (["-o", "{tmp}"], "is a folder"),
+    (["-o", "{tmp}/p.jsonl", "--report", "{tmp}/missing/r.json"], "does not exist"),
+    (["-o", "{tmp}/p.jsonl", "--dropped", "{tmp}/missing/d.csv"], "does not exist"),
+    (["-o", "{tmp}/p.jsonl", "--delimiter", ";;"], "one character"),
+    (["-o", "{tmp}/p.jsonl", "--chosen-min", "nan"], "finite"),
+    (["-o", "{tmp}/p.jsonl", "--rejected-max", "inf"], "finite"),
+    (["-o", "{tmp}/p.jsonl", "--min-margin", "-1"], "minimum margin"),
+    (["-o", "{tmp}/p.jsonl", "--max-pairs-per-question", "0"], "pair cap"),
+    (["-o", "{tmp}/p.jsonl", "--encoding", "klingon"], "unknown encoding"),
+]
+
+
+@pytest.mark.parametrize("args, message", OPTIONS, ids=[o[1] for o in OPTIONS])
+def test_odd_pairs_options(tmp_path, capsys, args, message):
+    (tmp_path / "f.csv").write_text(GOOD)
+    argv = [a.format(tmp=tmp_path) for a in args]
+    code, err = _run(capsys, "pairs", tmp_path / "f.csv", *argv)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "p.jsonl").exists() and not (tmp_path / "missing").exists()
+
+
+TRAIN_OPTIONS = [
+    (["--epochs", "inf"], "epochs"),
+    (["--epochs", "1e12"], "epochs"),
+    (["--epochs", "0"], "epochs"),
+    (["--seed", "-1"], "seed"),
+    (["--grad-accum", "0"], "gradient accumulation"),
+    (["--batch-size", "0"], "batch size"),
+    (["--lr", "nan"], "learning rate"),
+    (["--max-length", "4"], "max length"),
+    (["--eval-fraction", "1.5"], "eval fraction"),
+    (["--chosen-min", "nan"], "chosen min"),
+]
+
+
+@pytest.mark.parametrize("args, message", TRAIN_OPTIONS, ids=[" ".join(o[0]) for o in TRAIN_OPTIONS])
+def test_odd_train_options_stop_before_any_work(tmp_path, capsys, args, message):
+    (tmp_path / "f.csv").write_text(GOOD)
+    code, err = _run(capsys, "train", tmp_path / "f.csv", "-o", tmp_path / "run", *args)
+    assert code == 2 and message in err and "How to fix" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_into_an_existing_file(tmp_path, capsys):
+    (tmp_path / "f.csv").write_text(GOOD)
+    (tmp_path / "taken").write_text("x")
+    code, err = _run(capsys, "train", tmp_path / "f.csv", "-o", tmp_path / "taken")
+    assert code == 2 and "is a file, not a run folder" in err
+
+
+def test_a_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    (tmp_path / "f.csv").write_text(GOOD)
+
+    def fill_the_disk(self, path, **kwargs):
+        with open(path, "w") as fh:
+            fh.write("half a file")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(pd.DataFrame, "to_json", fill_the_disk)
+    code, err = _run(capsys, "pairs", tmp_path / "f.csv", "-o", tmp_path / "p.jsonl")
+    assert code == 2 and "No space left on device" in err and "free some disk space" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+
+
+def test_a_bug_is_short_unless_debug(tmp_path, capsys, monkeypatch):
+    (tmp_path / "f.csv").write_text(GOOD)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something internal")
+
+    monkeypatch.setattr("rm_demo.pairs.pairs_from_file", broken)
+    code, err = _run(capsys, "pairs", tmp_path / "f.csv", "-o", tmp_path / "p.jsonl")
+    assert code == 1 and "--debug" in err and "something internal" in err and "Traceback" not in err
+    with pytest.raises(RuntimeError):
+        cli.main(["pairs", str(tmp_path / "f.csv"), "-o", str(tmp_path / "p.jsonl"), "--debug"])
+
+
+@pytest.mark.parametrize(
+    "run_json",
+    [
+        '{"created_at": "yesterday", "status": "completed"}',
+        '{"config": null}',
+        "[]",
+        '{"status": 5, "final_metrics": "x", "data": [1]}',
+        "{ not json",
+    ],
+)
+def test_odd_run_folders_are_listed_not_fatal(tmp_path, capsys, run_json):
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "run.json").write_text(run_json)
+    (tmp_path / "foreign").mkdir()
+    code = cli.main(["runs", "--root", str(tmp_path)])
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert code == 0 and "Traceback" not in out
+    assert "odd" in out and "foreign" in out and "unreadable" in out.split("foreign")[1].splitlines()[0]
+
+
+def test_a_real_process_prints_no_traceback(tmp_path):
+    (tmp_path / "picture.csv").write_bytes(PNG)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rm_demo", "pairs", str(tmp_path / "picture.csv"), "-o", str(tmp_path / "p.jsonl")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stderr.startswith("error: picture.csv: this is a PNG image")
+    assert "Traceback" not in proc.stderr
