@@ -116,9 +116,9 @@ def test_history_and_the_runs_tab(run_dir):
     # Defect 6: the uploaded name (not data.csv), every pair (train + held out), a rounded accuracy.
     info = json.loads((run_dir / "run.json").read_text())["data"]
     assert row["data"] == "my feedback.csv" and row["pairs"] == info["train_pairs"] + info["eval_pairs"]
-    assert (
-        row["held out"] == info["eval_pairs"] and row["held-out acc"].endswith("%") and len(row["held-out acc"]) <= 6
-    )
+    assert row["held out"] == info["eval_pairs"]
+    # a percentage only from enough held-out pairs (the workshop sample holds out a handful)
+    assert row["held-out acc"] == "too few" if info["eval_pairs"] < 10 else row["held-out acc"].endswith("%")
     assert row["minutes"] >= 0
     assert run_menu["value"] == "workshop"  # preselected: the newest run with a model
     summary, hist, calib, mistakes = runs_tab.evaluate_view(root, "workshop", min_pairs=1)

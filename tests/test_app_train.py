@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 
 from rm_demo import plots
-from rm_demo.app import compare_tab, data_tab, runs_tab, train_tab
+from rm_demo.app import compare_tab, data_tab, run_view, runs_tab, train_tab
 from rm_demo.app.state import DataSettings, Session
 from rm_demo.app.train_tab import TrainForm
 from rm_demo.jobs import JobStatus
@@ -136,15 +136,15 @@ def _status(**final):
 
 def test_few_held_out_pairs_get_no_percentage_headline():
     # Defect 4: the sample ended on a bold "Held-out accuracy 0.0%" from one held-out pair.
-    text = train_tab.run_status_markdown(_status(eval_accuracy=0.0, eval_pairs=1, steps=30))
+    text = run_view.run_status_markdown(_status(eval_accuracy=0.0, eval_pairs=1, steps=30))
     assert "0.0%" not in text and "Held-out accuracy" not in text
     assert "only 1 held-out pair" in text and "Training accuracy" in text and "75%" in text
 
 
 def test_enough_held_out_pairs_get_the_headline():
-    text = train_tab.run_status_markdown(_status(eval_accuracy=0.67, eval_pairs=300, steps=375, averaged_epochs=2))
+    text = run_view.run_status_markdown(_status(eval_accuracy=0.67, eval_pairs=300, steps=375, averaged_epochs=2))
     assert "Held-out accuracy **67.0%**" in text and "last 2 epoch ends" in text
-    text = train_tab.run_status_markdown(_status(eval_accuracy=0.67, eval_pairs=300, steps=375, averaged_epochs=1))
+    text = run_view.run_status_markdown(_status(eval_accuracy=0.67, eval_pairs=300, steps=375, averaged_epochs=1))
     assert "epoch ends" not in text
 
 

@@ -19,6 +19,7 @@ from rm_demo.tables import write_table
 
 RUN_COLUMNS = ["run", "status", "model", "data", "date", "held-out acc", "pairs", "held out", "minutes", "note"]
 SCORED_PREVIEW_ROWS = 20
+MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 
 
 def runs_table(root: Path) -> pd.DataFrame:
@@ -67,7 +68,7 @@ def evaluate_view(
         return "This run held out no questions, so there is nothing to evaluate.", None, None, pd.DataFrame()
     mistakes = pd.DataFrame(
         report.get("worst_mistakes") or [],
-        columns=["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"],
+        columns=MISTAKE_COLUMNS,
     ).round(3)
     if n < min_pairs:
         return (
@@ -191,6 +192,7 @@ class RunsTab:
         with gr.Row():
             eval_hist, eval_calib = gr.Plot(label="Rewards"), gr.Plot(label="Calibration")
         mistakes = gr.Dataframe(
+            pd.DataFrame(columns=MISTAKE_COLUMNS),
             label="Worst mis-ranked held-out pairs",
             interactive=False,
             wrap=True,

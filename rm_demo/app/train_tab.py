@@ -6,7 +6,6 @@ The 1-second timer runs only while this session's run is queued or running.
 
 from __future__ import annotations
 
-import html
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo import plots
+from rm_demo.app.run_view import progress_html, run_status_markdown
 from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, number_or_none, runs_root
 from rm_demo.config import TrainConfig, default, label, planned_epochs
 from rm_demo.errors import InputError
@@ -131,78 +131,6 @@ def reattach(session: Session) -> Session:
         live = next((run for run in list_runs(runs_root()) if run.live), None)
         session.run_dir = str(live.path) if live else None
     return session
-
-
-# ---------------------------------------------------------------------------------------------
-# Showing a run
-
-
-def progress_html(status: JobStatus) -> str:
-    pct = 100 * status.progress
-    eta = (
-        f", about {int(status.eta_s // 60)} min {int(status.eta_s % 60)} s left"
-        if status.eta_s and not status.finished
-        else ""
-    )
-    text = {
-        "queued": f"queued (position {status.queue_position}): waiting for the device",
-        "running": f"step {status.step} of {status.max_steps or '?'}{eta}",
-        "completed": "finished",
-        "cancelled": "stopped",
-        "failed": "failed",
-    }.get(status.status, status.status)
-    color = {"failed": "#c62828", "cancelled": "#8d6e63", "completed": "#2e7d32"}.get(status.status, "#1565c0")
-    return (
-        f'<div style="font-size:14px;margin-bottom:4px"><b>{html.escape(status.name)}</b>: {html.escape(text)}</div>'
-        f'<div style="background:#e0e0e0;border-radius:6px;height:14px;width:100%">'
-        f'<div id="rm-progress" data-status="{html.escape(status.status)}" '
-        f'style="background:{color};height:14px;border-radius:6px;width:{pct:.1f}%"></div></div>'
-    )
-
-
-def train_accuracy(metrics: list[dict], last: int = 5) -> float | None:
-    values = [m["train_accuracy"] for m in metrics if "train_accuracy" in m][-last:]
-    return sum(values) / len(values) if values else None
-
-
-def run_status_markdown(status: JobStatus) -> str:
-    head = f"**Run** `{status.name}` · status **{status.status}**" + (
-        f" · device: {status.device_name}" if status.device_name else ""
-    )
-    if status.error:
-        return head + f"\n\n**Error:** {status.error}"
-    if status.status not in ("completed", "cancelled"):
-        return head
-    return head + "\n\n" + _outcome(status) + " The model is ready in step 4."
-
-
-def _outcome(status: JobStatus) -> str:
-    fm = status.final_metrics or {}
-    held_out = fm.get("eval_pairs") if fm.get("eval_pairs") is not None else status.eval_pairs
-    accuracy = fm.get("eval_accuracy")
-    averaged = (fm.get("averaged_epochs") or 1) > 1
-    steps = f"{fm.get('steps')} steps" if fm.get("steps") else "training"
-    avg = (
-        f" (the saved model is the mean of the weights at the last {fm['averaged_epochs']} epoch ends)"
-        if averaged
-        else ""
-    )
-    if accuracy is not None and held_out is not None and held_out >= MIN_HELD_OUT_TO_JUDGE:
-        return (
-            f"Held-out accuracy **{accuracy:.1%}** on {held_out} pairs, mean reward margin "
-            f"{fm.get('eval_margin') or 0:.3f}, after {steps}{avg}."
-        )
-    train_acc = train_accuracy(status.metrics)
-    reason = (
-        "no questions were held out"
-        if not held_out
-        else f"only {held_out} held-out pair{'s' if held_out != 1 else ''}: too few to measure the model "
-        f"(at least {MIN_HELD_OUT_TO_JUDGE} needed)"
-    )
-    told = (
-        f" Training accuracy (on pairs it learned from, last steps): {train_acc:.0%}." if train_acc is not None else ""
-    )
-    return f"Done after {steps}{avg}; {reason}.{told}"
 
 
 def poll_outputs(session: Session, status: JobStatus) -> tuple:
