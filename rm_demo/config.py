@@ -93,6 +93,7 @@ class TrainConfig:
     trust_remote_code: bool = field(
         default=False, metadata=_opt("allow a hub model's own code to run (off by default)")
     )
+    owner: str = field(default="", metadata=_opt("the hash of the app visitor who started the run (empty: the CLI)"))
     # Where the data came from, for people: the run folder keeps a copy named data.csv.
     source_name: str = field(default="", metadata=_opt("the data's original file name, shown in run lists and cards"))
     read_options: dict = field(default_factory=dict, metadata=_opt("how to read the input (encoding, columns, ...)"))

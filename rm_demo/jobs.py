@@ -28,7 +28,22 @@ POLL_S = 0.5
 CANCEL_GRACE_S = 20.0
 
 
-def _alive(pid: int | None) -> bool:
+def process_start(pid: int | None) -> int | None:
+    """When the process started (clock ticks since boot, /proc/PID/stat field 22); None if unknown.
+
+    A pid can be reused after a restart; (pid, start time) names one process for good.
+    """
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int | None, started: int | None = None) -> bool:
+    """Whether `pid` runs (not a zombie) and, when its start time was recorded, is the same process."""
     if not pid:
         return False
     try:
@@ -36,13 +51,27 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    # A zombie (finished child not yet reaped by us) counts as dead.
+        pass  # someone else's process: alive, but the start time below decides whether it is ours
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
+            fields = fh.read().rsplit(")", 1)[1].split()
     except OSError:
-        return True
+        return started is None  # no /proc (macOS): trust the pid only when nothing better was recorded
+    if fields[0] == "Z":  # a finished child not yet reaped
+        return False
+    return started is None or int(fields[19]) == started
+
+
+def run_process_alive(data: dict) -> bool:
+    """Whether the process a run.json names is alive and is that run's own worker.
+
+    A record without `pid_started` comes from an older version: its pid cannot be told apart from a
+    reused one, so it reads as dead. `pid_started: null` means the platform has no /proc: trust the pid.
+    """
+    if "pid_started" not in data:
+        return False
+    started = data["pid_started"]
+    return _alive(data.get("pid"), started if isinstance(started, int) else None)
 
 
 def start_job(config: TrainConfig, python: str = sys.executable) -> RunFolder:
@@ -65,7 +94,7 @@ def start_job(config: TrainConfig, python: str = sys.executable) -> RunFolder:
             start_new_session=True,  # its own process group: cancel can kill it and its children
             env=env,
         )
-    run.update(pid=proc.pid)
+    run.update(pid=proc.pid, pid_started=process_start(proc.pid))
     return run
 
 
@@ -74,7 +103,7 @@ def _my_turn(run: RunFolder) -> bool:
     me = run.read().get("created_at", 0)
     for other in list_runs(run.path.parent):
         if other.name != run.name and other.status == "queued" and (other.created_at, other.name) < (me, run.name):
-            if _alive(RunFolder(other.path).read().get("pid")):
+            if run_process_alive(RunFolder(other.path).read()):
                 return False
     return True
 
@@ -139,7 +168,7 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
     data = run.read()
     status = data.get("status", "unknown")
     error = data.get("error")
-    if status in ("queued", "running") and data.get("pid") and not _alive(data["pid"]):
+    if status in ("queued", "running") and data.get("pid") and not run_process_alive(data):
         # Killed (OOM, kill -9) or crashed before it could write its own status.
         status = "cancelled" if run.cancel_requested else "failed"
         error = error or "the training process ended without finishing (killed or crashed); see the log"
@@ -170,19 +199,26 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
 
 
 def cancel_job(run: RunFolder | str | Path, grace_s: float = CANCEL_GRACE_S) -> None:
-    """Ask the trainer to stop at its next step; kill its process group if it has not after `grace_s`."""
+    """Ask the trainer to stop at its next step; kill its process group if it has not after `grace_s`.
+
+    Only a process this run started is ever signalled: the recorded pid must still have the recorded
+    start time (a pid reused after a restart belongs to someone else, perhaps the app itself).
+    """
     run = run if isinstance(run, RunFolder) else RunFolder(run)
     run.cancel_path.touch()
-    pid = run.read().get("pid")
-    if grace_s <= 0 or not _alive(pid):
+    data = run.read()
+    if grace_s <= 0 or not run_process_alive(data):
         return
+    pid = data["pid"]
 
     def hard_kill() -> None:
         deadline = time.time() + grace_s
         while time.time() < deadline:
-            if not _alive(pid):
+            if not run_process_alive(data):
                 return
             time.sleep(POLL_S)
+        if not run_process_alive(data) or pid == os.getpid():
+            return
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

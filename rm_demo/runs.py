@@ -129,6 +129,8 @@ class RunRecord:
     data: dict = field(default_factory=dict)
     pid: int | None = None
     device_name: str = ""
+    owner: str = ""  # the hash of the owner's id (access.owner_key); "" for runs made outside the app
+    shared: bool = False  # published as an example: every visitor may see and use it
 
     @classmethod
     def load(cls, path: Path) -> RunRecord:
@@ -157,6 +159,8 @@ class RunRecord:
             data=_dict(data.get("data")),
             pid=data.get("pid") if isinstance(data.get("pid"), int) and data.get("pid") > 0 else None,
             device_name=str(data.get("device_name") or ""),
+            owner=str(config.get("owner") or ""),
+            shared=data.get("shared") is True,
         )
 
     @property
@@ -263,10 +267,12 @@ BASE_MODEL_LABEL = "untrained base (embedded MiniLM)"
 MIN_HELD_OUT_PAIRS = 10
 
 
-def model_choices(root: Path) -> list[tuple[str, str]]:
-    """(label, model path) for every run with a saved model, after the untrained base."""
+def model_choices(root: Path, viewer=None) -> list[tuple[str, str]]:
+    """(label, model path) for every run with a saved model that `viewer` may see, after the untrained base."""
     choices = [(BASE_MODEL_LABEL, "default")]
     for run in list_runs(root):
+        if viewer is not None and not viewer.can_see(run):
+            continue
         if run.status in ("completed", "cancelled") and run.has_model:
             acc = run.judged_accuracy(MIN_HELD_OUT_PAIRS)
             choices.append(

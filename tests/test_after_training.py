@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from transformers import AutoModelForSequenceClassification
 
+from rm_demo.access import Viewer
 from rm_demo.app import runs_tab
 from rm_demo.app.state import SAMPLES
 from rm_demo.errors import InputError
@@ -18,6 +19,7 @@ from rm_demo.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 WORKSHOP = SAMPLES["workshop"]
+ME = Viewer()  # a private app: runs made outside the app (here, by train()) are this person's
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,7 @@ def test_history_and_the_runs_tab(run_dir):
     (root / "half-written" / "run.json").write_text("{ not json")
     statuses = {r.name: r.status for r in list_runs(root)}
     assert statuses == {"workshop": "completed", "half-written": "unreadable"}
-    table, overlay_menu, run_menu = runs_tab.refresh(root)
+    table, overlay_menu, run_menu = runs_tab.refresh(root, ME)
     row = table.set_index("run").loc["workshop"]
     # Defect 6: the uploaded name (not data.csv), every pair (train + held out), a rounded accuracy.
     info = json.loads((run_dir / "run.json").read_text())["data"]
@@ -121,16 +123,16 @@ def test_history_and_the_runs_tab(run_dir):
     assert row["held-out acc"] == "too few" if info["eval_pairs"] < 10 else row["held-out acc"].endswith("%")
     assert row["minutes"] >= 0
     assert run_menu["value"] == "workshop"  # preselected: the newest run with a model
-    summary, hist, calib, mistakes = runs_tab.evaluate_view(root, "workshop", min_pairs=1)
+    summary, hist, calib, mistakes = runs_tab.evaluate_view(root, "workshop", ME, min_pairs=1)
     assert "held-out accuracy" in summary and hist is not None and calib is not None
-    few = runs_tab.evaluate_view(root, "workshop", min_pairs=info["eval_pairs"] + 1)
+    few = runs_tab.evaluate_view(root, "workshop", ME, min_pairs=info["eval_pairs"] + 1)
     assert "too few" in few[0] and few[1] is None and few[2] is None  # no zigzag calibration on a handful of pairs
-    acc_fig, loss_fig = runs_tab.overlay(root, ["workshop"])
+    acc_fig, loss_fig = runs_tab.overlay(root, ["workshop"], ME)
     assert len(acc_fig.data) == 1 and len(loss_fig.data) == 1
-    assert "Tick" in runs_tab.remove_run(root, "half-written", False)
-    assert "Deleted" in runs_tab.remove_run(root, "half-written", True)
+    assert "Tick" in runs_tab.remove_run(root, "half-written", False, ME)
+    assert "Deleted" in runs_tab.remove_run(root, "half-written", True, ME)
     with pytest.raises(InputError):
-        runs_tab.remove_run(root, "../../etc", True)
+        runs_tab.remove_run(root, "../../etc", True, ME)
 
 
 def test_score_a_file_shows_the_rewards(run_dir, tmp_path):
@@ -138,13 +140,13 @@ def test_score_a_file_shows_the_rewards(run_dir, tmp_path):
     answers = tmp_path / "answers.csv"
     answers.write_text("id;question;answer\n1;Why?;Because.\n2;Why?;=HYPERLINK(1)\n3;Why?;Nobody knows\n")
     message, preview, out = runs_tab.score_view(
-        run_dir.parent, "workshop", str(answers), "auto", "semicolon", tmp_path
+        run_dir.parent, "workshop", ME, str(answers), "auto", "semicolon", tmp_path
     )
     assert "Scored **3** answers" in message and list(preview.columns) == ["question", "answer", "reward"]
     assert list(preview["reward"]) == sorted(preview["reward"], reverse=True)
     assert "'=HYPERLINK(1)" in open(out).read()
     with pytest.raises(InputError, match="upload"):
-        runs_tab.score_view(run_dir.parent, "workshop", None, "auto", "auto", tmp_path)
+        runs_tab.score_view(run_dir.parent, "workshop", ME, None, "auto", "auto", tmp_path)
 
 
 def test_the_model_card_snippet_gives_the_apps_reward(run_dir, tmp_path):

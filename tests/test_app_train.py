@@ -8,10 +8,13 @@ import gradio as gr
 import pytest
 
 from rm_demo import plots
+from rm_demo.access import Viewer
 from rm_demo.app import compare_tab, data_tab, run_view, runs_tab, train_tab
 from rm_demo.app.state import DataSettings, Session
 from rm_demo.app.train_tab import TrainForm
-from rm_demo.jobs import JobStatus
+from rm_demo.jobs import JobStatus, process_start
+
+ME = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}  # a live process that counts as the run's
 
 
 @pytest.fixture
@@ -58,7 +61,8 @@ def test_start_without_data_explains(runs, started):
 
 def test_bad_settings_do_not_start(seed_csv, runs, started):
     session, message = train_tab.start_run(_loaded(seed_csv), TrainForm(epochs=0))
-    assert "Cannot start" in message and "epochs" in message and not list(runs.iterdir()) and not started
+    assert "Cannot start" in message and "epochs" in message and not started
+    assert not runs.exists() or not list(runs.iterdir())
 
 
 def test_huge_epochs_are_refused(seed_csv, runs, started):
@@ -99,7 +103,7 @@ def test_the_timer_stops_and_the_compare_picker_is_set_once(runs):
 def test_the_timer_keeps_going_while_the_run_is_live(runs):
     path = runs / "live"
     path.mkdir(parents=True)
-    (path / "run.json").write_text(json.dumps({"status": "running", "created_at": time.time(), "pid": os.getpid()}))
+    (path / "run.json").write_text(json.dumps({"status": "running", "created_at": time.time(), **ME}))
     session, *shown, timer = train_tab.tick(Session(run_dir=str(path)))
     assert timer.active is True and not session.just_finished and "live" in shown[0]
 
@@ -107,7 +111,7 @@ def test_the_timer_keeps_going_while_the_run_is_live(runs):
 def test_a_tick_with_nothing_new_sends_no_figures(runs):
     path = runs / "live"
     path.mkdir(parents=True)
-    (path / "run.json").write_text(json.dumps({"status": "running", "created_at": time.time(), "pid": os.getpid()}))
+    (path / "run.json").write_text(json.dumps({"status": "running", "created_at": time.time(), **ME}))
     (path / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 0.7}) + "\n")
     session, progress, status, loss, accuracy, log, timer = train_tab.tick(Session(run_dir=str(path)))
     assert loss is not gr.skip() and loss.data
@@ -186,5 +190,5 @@ def test_menus_show_no_accuracy_from_a_handful_of_held_out_pairs(runs):
     _finished_run(runs, "tiny", eval_pairs=2)
     labels = {path.split("/")[-2]: label for label, path in model_choices(runs) if path != "default"}
     assert labels == {"big": "big · held-out acc 70%", "tiny": "tiny"}
-    table = runs_tab.runs_table(runs).set_index("run")
+    table = runs_tab.runs_table(runs, Viewer()).set_index("run")
     assert table.loc["big", "held-out acc"] == "70.0%" and table.loc["tiny", "held-out acc"] == "too few"

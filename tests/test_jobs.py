@@ -92,3 +92,33 @@ def test_torchrun_two_processes(seed_csv, tmp_path):
     steps = [m["step"] for m in metrics if "loss" in m]
     assert steps == sorted(set(steps))  # one writer: no step logged twice
     assert (run / "model" / "config.json").exists()
+
+
+def test_a_reused_pid_is_not_the_run(tmp_path):
+    """After a restart a run.json may name a pid that now belongs to another process (here: this one)."""
+    from rm_demo.jobs import cancel_job, job_status, process_start
+
+    run = tmp_path / "stale"
+    run.mkdir()
+    record = {"status": "running", "created_at": 1, "pid": os.getpid(), "pid_started": process_start(os.getpid()) - 1}
+    (run / "run.json").write_text(json.dumps(record))
+    status = job_status(run)
+    assert status.status == "failed" and "ended without finishing" in status.error
+    cancel_job(run, grace_s=0.01)  # must not signal this process: we are still here to check
+    assert os.getpid() > 0
+
+
+def test_an_old_record_without_a_start_time_reads_as_dead(tmp_path):
+    from rm_demo.jobs import job_status
+
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"status": "queued", "created_at": 1, "pid": os.getpid()}))
+    assert job_status(run).status == "failed"
+
+
+def test_the_run_process_is_recognised(tmp_path):
+    from rm_demo.jobs import process_start, run_process_alive
+
+    me = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}
+    assert run_process_alive(me) and not run_process_alive({**me, "pid_started": me["pid_started"] + 5})

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import uuid
 
 import gradio as gr
 
-from rm_demo.app import compare_tab, data_tab, runs_tab, train_tab
+from rm_demo.app import compare_tab, data_tab, facilitator_tab, runs_tab, train_tab
 from rm_demo.app.compare_tab import CompareTab
 from rm_demo.app.data_tab import DataTab
+from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.runs_tab import RunsTab
-from rm_demo.app.state import Session, clean_up, max_upload_mb, runs_root
+from rm_demo.app.state import Session, clean_up, facilitator_secret, limits, max_upload_mb, runs_root
 from rm_demo.app.train_tab import TrainForm, TrainTab
+from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
 from rm_demo.runs import model_choices
 
@@ -25,8 +29,11 @@ INTRO = (
 
 def build() -> gr.Blocks:
     device = choose_device()
-    with gr.Blocks(title="Reward Model Studio") as demo:
+    # delete_cache: gradio's own copies of uploads and downloads older than 2 h go, checked every 30 min.
+    with gr.Blocks(title="Reward Model Studio", delete_cache=(1800, 7200)) as demo:
         session = gr.State(Session(), delete_callback=clean_up)
+        # This browser's id, kept in its localStorage: a reload is the same visitor, another browser is not.
+        owner = gr.BrowserState("", storage_key="rm_demo_owner", secret=browser_secret())
         figures = gr.State(None)  # the Pairs charts, drawn again whenever that tab is shown
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:
@@ -40,7 +47,11 @@ def build() -> gr.Blocks:
                 compare = CompareTab.build()
             with gr.Tab("5 · Runs", id="runs"):
                 runs = RunsTab.build()
+            if facilitator_secret():
+                with gr.Tab("Facilitator", id="facilitator"):
+                    facilitator_tab.wire(FacilitatorTab.build(), session)
         _wire(demo, tabs, session, figures, data, pairs, train, compare, runs)
+        _wire_load(demo, session, owner, train, compare, runs)
     return demo
 
 
@@ -59,16 +70,36 @@ def _wire(
     pairs.go_train.click(lambda: gr.Tabs(selected="train"), None, tabs)
     train.go_compare.click(lambda: gr.Tabs(selected="compare"), None, tabs)
 
-    def on_load(sess: Session):
+
+def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs: RunsTab) -> None:
+    def on_load(sess: Session, owner_id: str):
+        sess.owner = owner_id if isinstance(owner_id, str) and len(owner_id) >= 16 else uuid.uuid4().hex
         sess = train_tab.reattach(sess)
+        viewer = sess.viewer()
         return (
             sess,
+            sess.owner,
             gr.Timer(active=bool(sess.run_dir)),
-            gr.update(choices=model_choices(runs_root())),
-            *runs_tab.refresh(runs_root()),
+            gr.update(choices=model_choices(runs_root(), viewer)),
+            *runs_tab.refresh(runs_root(), viewer),
         )
 
-    demo.load(on_load, session, [session, train.timer, compare.model_pick, *runs.listing])
+    demo.load(on_load, [session, owner], [session, owner, train.timer, compare.model_pick, *runs.listing])
+
+
+def browser_secret() -> str:
+    """The key gradio encrypts the browser's stored id with: the same across restarts, so a visitor
+    keeps their runs after the app restarts (RM_DEMO_SECRET, else a file kept beside the runs)."""
+    if os.environ.get("RM_DEMO_SECRET"):
+        return os.environ["RM_DEMO_SECRET"]
+    path = runs_root() / ".browser_secret"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+        return path.read_text().strip()
 
 
 def theme() -> gr.themes.Base:
@@ -92,7 +123,18 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("RM_DEMO_SHARE", "") == "1",
         help="also serve through a public gradio.live link (needs internet)",
     )
+    parser.add_argument("--public", action="store_true", help="public limits (automatic on a Hugging Face Space)")
+    parser.add_argument(
+        "--facilitator-secret",
+        default=None,
+        help="turn on the facilitator view, unlocked by this secret (or set RM_DEMO_FACILITATOR_SECRET)",
+    )
     args = parser.parse_args(argv)
+    if args.public:
+        os.environ["RM_DEMO_PUBLIC"] = "1"
+    if args.facilitator_secret:
+        os.environ["RM_DEMO_FACILITATOR_SECRET"] = args.facilitator_secret
+    prune_runs(runs_root(), limits().run_ttl_hours)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     demo = build()

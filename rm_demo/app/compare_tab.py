@@ -27,13 +27,18 @@ class CompareView:
 
 
 def compare_view(
-    model: str | None, question: str, answer_a: str, answer_b: str, with_base: bool = True
+    model: str | None, question: str, answer_a: str, answer_b: str, with_base: bool = True, allowed: set | None = None
 ) -> CompareView:
-    """Score A and B with the chosen model and, when asked, with the untrained base too."""
+    """Score A and B with the chosen model and, when asked, with the untrained base too.
+
+    `allowed`: the model paths this visitor may use (the menu's choices); anything else is refused,
+    so a request cannot name another visitor's run or a path on the server."""
     question, answer_a, answer_b = ((text or "").strip() for text in (question, answer_a, answer_b))
     if not (question and answer_a and answer_b):
         return CompareView("**Fill in the question and both answers.**")
     model = model or "default"
+    if allowed is not None and model not in allowed:
+        return CompareView("**That model is not available here.** Pick one from the menu (↻ runs refreshes it).")
     models = {BASE_MODEL_LABEL: "default"} if with_base or model == "default" else {}
     if model != "default":
         models[_label(model)] = model
@@ -93,7 +98,7 @@ def after_run(session: Session):
     if not session.just_finished:
         return gr.skip()
     model = Path(session.run_dir or "") / "model"
-    choices = model_choices(runs_root())
+    choices = model_choices(runs_root(), session.viewer())
     value = str(model) if any(path == str(model) for _, path in choices) else gr.skip()
     return gr.update(choices=choices, value=value)
 
@@ -159,13 +164,14 @@ class CompareTab:
 
 
 def wire(compare: CompareTab, session) -> None:
-    def run(model, q, a, b, with_base):
-        view = compare_view(model, q, a, b, with_base)
+    def run(model, q, a, b, with_base, sess: Session):
+        allowed = {path for _, path in model_choices(runs_root(), sess.viewer())}
+        view = compare_view(model, q, a, b, with_base, allowed)
         return view.message, view.table_html, view.figure
 
     compare.compare_btn.click(
         run,
-        [compare.model_pick, compare.question, compare.answer_a, compare.answer_b, compare.with_base],
+        [compare.model_pick, compare.question, compare.answer_a, compare.answer_b, compare.with_base, session],
         compare.result_outputs,
     )
     cleared = (PLACEHOLDER, "", None)
@@ -177,4 +183,6 @@ def wire(compare: CompareTab, session) -> None:
         session,
         [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note],
     )
-    compare.refresh.click(lambda: gr.update(choices=model_choices(runs_root())), None, compare.model_pick)
+    compare.refresh.click(
+        lambda sess: gr.update(choices=model_choices(runs_root(), sess.viewer())), session, compare.model_pick
+    )

@@ -10,10 +10,11 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo import plots
+from rm_demo.access import Viewer, open_run, visible_runs
 from rm_demo.app.state import DELIMITERS, ENCODINGS, MIN_HELD_OUT_TO_JUDGE, Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.runs import RunFolder, delete_run, list_runs, resolve_run
+from rm_demo.runs import RunFolder, delete_run
 from rm_demo.score import forget_scorer, get_scorer, score_file
 from rm_demo.tables import write_table
 
@@ -22,9 +23,9 @@ SCORED_PREVIEW_ROWS = 20
 MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 
 
-def runs_table(root: Path) -> pd.DataFrame:
+def runs_table(root: Path, viewer: Viewer) -> pd.DataFrame:
     rows = []
-    for run in list_runs(root):
+    for run in visible_runs(root, viewer):
         acc, runtime = run.metric("eval_accuracy"), run.metric("train_runtime_s")
         judged = run.judged_accuracy(MIN_HELD_OUT_TO_JUDGE)
         rows.append(
@@ -44,12 +45,12 @@ def runs_table(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def run_names(root: Path, with_model: bool = False) -> list[str]:
-    return [r.name for r in list_runs(root) if r.status != "unreadable" and (not with_model or r.has_model)]
+def run_names(root: Path, viewer: Viewer, with_model: bool = False) -> list[str]:
+    return [r.name for r in visible_runs(root, viewer) if r.status != "unreadable" and (not with_model or r.has_model)]
 
 
-def overlay(root: Path, names: list[str] | None):
-    metrics = {name: RunFolder(resolve_run(root, name)).metrics() for name in names or []}
+def overlay(root: Path, names: list[str] | None, viewer: Viewer):
+    metrics = {name: RunFolder(open_run(root, name, viewer)).metrics() for name in names or []}
     return (
         plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run"),
         plots.overlay_curves(metrics, "loss", "Train loss by run"),
@@ -57,11 +58,11 @@ def overlay(root: Path, names: list[str] | None):
 
 
 def evaluate_view(
-    root: Path, name: str, min_pairs: int = MIN_HELD_OUT_TO_JUDGE
+    root: Path, name: str, viewer: Viewer, min_pairs: int = MIN_HELD_OUT_TO_JUDGE
 ) -> tuple[str, object, object, pd.DataFrame]:
     from rm_demo.evaluate import evaluate_run, load_eval
 
-    path = resolve_run(root, name)
+    path = open_run(root, name, viewer)
     report = load_eval(path) or evaluate_run(path)
     n = report.get("pairs") or 0
     if not n:
@@ -93,27 +94,30 @@ def evaluate_view(
     )
 
 
-def export_zip(root: Path, name: str, work_dir: Path) -> str:
+def export_zip(root: Path, name: str, viewer: Viewer, work_dir: Path) -> str:
     from rm_demo.export import export_run
 
-    return str(export_run(resolve_run(root, name), work_dir / f"{name}.zip"))
+    return str(export_run(open_run(root, name, viewer), work_dir / f"{name}.zip"))
 
 
-def remove_run(root: Path, name: str | None, confirmed: bool) -> str:
+def remove_run(root: Path, name: str | None, confirmed: bool, viewer: Viewer) -> str:
     if not confirmed:
         return "Tick *I am sure* to delete."
+    open_run(root, name, viewer, change=True)
     message = delete_run(root, name)
     forget_scorer()  # a cached model of the deleted run must not answer later
     return message
 
 
-def score_view(root: Path, name: str | None, path: str | None, encoding: str, delimiter: str, work_dir: Path):
+def score_view(
+    root: Path, name: str | None, viewer: Viewer, path: str | None, encoding: str, delimiter: str, work_dir: Path
+):
     """Score an uploaded table of (question, answer) rows: (message, preview, scored CSV path)."""
     if not path:
         raise InputError(
             "upload a CSV or JSONL of answers first", fix="it needs a question column and an answer column"
         )
-    model = str(resolve_run(root, name) / "model") if name else "default"
+    model = str(open_run(root, name, viewer) / "model") if name else "default"
     read = ReadOptions(encoding=encoding or "auto", delimiter=DELIMITERS.get(delimiter or "auto"))
     scored = score_file(get_scorer(model), path, read)
     out = work_dir / (Path(scored.source).stem + ".scored.csv")
@@ -128,12 +132,12 @@ def score_view(root: Path, name: str | None, path: str | None, encoding: str, de
     return message, preview.head(SCORED_PREVIEW_ROWS).round(4), str(out)
 
 
-def refresh(root: Path) -> tuple:
+def refresh(root: Path, viewer: Viewer) -> tuple:
     """The table and both menus; the newest run with a model is preselected."""
-    finished = run_names(root, with_model=True)
+    finished = run_names(root, viewer, with_model=True)
     return (
-        runs_table(root),
-        gr.update(choices=run_names(root)),
+        runs_table(root, viewer),
+        gr.update(choices=run_names(root, viewer)),
         gr.update(choices=finished, value=finished[0] if finished else None),
     )
 
@@ -260,20 +264,22 @@ def _guarded(fn, n_outputs: int):
 
 
 def wire(runs: RunsTab, session) -> None:
-    refresh_listing = (lambda: refresh(runs_root()), None, runs.listing)
+    refresh_listing = (lambda sess: refresh(runs_root(), sess.viewer()), session, runs.listing)
     runs.refresh_btn.click(*refresh_listing)
     runs.overlay_pick.change(
-        lambda names: overlay(runs_root(), names), runs.overlay_pick, [runs.overlay_acc, runs.overlay_loss]
+        _guarded(lambda names, sess: overlay(runs_root(), names, sess.viewer()), 2),
+        [runs.overlay_pick, session],
+        [runs.overlay_acc, runs.overlay_loss],
     )
     runs.eval_btn.click(
-        _guarded(lambda name: evaluate_view(runs_root(), name), 4),
-        runs.run_pick,
+        _guarded(lambda name, sess: evaluate_view(runs_root(), name, sess.viewer()), 4),
+        [runs.run_pick, session],
         [runs.eval_summary, runs.eval_hist, runs.eval_calib, runs.mistakes],
     )
 
     def zip_run(name, sess: Session):
         try:
-            return export_zip(runs_root(), name, sess.workdir()), ""
+            return export_zip(runs_root(), name, sess.viewer(), sess.workdir()), ""
         except InputError as exc:
             return None, f"**{exc}**"
 
@@ -281,7 +287,9 @@ def wire(runs: RunsTab, session) -> None:
 
     def score(name, path, encoding, delimiter, sess: Session):
         try:
-            message, preview, out = score_view(runs_root(), name, path, encoding, delimiter, sess.workdir())
+            message, preview, out = score_view(
+                runs_root(), name, sess.viewer(), path, encoding, delimiter, sess.workdir()
+            )
         except InputError as exc:
             return "**Could not score this file.** " + str(exc).replace("\n", "  \n"), gr.update(visible=False), None
         return message, gr.update(value=preview, visible=True), out
@@ -292,14 +300,16 @@ def wire(runs: RunsTab, session) -> None:
         [runs.score_message, runs.score_preview, runs.scored_file],
     )
 
-    def push(name, repo, token):
+    def push(name, repo, token, sess: Session):
         from rm_demo.export import push_to_hub
 
-        return f"Pushed: {push_to_hub(resolve_run(runs_root(), name), repo, token)}"
+        return f"Pushed: {push_to_hub(open_run(runs_root(), name, sess.viewer(), change=True), repo, token)}"
 
-    runs.push_btn.click(_guarded(push, 1), [runs.run_pick, runs.repo_id, runs.token], runs.message)
+    runs.push_btn.click(_guarded(push, 1), [runs.run_pick, runs.repo_id, runs.token, session], runs.message)
     runs.delete_btn.click(
-        _guarded(lambda name, sure: remove_run(runs_root(), name, sure), 1), [runs.run_pick, runs.sure], runs.message
+        _guarded(lambda name, sure, sess: remove_run(runs_root(), name, sure, sess.viewer()), 1),
+        [runs.run_pick, runs.sure, session],
+        runs.message,
     ).then(*refresh_listing)
 
 
@@ -307,4 +317,4 @@ def after_run(session: Session) -> tuple:
     """When this session's run has just ended, the list shows it (once, not every tick)."""
     if not session.just_finished:
         return gr.skip(), gr.skip(), gr.skip()
-    return refresh(runs_root())
+    return refresh(runs_root(), session.viewer())

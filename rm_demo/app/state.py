@@ -14,8 +14,10 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rm_demo.access import Viewer
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
+from rm_demo.limits import Limits, is_public_host
 from rm_demo.pairs import PairOptions
 from rm_demo.runs import MIN_HELD_OUT_PAIRS
 
@@ -29,6 +31,19 @@ AUTO = "(auto)"
 
 def runs_root() -> Path:
     return Path(os.environ.get("RM_DEMO_RUNS", "runs"))
+
+
+def facilitator_secret() -> str:
+    return os.environ.get("RM_DEMO_FACILITATOR_SECRET", "")
+
+
+def limits() -> Limits:
+    return Limits.from_env()
+
+
+def is_private() -> bool:
+    """One person's app: not public and no facilitator secret (then runs made by the CLI are theirs)."""
+    return not (is_public_host() or facilitator_secret())
 
 
 def max_upload_mb() -> float:
@@ -104,6 +119,8 @@ class DataSettings:
 class Session:
     """One browser's state. Plain data: Gradio deep-copies it per session."""
 
+    owner: str = ""  # this browser's id (kept in its localStorage by gr.BrowserState)
+    facilitator: bool = False  # unlocked with the facilitator secret
     data_path: str | None = None
     data_name: str | None = None
     # The settings the current preview was made with; training uses exactly these.
@@ -123,6 +140,9 @@ class Session:
         if not self.work_dir or not Path(self.work_dir).is_dir():
             self.work_dir = tempfile.mkdtemp(prefix="rm_demo_")
         return Path(self.work_dir)
+
+    def viewer(self) -> Viewer:
+        return Viewer(owner=self.owner, facilitator=self.facilitator, private=is_private())
 
     def read_options_dict(self) -> dict:
         return asdict(self.settings.read_options()) if self.settings else {}

@@ -15,10 +15,11 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.app.run_view import progress_html, run_status_markdown
-from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, number_or_none, runs_root
+from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, limits, number_or_none, runs_root
 from rm_demo.config import TrainConfig, default, label, planned_epochs
 from rm_demo.errors import InputError
 from rm_demo.jobs import JobStatus, cancel_job, job_status, start_job
+from rm_demo.limits import check_start, prune_runs
 from rm_demo.runs import create_run, list_runs
 
 EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
@@ -65,6 +66,7 @@ def train_config(session: Session, form: TrainForm, run_dir: Path) -> TrainConfi
         max_pairs_per_question=pairing.max_pairs_per_question,
         read_options=session.read_options_dict(),
         source_name=session.data_name or "",
+        owner=session.viewer().key,
     )
 
 
@@ -75,7 +77,7 @@ def data_copy_name(data_name: str | None) -> str:
 
 
 def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
-    """Check everything, then make a run folder of its own and queue the job."""
+    """Check everything (settings, this app's limits), then make a run folder of its own and queue the job."""
     if not session.data_path or session.settings is None:
         return session, "Load data in step 1 first (a file whose pairs preview worked)."
     if not form.model():
@@ -83,17 +85,34 @@ def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
             session,
             "Type a hub id (e.g. `distilroberta-base`) or a local model folder, or pick the embedded default.",
         )
-    run_dir = create_run(runs_root(), session.data_name)
+    root, rules = runs_root(), limits()
     try:
-        config = train_config(session, form, run_dir)
+        config = train_config(session, form, Path("."))
         config.validate()
-        shutil.copyfile(session.data_path, config.input)  # the run folder keeps the exact data it trained on
-    except (InputError, ValueError, OSError) as exc:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        prune_runs(root, rules.run_ttl_hours)
+        check_start(config, len(split_pairs(session, config)[0]), rules, root, config.owner)
+    except (InputError, ValueError) as exc:
         return session, f"**Cannot start:** {exc}"
+    run_dir = create_run(root, session.data_name)
+    config = train_config(session, form, run_dir)
+    try:
+        shutil.copyfile(session.data_path, config.input)  # the run folder keeps the exact data it trained on
+    except OSError as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return session, f"**Cannot start:** could not copy the data ({exc.strerror or exc})."
     start_job(config)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run_dir), False, -1
     return session, f"Started **{run_dir.name}**."
+
+
+def split_pairs(session: Session, config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The session's pairs split as training will split them: (train, held out)."""
+    from rm_demo.train import split_by_question
+
+    pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False) if session.pairs_jsonl else pd.DataFrame()
+    if pairs.empty:
+        return pairs, pairs
+    return split_by_question(pairs, config.eval_fraction, config.seed)
 
 
 def stop_run(session: Session) -> str:
@@ -107,14 +126,11 @@ def epochs_note(session: Session, form: TrainForm) -> str:
     """Say when the minimum-steps rule will raise the epochs (tiny data sets), before Start."""
     if not session.pairs_jsonl or not session.pairs or not Path(session.pairs_jsonl).exists():
         return ""
-    from rm_demo.train import split_by_question
-
     try:
         config = train_config(session, form, Path("."))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, InputError):
         return ""
-    pairs = pd.read_json(session.pairs_jsonl, lines=True)
-    train_pairs, held_out = split_by_question(pairs, config.eval_fraction, config.seed)
+    train_pairs, held_out = split_pairs(session, config)
     planned = planned_epochs(config, len(train_pairs))
     note = f"{len(train_pairs)} training pairs, {len(held_out)} held out."
     if planned > config.epochs:
@@ -126,9 +142,10 @@ def epochs_note(session: Session, form: TrainForm) -> str:
 
 
 def reattach(session: Session) -> Session:
-    """A reloaded page picks up the newest live run."""
+    """A reloaded page picks up this visitor's newest live run (never someone else's)."""
+    viewer = session.viewer()
     if not session.run_dir:
-        live = next((run for run in list_runs(runs_root()) if run.live), None)
+        live = next((run for run in list_runs(runs_root()) if run.live and viewer.owns(run)), None)
         session.run_dir = str(live.path) if live else None
     return session
 

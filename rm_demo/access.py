@@ -1,0 +1,69 @@
+"""Who may see and change which run, when many people share one app.
+
+Each browser has an owner id (kept in the browser, sent with each request). A run records the hash
+of its owner's id, never the id itself: run.json travels in exports, and the id is what proves
+ownership. A visitor sees their own runs and runs shared as examples; a facilitator (who knows the
+secret given at launch) sees and changes all. In a private app (one person on their own machine:
+no facilitator secret, not public) runs made outside the app, by the CLI, belong to that person too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+from rm_demo.errors import InputError
+from rm_demo.runs import RunRecord, list_runs, resolve_run
+
+
+def owner_key(owner_id: str | None) -> str:
+    """What a run records of its owner: a one-way hash of the browser's id ("" for none)."""
+    if not owner_id:
+        return ""
+    return hashlib.sha256(("rm_demo-owner:" + owner_id).encode()).hexdigest()[:24]
+
+
+def secret_matches(given: str | None, secret: str | None) -> bool:
+    return bool(secret) and bool(given) and hmac.compare_digest(given.encode(), secret.encode())
+
+
+@dataclass(frozen=True)
+class Viewer:
+    owner: str = ""  # the browser's owner id
+    facilitator: bool = False
+    private: bool = True  # a one-person app: runs made outside the app are this person's too
+
+    @property
+    def key(self) -> str:
+        return owner_key(self.owner)
+
+    def owns(self, run: RunRecord) -> bool:
+        if run.owner:
+            return bool(self.key) and hmac.compare_digest(run.owner, self.key)
+        return self.private
+
+    def can_see(self, run: RunRecord) -> bool:
+        return self.facilitator or self.owns(run) or run.shared
+
+    def can_change(self, run: RunRecord) -> bool:
+        """Stop, delete, push: the owner or the facilitator, never a visitor of a shared example."""
+        return self.facilitator or self.owns(run)
+
+
+def visible_runs(root: Path, viewer: Viewer) -> list[RunRecord]:
+    return [run for run in list_runs(root) if viewer.can_see(run)]
+
+
+def open_run(root: Path, name: str | None, viewer: Viewer, change: bool = False) -> Path:
+    """The folder of a run this viewer may see (or change). Someone else's run reads exactly like a
+    missing one, so names and existence are not revealed."""
+    path = resolve_run(root, name)
+    run = RunRecord.load(path)
+    allowed = viewer.can_change(run) if change else viewer.can_see(run)
+    if not allowed:
+        if change and viewer.can_see(run):
+            raise InputError(f"{name} is a shared example", fix="only its owner or the facilitator can change it")
+        raise InputError(f"no run named {name!r}", fix="pick a run from the list")
+    return path

@@ -1,0 +1,148 @@
+"""The facilitator's view (only when the app was started with a facilitator secret): every run, the
+queue, and stop, delete or share any run. Everyone else sees only a box for the secret."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from rm_demo.access import open_run, secret_matches
+from rm_demo.app.state import Session, facilitator_secret, runs_root
+from rm_demo.errors import InputError
+from rm_demo.jobs import cancel_job, job_status
+from rm_demo.runs import RunFolder, delete_run, list_runs
+
+COLUMNS = ["run", "owner", "status", "queue", "data", "started", "shared"]
+
+
+def unlock(session: Session, given: str) -> tuple[Session, str]:
+    session.facilitator = secret_matches(given, facilitator_secret())
+    if not session.facilitator:
+        time.sleep(1.0)  # a wrong guess costs a second: no fast guessing through the API
+        return session, "**That is not the facilitator secret.**"
+    return session, "Unlocked: you see and control every run."
+
+
+def _require(session: Session) -> None:
+    if not session.facilitator:
+        raise InputError("this view is for the facilitator", fix="unlock it with the secret given at launch")
+
+
+def all_runs_table(session: Session) -> pd.DataFrame:
+    _require(session)
+    rows = []
+    for run in list_runs(runs_root()):
+        queue = job_status(run.path).queue_position if run.status == "queued" else None
+        rows.append(
+            {
+                "run": run.name,
+                "owner": run.owner[:8] or "(CLI)",
+                "status": run.status,
+                "queue": queue,
+                "data": run.source_name,
+                "started": time.strftime("%H:%M:%S", time.localtime(run.created_at)) if run.created_at else "",
+                "shared": "yes" if run.shared else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def stop_any(session: Session, name: str | None) -> str:
+    _require(session)
+    cancel_job(open_run(runs_root(), name, session.viewer(), change=True))
+    return f"Stopping **{name}** at its next step."
+
+
+def delete_any(session: Session, name: str | None, confirmed: bool) -> str:
+    _require(session)
+    if not confirmed:
+        return "Tick *I am sure* to delete."
+    open_run(runs_root(), name, session.viewer(), change=True)
+    return delete_run(runs_root(), name)
+
+
+def share(session: Session, name: str | None, shared: bool) -> str:
+    """A shared run is an example every visitor sees and can compare, evaluate and score with."""
+    _require(session)
+    RunFolder(open_run(runs_root(), name, session.viewer(), change=True)).update(shared=shared)
+    return f"**{name}** is {'now shared with everyone' if shared else 'private to its owner again'}."
+
+
+@dataclass
+class FacilitatorTab:
+    secret: gr.Textbox
+    unlock_btn: gr.Button
+    message: gr.Markdown
+    refresh_btn: gr.Button
+    table: gr.Dataframe
+    run_pick: gr.Dropdown
+    stop_btn: gr.Button
+    share_btn: gr.Button
+    unshare_btn: gr.Button
+    sure: gr.Checkbox
+    delete_btn: gr.Button
+
+    @classmethod
+    def build(cls) -> FacilitatorTab:
+        with gr.Row():
+            secret = gr.Textbox(label="Facilitator secret", type="password", scale=3, elem_id="facilitator-secret")
+            unlock_btn = gr.Button("Unlock", scale=1, elem_id="facilitator-unlock")
+        message = gr.Markdown(elem_id="facilitator-message")
+        refresh_btn = gr.Button("↻ Refresh", scale=0)
+        table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), label="Every run", interactive=False, elem_id="all-runs")
+        with gr.Row():
+            run_pick = gr.Dropdown([], label="Run", scale=3)
+            stop_btn = gr.Button("Stop", variant="stop", scale=1)
+            share_btn = gr.Button("Share as example", scale=1)
+            unshare_btn = gr.Button("Unshare", scale=1)
+        with gr.Row():
+            sure = gr.Checkbox(label="I am sure")
+            delete_btn = gr.Button("Delete run", variant="stop", scale=0)
+        return cls(
+            secret,
+            unlock_btn,
+            message,
+            refresh_btn,
+            table,
+            run_pick,
+            stop_btn,
+            share_btn,
+            unshare_btn,
+            sure,
+            delete_btn,
+        )
+
+
+def wire(tab: FacilitatorTab, session) -> None:
+    def listing(sess: Session):
+        try:
+            table = all_runs_table(sess)
+        except InputError:
+            return pd.DataFrame(columns=COLUMNS), gr.update(choices=[])
+        return table, gr.update(choices=list(table["run"]))
+
+    def act(fn):
+        def call(sess: Session, *args):
+            try:
+                return fn(sess, *args)
+            except InputError as exc:
+                return f"**{exc}**"
+
+        return call
+
+    tab.unlock_btn.click(unlock, [session, tab.secret], [session, tab.message]).then(
+        listing, session, [tab.table, tab.run_pick]
+    )
+    tab.refresh_btn.click(listing, session, [tab.table, tab.run_pick])
+    for button, fn, extra in (
+        (tab.stop_btn, stop_any, []),
+        (tab.delete_btn, delete_any, [tab.sure]),
+        (tab.share_btn, lambda s, n: share(s, n, True), []),
+        (tab.unshare_btn, lambda s, n: share(s, n, False), []),
+    ):
+        button.click(act(fn), [session, tab.run_pick, *extra], tab.message).then(
+            listing, session, [tab.table, tab.run_pick]
+        )

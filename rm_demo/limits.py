@@ -1,0 +1,189 @@
+"""Limits for an app many people share: a public Space, or a workshop on one machine.
+
+Everything a visitor can start is checked here before a process is spawned, each with a plain
+message: the model (public mode: an allowlist, and a size cap read from the model's config before
+any weights are fetched), epochs, steps, pairs, runs per visitor and in all, free disk. The host sets
+them through environment variables (README, "Running for many people").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rm_demo.config import MAX_EPOCHS, TrainConfig, planned_epochs
+from rm_demo.errors import InputError
+from rm_demo.runs import list_runs
+
+# Small models that train on a CPU Space; the host extends the list with RM_DEMO_MODELS.
+PUBLIC_MODELS = (
+    "default",
+    "sentence-transformers/all-MiniLM-L6-v2",
+    "distilroberta-base",
+    "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "Qwen/Qwen2.5-0.5B-Instruct",
+)
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+def is_public_host() -> bool:
+    """On a Hugging Face Space (SPACE_ID is set there) or when asked (RM_DEMO_PUBLIC=1)."""
+    return os.environ.get("RM_DEMO_PUBLIC", "") == "1" or bool(os.environ.get("SPACE_ID"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    public: bool = False
+    models: tuple[str, ...] = PUBLIC_MODELS  # public mode only; elsewhere any hub id or folder
+    max_model_params_m: float = 600.0  # millions of parameters, read from the model's config
+    max_epochs: float = MAX_EPOCHS
+    max_steps: int = 100_000
+    max_pairs: int = 1_000_000
+    live_per_visitor: int = 3
+    live_total: int = 20
+    run_ttl_hours: float | None = None  # finished runs older than this are pruned (public mode)
+    min_free_disk_mb: float = 500.0
+
+    @classmethod
+    def from_env(cls, public: bool | None = None) -> Limits:
+        public = is_public_host() if public is None else public
+        extra = tuple(m.strip() for m in os.environ.get("RM_DEMO_MODELS", "").split(",") if m.strip())
+        base = cls.public_defaults() if public else cls()
+        return cls(
+            public=public,
+            models=base.models + extra,
+            max_model_params_m=_env_number("RM_DEMO_MAX_MODEL_PARAMS_M", base.max_model_params_m),
+            max_epochs=_env_number("RM_DEMO_MAX_EPOCHS", base.max_epochs),
+            max_steps=int(_env_number("RM_DEMO_MAX_STEPS", base.max_steps)),
+            max_pairs=int(_env_number("RM_DEMO_MAX_PAIRS", base.max_pairs)),
+            live_per_visitor=int(_env_number("RM_DEMO_RUNS_PER_VISITOR", base.live_per_visitor)),
+            live_total=int(_env_number("RM_DEMO_MAX_QUEUE", base.live_total)),
+            run_ttl_hours=_env_number("RM_DEMO_RUN_TTL_HOURS", base.run_ttl_hours or 0) or None,
+            min_free_disk_mb=_env_number("RM_DEMO_MIN_FREE_DISK_MB", base.min_free_disk_mb),
+        )
+
+    @classmethod
+    def public_defaults(cls) -> Limits:
+        return cls(
+            public=True,
+            max_epochs=20,
+            max_steps=3000,
+            max_pairs=20_000,
+            live_per_visitor=1,
+            live_total=8,
+            run_ttl_hours=24.0,
+            max_model_params_m=600.0,
+        )
+
+
+def check_model(model: str, limits: Limits) -> None:
+    """Public mode: only allowlisted models, no server paths, and none over the size cap."""
+    if not limits.public:
+        return
+    if model not in limits.models:
+        raise InputError(
+            f"the model {model!r} is not offered here",
+            fix=f"pick one of: {', '.join(limits.models)} (the host can add more with RM_DEMO_MODELS)",
+        )
+    if model != "default":
+        params_m = estimated_params_m(model)
+        if params_m > limits.max_model_params_m:
+            raise InputError(
+                f"{model} has about {params_m:,.0f}M parameters; the limit here is {limits.max_model_params_m:,.0f}M",
+                fix="pick a smaller model",
+            )
+
+
+def estimated_params_m(model: str) -> float:
+    """Parameters in millions, from the model's config alone (a few KB; no weights are fetched)."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except Exception as exc:  # offline, unknown id, gated: all mean "cannot check"
+        raise InputError(
+            f"could not read the config of {model} ({type(exc).__name__})",
+            fix="check the network and the model id, or use the embedded default",
+        ) from None
+    return params_from_config(config) / 1e6
+
+
+def params_from_config(config) -> float:
+    """Transformer parameters from the shapes in a config: embeddings + 12 h^2 per layer (attention + MLP)."""
+    text = getattr(config, "text_config", None) or config
+    hidden = getattr(text, "hidden_size", None) or getattr(text, "d_model", None) or getattr(text, "n_embd", 0)
+    layers = (
+        getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", None) or getattr(text, "num_layers", 0)
+    )
+    vocab = getattr(text, "vocab_size", 0) or 0
+    inner = getattr(text, "intermediate_size", None) or 4 * hidden
+    return float(vocab * hidden + layers * (4 * hidden * hidden + 3 * hidden * inner))
+
+
+def check_start(config: TrainConfig, train_pairs: int, limits: Limits, root: Path, owner: str) -> None:
+    """Everything checked before a run is queued; each refusal says what the limit is."""
+    check_model(config.model, limits)
+    if config.epochs > limits.max_epochs:
+        raise InputError(
+            f"{config.epochs:g} epochs is over this app's limit of {limits.max_epochs:g}",
+            fix=f"use at most {limits.max_epochs:g} epochs",
+        )
+    steps = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation)) * planned_epochs(
+        config, train_pairs
+    )
+    if steps > limits.max_steps:
+        raise InputError(
+            f"this run would take {steps:,} steps; the limit here is {limits.max_steps:,}",
+            fix="use fewer epochs, a larger batch, or less data",
+        )
+    if train_pairs > limits.max_pairs:
+        raise InputError(
+            f"{train_pairs:,} training pairs is over this app's limit of {limits.max_pairs:,}",
+            fix="train on a sample, or run the CLI on your own machine",
+        )
+    live = [run for run in list_runs(root) if run.live]
+    mine = [run for run in live if owner and run.owner == owner]
+    if len(mine) >= limits.live_per_visitor:
+        raise InputError(
+            f"you already have {len(mine)} run(s) queued or running (the limit is {limits.live_per_visitor})",
+            fix="wait for it to finish, or stop it",
+        )
+    if len(live) >= limits.live_total:
+        raise InputError(f"the queue is full ({len(live)} runs waiting or training)", fix="try again in a few minutes")
+    check_disk(root, limits.min_free_disk_mb)
+
+
+def check_disk(root: Path, min_free_mb: float) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    free_mb = shutil.disk_usage(root).free / 1e6
+    if free_mb < min_free_mb:
+        raise InputError(
+            f"only {free_mb:,.0f} MB of disk is free where runs are kept (at least {min_free_mb:,.0f} MB needed)",
+            fix="delete old runs, or ask the host to free disk space",
+        )
+
+
+def prune_runs(root: Path, max_age_hours: float | None, now: float | None = None) -> list[str]:
+    """Delete finished runs older than `max_age_hours` (public mode keeps a Space's disk bounded)."""
+    if not max_age_hours:
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for run in list_runs(root):
+        if (
+            run.status in ("completed", "failed", "cancelled")
+            and not run.shared
+            and run.created_at
+            and now - run.created_at > max_age_hours * 3600
+        ):
+            shutil.rmtree(run.path, ignore_errors=True)
+            removed.append(run.name)
+    return removed
