@@ -42,11 +42,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app")
+def _serve(tmp, **env_extra):
     port = _free_port()
-    env = dict(os.environ, RM_DEMO_RUNS=str(tmp / "runs"), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+    env = dict(
+        os.environ, RM_DEMO_RUNS=str(tmp / "runs"), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", **env_extra
+    )
     log = (tmp / "app.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -56,12 +56,26 @@ def app_url(tmp_path_factory):
     while True:
         try:
             urllib.request.urlopen(url, timeout=2)
-            break
+            return proc, url
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
                 pytest.fail("the app did not start:\n" + (tmp / "app.log").read_text()[-3000:])
             time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    proc, url = _serve(tmp_path_factory.mktemp("app"))
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def workshop_url(tmp_path_factory):
+    """One app for a room: a facilitator secret is set, runs belong to the browser that started them."""
+    proc, url = _serve(tmp_path_factory.mktemp("workshop"), RM_DEMO_FACILITATOR_SECRET="room-42")
     yield url
     proc.terminate()
     proc.wait(timeout=20)
@@ -202,3 +216,66 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     expect(page.locator("#run-pick input")).to_have_value(re.compile(r"-stars$"))
     page.screenshot(path=shots / "5-runs.png", full_page=True)
     page.close()
+
+
+def test_two_visitors_one_app(workshop_url, browser, shots, tmp_path):
+    """A uploads and trains; B opens every tab, refreshes, opens the menus and presses Stop. B never sees
+    A's run or data, and A's run completes."""
+    from playwright.sync_api import expect
+
+    private = tmp_path / "alice-private-feedback.csv"
+    rows = ["question,answer,score"]
+    for i in range(6):
+        rows += [f"ALICE-ONLY question {i}?,A careful answer {i}.,5", f"ALICE-ONLY question {i}?,Nope {i}.,1"]
+    private.write_text("\n".join(rows) + "\n")
+    alice = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    bob = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    alice.goto(workshop_url)
+    bob.goto(workshop_url)
+
+    alice.set_input_files("input[type=file]", str(private))
+    expect(alice.locator("#data-message")).to_contain_text("alice-private-feedback.csv", timeout=30_000)
+    alice.get_by_role("tab", name="3 · Train").click()
+    alice.locator("#batch-size input").fill("4")
+    alice.click("#start-train")
+    expect(alice.locator("#train-message")).to_contain_text("Started")
+    run_name = alice.locator("#train-message strong").inner_text()
+
+    def bob_sees_nothing_of_alice():
+        text = bob.content()
+        assert run_name not in text and "ALICE-ONLY" not in text and "alice-private" not in text
+
+    for tab in ("1 · Data", "2 · Pairs", "3 · Train", "4 · Compare", "5 · Runs", "Facilitator"):
+        bob.get_by_role("tab", name=tab).click()
+        bob_sees_nothing_of_alice()
+    bob.get_by_role("tab", name="5 · Runs").click()
+    bob.get_by_role("button", name="↻ Refresh").first.click()
+    bob.click("#run-pick input")
+    bob_sees_nothing_of_alice()
+    bob.keyboard.press("Escape")
+    bob.get_by_role("tab", name="4 · Compare").click()
+    bob.get_by_role("button", name="↻ runs").click()
+    bob.click("#model-pick input")
+    expect(bob.get_by_role("option")).to_have_count(1)  # the untrained base only
+    bob.keyboard.press("Escape")
+    bob.get_by_role("tab", name="3 · Train").click()
+    bob.click("#stop-train")
+    expect(bob.locator("#train-message")).to_contain_text("No run to stop")
+    bob.get_by_role("tab", name="Facilitator").click()
+    bob.fill("#facilitator-secret input", "a guess")
+    bob.click("#facilitator-unlock")
+    expect(bob.locator("#facilitator-message")).to_contain_text("not the facilitator secret", timeout=10_000)
+    bob.reload()
+    bob_sees_nothing_of_alice()
+
+    expect(alice.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=240_000)
+    alice.reload()  # a reload is the same visitor: the run is still Alice's
+    alice.get_by_role("tab", name="5 · Runs").click()
+    expect(alice.locator("#runs-table")).to_contain_text(run_name, timeout=20_000)
+    expect(alice.locator("#runs-table")).to_contain_text("alice-private-feedback.csv")
+    alice.screenshot(path=shots / "6-alice-runs.png", full_page=True)
+    bob.get_by_role("tab", name="5 · Runs").click()
+    bob.get_by_role("button", name="↻ Refresh").first.click()
+    bob.wait_for_timeout(1000)
+    bob_sees_nothing_of_alice()
+    bob.screenshot(path=shots / "6-bob-runs.png", full_page=True)
