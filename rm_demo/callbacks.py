@@ -68,6 +68,8 @@ class CancelCallback(TrainerCallback):
         if self.run.cancel_requested:
             control.should_training_stop = True
             control.should_evaluate = False
+            # a checkpoint at the stopping step, so a resumed run goes on from exactly here
+            control.should_save = args.save_strategy != "no"
         return control
 
 
@@ -97,7 +99,9 @@ class EpochWeightAverage(TrainerCallback):
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         import torch
 
-        self.epochs_ended += 1
+        # By the epoch number, not a count of calls: a resumed run starts counting mid-way. It averages
+        # the epoch ends it sees after resuming (one alone is not applied: see on_train_end).
+        self.epochs_ended = round(state.epoch or 0)
         if self.epochs_ended <= state.num_train_epochs - self.epochs:
             return  # before the window (a cancelled run's snapshot is never applied: see on_train_end)
         self.count += 1

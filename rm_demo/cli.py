@@ -96,14 +96,22 @@ def cmd_train(args) -> int:
     from rm_demo.config import config_from_args
     from rm_demo.train import train
 
-    config = config_from_args(args, input=args.input, read_options=asdict(read_options_from(args)))
+    if args.resume:
+        config, resume = _resume_config(args.resume), True
+    else:
+        if not args.input or not args.output_dir:
+            raise InputError(
+                "train needs an input file and -o RUN_FOLDER", fix="e.g. train feedback.csv -o runs/first"
+            )
+        config = config_from_args(args, input=args.input, read_options=asdict(read_options_from(args)))
+        resume = False
     config.validate()
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise InputError("is a file, not a run folder", source=str(out), fix="give a folder name, e.g. -o runs/first")
     # stdout carries only the final JSON; the trainer's progress and logs go to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        final = train(config)
+        final = train(config, resume=resume)
     if final:  # main process
         print(
             json.dumps(
@@ -117,6 +125,27 @@ def cmd_train(args) -> int:
             )
         )
     return 0
+
+
+def _resume_config(run_dir: str):
+    """The config a run was started with (its config.json, else run.json's copy)."""
+    from rm_demo.config import TrainConfig
+    from rm_demo.runs import RunFolder
+
+    run = RunFolder(run_dir)
+    if not run.path.is_dir():
+        raise InputError("no such run folder", source=str(run_dir), fix="give a run folder, e.g. --resume runs/first")
+    try:
+        config = TrainConfig.from_json((run.path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = run.read().get("config")
+        if not isinstance(saved, dict):
+            raise InputError(
+                "the run folder has no readable config", source=str(run_dir), fix="train it again from the start"
+            ) from None
+        config = TrainConfig.from_dict(saved)
+    config.output_dir = str(run.path)
+    return config
 
 
 def cmd_score(args) -> int:
@@ -199,6 +228,7 @@ def cmd_runs(args) -> int:
 
 # TrainConfig fields offered as `train` flags (the rest keep their defaults or come from other flags).
 TRAIN_FLAGS = [
+    "checkpoints",
     "model",
     "epochs",
     "learning_rate",
@@ -244,8 +274,11 @@ def _train_parser(sub) -> None:
     from rm_demo.config import add_config_arguments, help_text
 
     t = sub.add_parser("train", help="train a reward model (TRL RewardTrainer) into a run folder")
-    t.add_argument("input", help=help_text("input"))
-    t.add_argument("-o", "--output", required=True, dest="output_dir", help=help_text("output_dir"))
+    t.add_argument("input", nargs="?", help=help_text("input"))
+    t.add_argument("-o", "--output", dest="output_dir", help=help_text("output_dir") + " (required unless --resume)")
+    t.add_argument(
+        "--resume", metavar="RUN", help="go on with a stopped, failed or killed run from its last checkpoint"
+    )
     add_config_arguments(t, TRAIN_FLAGS)
     _add_read_options(t)
     _add_pair_options(t)

@@ -84,6 +84,14 @@ class TrainConfig:
     average_epochs: int = field(
         default=2, metadata=_opt("final model = mean of the weights at the last N epoch ends (1: the last weights)")
     )
+    checkpoints: bool = field(
+        default=True,
+        metadata=_opt(
+            "without this flag a checkpoint is saved at each evaluation and on Stop, so the run can resume "
+            "(removed once it completes)",
+            flag="--no-checkpoints",
+        ),
+    )
     lora: bool = field(
         default=False, metadata=_opt("train LoRA adapters (peft) instead of all weights", label="LoRA (decoders)")
     )

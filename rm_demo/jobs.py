@@ -74,14 +74,19 @@ def run_process_alive(data: dict) -> bool:
     return _alive(data.get("pid"), started if isinstance(started, int) else None)
 
 
-def start_job(config: TrainConfig, python: str = sys.executable) -> RunFolder:
-    """Queue a run and start its child process (own process group, output to train.log)."""
+def start_job(config: TrainConfig, python: str = sys.executable, resume: bool = False) -> RunFolder:
+    """Queue a run and start its child process (own process group, output to train.log).
+
+    `resume`: the run goes on from its latest checkpoint and keeps its curves (see `train`); it
+    queues behind the runs already waiting, like a new one."""
     run = RunFolder(config.output_dir)
     run.path.mkdir(parents=True, exist_ok=True)
-    for stale in (run.cancel_path, run.metrics_path):
+    for stale in (run.cancel_path,) if resume else (run.cancel_path, run.metrics_path):
         if stale.exists():
             stale.unlink()
-    run.update(status="queued", config=asdict(config), created_at=time.time(), error=None, final_metrics=None)
+    run.update(
+        status="queued", config=asdict(config), created_at=time.time(), error=None, final_metrics=None, resume=resume
+    )
     config_file = run.path / "config.json"
     config_file.write_text(config.to_json(), encoding="utf-8")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
@@ -131,7 +136,7 @@ def worker(run_dir: str) -> int:
         from rm_demo.train import train
 
         try:
-            train(config, progress=True)
+            train(config, progress=True, resume=run.read().get("resume") is True)
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

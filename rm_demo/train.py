@@ -8,6 +8,7 @@ reads the launcher's environment; only the main process writes the run folder).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import platform
@@ -193,7 +194,9 @@ def reward_config(config: TrainConfig, choice, train_pairs: int, world: int, has
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps,
         eval_on_start=has_eval,  # the untrained baseline: the accuracy curve starts near 0.5
-        save_strategy="no",
+        save_strategy="steps" if config.checkpoints else "no",
+        save_steps=eval_steps,
+        save_total_limit=1,  # only the latest: a resume needs no more
         report_to=[],
         seed=config.seed,
         bf16=choice.precision == "bf16",
@@ -242,54 +245,38 @@ def _trainer_class():
     return LengthGroupedRewardTrainer
 
 
-def train(config: TrainConfig, progress: bool = True) -> dict:
-    """Run one training job end to end; returns the final run.json contents (main process)."""
-    from accelerate import PartialState
+def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
+    """Run one training job end to end; returns the final run.json contents (main process).
 
-    from rm_demo.callbacks import EpochWeightAverage
+    `resume`: go on from the run's latest checkpoint (a stopped, failed or killed run); its curves
+    keep their history up to that step.
+    """
+    from accelerate import PartialState
 
     run = RunFolder(config.output_dir)
     state = PartialState(cpu=config.device == "cpu")
     is_main = state.is_main_process
-    if is_main:
-        run.path.mkdir(parents=True, exist_ok=True)
-        if run.metrics_path.exists():
-            run.metrics_path.unlink()  # a re-run of the same folder starts a fresh curve
-        existing = run.read()
-        run.update(
-            status="running",
-            config=asdict(config),
-            created_at=existing.get("created_at", time.time()),
-            started_at=time.time(),
-            error=None,
+    checkpoint = latest_checkpoint(run) if resume else None
+    if resume and checkpoint is None:
+        raise InputError(
+            "this run has no checkpoint to resume from",
+            source=run.name,
+            fix="train it again from the start (runs save checkpoints unless --no-checkpoints)",
         )
+    if is_main:
+        _start_record(run, config, checkpoint)
     try:
         trainer, info = build_trainer(config, run, is_main, progress)
         if is_main:
             run.update(**info)
-        train_output = trainer.train()
+        train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final = {}
         if trainer.eval_dataset is not None:
             final = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
         cancelled = run.cancel_requested
         save_model(trainer, str(run.model_dir), is_main)
         if is_main:
-            trainer.processing_class.save_pretrained(str(run.model_dir))
-            averaging = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EpochWeightAverage)]
-            averaged = any(cb.applied for cb in averaging)
-            run.update(weight_average={**info["weight_average"], "applied": averaged})
-            summary = {
-                "averaged_epochs": info["weight_average"]["epochs"] if averaged else 1,
-                "eval_accuracy": final.get("eval_accuracy"),
-                "eval_loss": final.get("eval_loss"),
-                "eval_margin": final.get("eval_margin"),
-                "train_runtime_s": train_output.metrics.get("train_runtime"),
-                "steps": trainer.state.global_step,
-                "eval_pairs": info["data"]["eval_pairs"],
-            }
-            return run.update(
-                status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary
-            )
+            return _finish_record(run, trainer, info, final, train_output, cancelled)
         return {}
     except InputError as exc:
         if is_main:
@@ -299,6 +286,57 @@ def train(config: TrainConfig, progress: bool = True) -> dict:
         if is_main:
             run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
         raise
+
+
+def latest_checkpoint(run: RunFolder) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = run.path / "trainer"
+    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(found) if found else None
+
+
+def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) -> None:
+    run.path.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None and run.metrics_path.exists():
+        run.metrics_path.unlink()  # a re-run of the same folder starts a fresh curve
+    if checkpoint is not None:  # the curve goes on from the checkpoint: later points are redone
+        step = int(checkpoint.name.rsplit("-", 1)[1])
+        kept = [json.dumps(m) for m in run.metrics() if m.get("step", 0) <= step and not m.get("final")]
+        run.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    existing = run.read()
+    run.update(
+        status="running",
+        config=asdict(config),
+        created_at=existing.get("created_at", time.time()),
+        started_at=time.time(),
+        error=None,
+        resumed_from_step=int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else None,
+        final_metrics=None,
+    )
+
+
+def _finish_record(run: RunFolder, trainer, info: dict, final: dict, train_output, cancelled: bool) -> dict:
+    import shutil
+
+    from rm_demo.callbacks import EpochWeightAverage
+
+    trainer.processing_class.save_pretrained(str(run.model_dir))
+    averaging = [cb for cb in trainer.callback_handler.callbacks if isinstance(cb, EpochWeightAverage)]
+    averaged = any(cb.applied for cb in averaging)
+    run.update(weight_average={**info["weight_average"], "applied": averaged})
+    if not cancelled:  # a finished run needs no checkpoint; a stopped one keeps it to resume
+        shutil.rmtree(run.path / "trainer", ignore_errors=True)
+    summary = {
+        "averaged_epochs": info["weight_average"]["epochs"] if averaged else 1,
+        "eval_accuracy": final.get("eval_accuracy"),
+        "eval_loss": final.get("eval_loss"),
+        "eval_margin": final.get("eval_margin"),
+        "train_runtime_s": train_output.metrics.get("train_runtime"),
+        "steps": trainer.state.global_step,
+        "eval_pairs": info["data"]["eval_pairs"],
+    }
+    return run.update(status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)
 
 
 def config_to_json(config: TrainConfig) -> str:

@@ -192,3 +192,19 @@ def test_menus_show_no_accuracy_from_a_handful_of_held_out_pairs(runs):
     assert labels == {"big": "big · held-out acc 70%", "tiny": "tiny"}
     table = runs_tab.runs_table(runs, Viewer()).set_index("run")
     assert table.loc["big", "held-out acc"] == "70.0%" and table.loc["tiny", "held-out acc"] == "too few"
+
+
+def test_resume_goes_on_from_the_last_checkpoint(runs, monkeypatch):
+    from rm_demo.config import TrainConfig
+
+    calls = []
+    monkeypatch.setattr(train_tab, "start_job", lambda config, resume=False: calls.append((config, resume)))
+    path = _finished_run(runs, "stopped", status="cancelled")
+    (path / "config.json").write_text(TrainConfig(input="x.csv", output_dir=str(path)).to_json())
+    session, message = train_tab.resume_run(Session(run_dir=str(path)))
+    assert "no checkpoint" in message and not calls
+    (path / "trainer" / "checkpoint-6").mkdir(parents=True)
+    session, message = train_tab.resume_run(Session(run_dir=str(path)))
+    assert message == "Resuming **stopped** from step 6." and calls[0][1] is True
+    done = _finished_run(runs, "done")
+    assert "Only a stopped or failed run" in train_tab.resume_run(Session(run_dir=str(done)))[1]

@@ -122,3 +122,45 @@ def test_the_run_process_is_recognised(tmp_path):
 
     me = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}
     assert run_process_alive(me) and not run_process_alive({**me, "pid_started": me["pid_started"] + 5})
+
+
+def _train_steps(run) -> list[int]:
+    return [m["step"] for m in run.metrics() if "loss" in m]
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_with_its_whole_curve(seed_csv, tmp_path):
+    """Killed at step k (kill -9, no warning), resumed by the CLI: it finishes, and its metrics hold
+    one loss point per logged step from 1 to the end, the ones before the kill included."""
+    run = start_job(_config(seed_csv, tmp_path / "runs" / "resumable", epochs=1))  # min steps: 30
+    deadline = time.time() + 240
+    while not (list((run.path / "trainer").glob("checkpoint-*")) and job_status(run).step >= 9):
+        assert time.time() < deadline and not job_status(run).finished, job_status(run)
+        time.sleep(0.2)
+    os.killpg(run.read()["pid"], signal.SIGKILL)
+    time.sleep(0.5)
+    assert job_status(run).status == "failed"
+    before = _train_steps(run)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rm_demo", "train", "--resume", str(run.path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["status"] == "completed"
+    record = run.read()
+    assert record["resumed_from_step"] >= 3 and record["final_metrics"]["steps"] == record["max_steps"]
+    steps = _train_steps(run)
+    assert steps == sorted(set(steps)) and steps[0] == before[0] and steps[-1] >= record["max_steps"] - 5
+    assert [s for s in before if s <= record["resumed_from_step"]] == steps[
+        : len([s for s in before if s <= record["resumed_from_step"]])
+    ]
+    assert run.metrics()[-1].get("final") and not (run.path / "trainer").exists()  # done: the checkpoint is gone
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    from rm_demo import cli
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"status": "failed", "config": {"input": "x.csv"}}))
+    assert cli.main(["train", "--resume", str(tmp_path / "run")]) == 2

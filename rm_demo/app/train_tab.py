@@ -20,7 +20,7 @@ from rm_demo.config import TrainConfig, default, label, planned_epochs
 from rm_demo.errors import InputError
 from rm_demo.jobs import JobStatus, cancel_job, job_status, start_job
 from rm_demo.limits import check_start, prune_runs
-from rm_demo.runs import create_run, list_runs
+from rm_demo.runs import RunFolder, RunRecord, create_run, list_runs
 
 EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
 
@@ -115,6 +115,26 @@ def split_pairs(session: Session, config: TrainConfig) -> tuple[pd.DataFrame, pd
     return split_by_question(pairs, config.eval_fraction, config.seed)
 
 
+def resume_run(session: Session) -> tuple[Session, str]:
+    """Go on with this session's stopped or failed run from its last checkpoint; the curves continue."""
+    from rm_demo.train import latest_checkpoint
+
+    run = RunFolder(session.run_dir) if session.run_dir else None
+    record = RunRecord.load(run.path) if run else None
+    if record is None or record.status not in ("cancelled", "failed"):
+        return session, "Only a stopped or failed run can be resumed."
+    if latest_checkpoint(run) is None:
+        return session, "This run has no checkpoint to resume from: start it again."
+    try:
+        config = TrainConfig.from_json((run.path / "config.json").read_text(encoding="utf-8"))
+        check_start(config, record.data.get("train_pairs") or 0, limits(), runs_root(), config.owner)
+    except (InputError, OSError, ValueError) as exc:
+        return session, f"**Cannot resume:** {exc}"
+    start_job(config, resume=True)
+    session.run_seen_finished, session.metrics_seen = False, -1
+    return session, f"Resuming **{run.name}** from step {latest_checkpoint(run).name.rsplit('-', 1)[1]}."
+
+
 def stop_run(session: Session) -> str:
     if not session.run_dir:
         return "No run to stop."
@@ -193,6 +213,7 @@ class TrainTab:
     epochs_note: gr.Markdown
     start_btn: gr.Button
     stop_btn: gr.Button
+    resume_btn: gr.Button
     message: gr.Markdown
     progress: gr.HTML
     status: gr.Markdown
@@ -242,6 +263,7 @@ class TrainTab:
         with gr.Row():
             start_btn = gr.Button("Start training", variant="primary", elem_id="start-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-train")
+            resume_btn = gr.Button("Resume", elem_id="resume-train")
         message = gr.Markdown(elem_id="train-message")
         progress = gr.HTML(elem_id="train-progress")
         status = gr.Markdown(elem_id="run-status")
@@ -263,6 +285,7 @@ class TrainTab:
             epochs_note,
             start_btn,
             stop_btn,
+            resume_btn,
             message,
             progress,
             status,
@@ -284,6 +307,12 @@ def wire(train: TrainTab, session, on_finished: list) -> None:
 
     train.start_btn.click(start, [session, *train.form], [session, train.message, train.timer])
     train.stop_btn.click(stop_run, session, train.message)
+
+    def resume(sess: Session):
+        sess, text = resume_run(sess)
+        return sess, text, gr.Timer(active=text.startswith("Resuming"))
+
+    train.resume_btn.click(resume, session, [session, train.message, train.timer])
     for control in (train.epochs, train.batch_size, train.eval_fraction):
         control.change(
             lambda s, *f: epochs_note(s, TrainForm(*f)),
