@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import threading
 import uuid
 
 import gradio as gr
@@ -20,6 +21,7 @@ from rm_demo.app.train_tab import TrainForm, TrainTab
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
 from rm_demo.runs import model_choices
+from rm_demo.score import get_scorer
 
 INTRO = (
     "# Reward Model Studio\nTurn `question, answer, score` feedback into a trained reward model: **1** load data → "
@@ -138,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     demo = build()
+    # The first Compare must not wait for a model to load: load the default scorer now, in the background.
+    threading.Thread(target=get_scorer, args=("default",), daemon=True).start()
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host,
         server_port=args.port,

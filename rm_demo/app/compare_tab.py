@@ -173,6 +173,7 @@ def wire(compare: CompareTab, session) -> None:
         run,
         [compare.model_pick, compare.question, compare.answer_a, compare.answer_b, compare.with_base, session],
         compare.result_outputs,
+        api_name="compare",
     )
     cleared = (PLACEHOLDER, "", None)
     for box in (compare.question, compare.answer_a, compare.answer_b, compare.model_pick, compare.with_base):

@@ -298,6 +298,7 @@ def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
                 lambda s, *w, k=key: on_file(s, str(SAMPLES[k]), SAMPLES[k].name, *w),
                 [session, *data.settings],
                 outputs,
+                api_name=f"use_{key}_sample",
             )
         )
     for control in data.settings:

@@ -305,7 +305,9 @@ def wire(train: TrainTab, session, on_finished: list) -> None:
         sess, text = start_run(sess, TrainForm(*form))
         return sess, text, gr.Timer(active=bool(sess.run_dir) and text.startswith("Started"))
 
-    train.start_btn.click(start, [session, *train.form], [session, train.message, train.timer])
+    train.start_btn.click(
+        start, [session, *train.form], [session, train.message, train.timer], api_name="start_training"
+    )
     train.stop_btn.click(stop_run, session, train.message)
 
     def resume(sess: Session):
@@ -321,6 +323,8 @@ def wire(train: TrainTab, session, on_finished: list) -> None:
             show_progress="hidden",
         )
 
-    tick_event = train.timer.tick(tick, session, [session, *train.live_outputs, train.timer], show_progress="hidden")
+    tick_event = train.timer.tick(
+        tick, session, [session, *train.live_outputs, train.timer], show_progress="hidden", api_name="poll"
+    )
     for fn, outputs in on_finished:
         tick_event = tick_event.then(fn, session, outputs, show_progress="hidden")
