@@ -183,7 +183,9 @@ def cmd_compare(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from rm_demo.evaluate import evaluate_file, evaluate_run
+    from rm_demo.tables import check_writable
 
+    check_writable(args.output)
     with contextlib.redirect_stdout(sys.stderr):
         if args.run:
             report = evaluate_run(args.run)
@@ -196,7 +198,10 @@ def cmd_evaluate(args) -> int:
             report = evaluate_file(args.model, args.pairs, base_model=args.base)
     slim = {k: v for k, v in report.items() if k not in ("rewards",)}
     if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        from rm_demo.tables import atomic_path
+
+        with atomic_path(args.output) as tmp:
+            tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps({k: slim.get(k) for k in ("model", "pairs", "accuracy", "mean_margin", "base")}, indent=2))
     return 0
 
@@ -212,7 +217,11 @@ def cmd_export(args) -> int:
             raise InputError("pushing needs a token", fix="pass --token or set HF_TOKEN")
         print(push_to_hub(args.run, args.push, token))
         return 0
-    path = export_run(args.run, args.output or f"{Path(args.run).name}.zip")
+    from rm_demo.tables import check_writable
+
+    output = args.output or f"{Path(args.run).name}.zip"
+    check_writable(output)
+    path = export_run(args.run, output)
     print(f"wrote {path}")
     return 0
 

@@ -112,8 +112,10 @@ def export_run(run_dir: str | Path, zip_path: str | Path) -> Path:
 
         evaluate_run(run.path)  # the zip always carries the evaluation report
     (run.model_dir / "README.md").write_text(model_card(run), encoding="utf-8")
+    from rm_demo.tables import atomic_path
+
     zip_path = Path(zip_path)
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with atomic_path(zip_path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for file in sorted(run.model_dir.rglob("*")):
             if file.is_file() and file.name != "training_args.bin":
                 archive.write(file, Path(run.name) / "model" / file.relative_to(run.model_dir))

@@ -168,3 +168,15 @@ def test_a_threshold_that_is_not_a_number_is_a_message(seed_csv):
     )
     session, message = out[0], out[2]
     assert "'four' is not a number" in message and session.settings is None
+
+
+def test_a_small_gzip_cannot_grow_past_the_upload_limit(tmp_path, monkeypatch):
+    """60 KB of gzip can hold 60 MB of rows: the limit applies to what it becomes, while decompressing."""
+    import gzip
+
+    monkeypatch.setenv("RM_DEMO_MAX_UPLOAD_MB", "5")
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"question,answer,score\n" + b"q,a,1\n" * 10_000_000))
+    assert bomb.stat().st_size < 100_000
+    view = data_tab.derive_view(str(bomb), "bomb.csv.gz", AUTO_SETTINGS)
+    assert not view.ok and "over 5 MB once decompressed" in view.message

@@ -75,8 +75,11 @@ def app_url(tmp_path_factory):
 @pytest.fixture(scope="module")
 def workshop_url(tmp_path_factory):
     """One app for a room: a facilitator secret is set, runs belong to the browser that started them."""
-    proc, url = _serve(tmp_path_factory.mktemp("workshop"), RM_DEMO_FACILITATOR_SECRET="room-42")
-    yield url
+    tmp = tmp_path_factory.mktemp("workshop")
+    (tmp / "tmp").mkdir()
+    # GRADIO_IS_E2E_TEST: gradio drops a closed page's state after 1 s instead of an hour (the clean-up below).
+    proc, url = _serve(tmp, RM_DEMO_FACILITATOR_SECRET="room-42", TMPDIR=str(tmp / "tmp"), GRADIO_IS_E2E_TEST="1")
+    yield url, tmp / "tmp"
     proc.terminate()
     proc.wait(timeout=20)
 
@@ -219,6 +222,7 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
 
 
 def test_two_visitors_one_app(workshop_url, browser, shots, tmp_path):
+    workshop_url, app_tmp = workshop_url
     """A uploads and trains; B opens every tab, refreshes, opens the menus and presses Stop. B never sees
     A's run or data, and A's run completes."""
     from playwright.sync_api import expect
@@ -235,6 +239,8 @@ def test_two_visitors_one_app(workshop_url, browser, shots, tmp_path):
 
     alice.set_input_files("input[type=file]", str(private))
     expect(alice.locator("#data-message")).to_contain_text("alice-private-feedback.csv", timeout=30_000)
+    session_files = list(app_tmp.glob("rm_demo_*"))
+    assert len(session_files) == 1  # Alice's session folder: her pairs downloads
     alice.get_by_role("tab", name="3 · Train").click()
     alice.locator("#batch-size input").fill("4")
     alice.click("#start-train")
@@ -270,6 +276,11 @@ def test_two_visitors_one_app(workshop_url, browser, shots, tmp_path):
 
     expect(alice.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=240_000)
     alice.reload()  # a reload is the same visitor: the run is still Alice's
+    # ... but a new page session: the old one's folder goes with it (gradio drops closed sessions' state)
+    deadline = time.time() + 30
+    while session_files[0].exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert not session_files[0].exists()
     alice.get_by_role("tab", name="5 · Runs").click()
     expect(alice.locator("#runs-table")).to_contain_text(run_name, timeout=20_000)
     expect(alice.locator("#runs-table")).to_contain_text("alice-private-feedback.csv")

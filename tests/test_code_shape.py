@@ -51,3 +51,12 @@ def test_the_library_never_imports_the_ui():
         if any(name == "gradio" or name.startswith(("rm_demo.app", "rm_demo.ui")) for name in imported):
             offenders.append(path.name)
     assert not offenders
+
+
+def test_a_queued_job_and_the_pairs_cli_import_no_torch():
+    """A queued trainer waits without torch loaded (11 queued jobs once took 3.7 GB); `pairs` starts light."""
+    import subprocess
+    import sys
+
+    code = "import sys, rm_demo.jobs, rm_demo.cli, rm_demo.pairs, rm_demo.config; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
