@@ -195,3 +195,18 @@ def test_a_closed_page_leaves_no_files():
     (folder / "pairs.csv").write_text("x")
     clean_up(session)
     assert not folder.exists()
+
+
+def test_a_public_app_offers_its_model_list_not_a_path_box(monkeypatch):
+    import gradio as gr
+
+    from rm_demo.app.train_tab import TrainTab
+
+    monkeypatch.setenv("RM_DEMO_PUBLIC", "1")
+    with gr.Blocks():
+        tab = TrainTab.build("CPU")
+    assert isinstance(tab.custom_model, gr.Dropdown)
+    assert "distilroberta-base" in [value for _, value in tab.custom_model.choices]
+    monkeypatch.delenv("RM_DEMO_PUBLIC")
+    with gr.Blocks():
+        assert isinstance(TrainTab.build("CPU").custom_model, gr.Textbox)

@@ -203,7 +203,7 @@ def tick(session: Session) -> tuple:
 @dataclass
 class TrainTab:
     model_choice: gr.Radio
-    custom_model: gr.Textbox
+    custom_model: gr.Textbox | gr.Dropdown
     epochs: gr.Number
     learning_rate: gr.Number
     batch_size: gr.Number
@@ -247,9 +247,14 @@ class TrainTab:
             model_choice = gr.Radio(
                 [EMBEDDED, CUSTOM], value=EMBEDDED, label="Model", info="The embedded all-MiniLM-L6-v2 works offline"
             )
-            custom_model = gr.Textbox(
-                label="Hub id or folder", placeholder="e.g. distilroberta-base or /path/to/model"
-            )
+            rules = limits()
+            if rules.public:  # a public app offers its allowlist, never a free-text path
+                offered = [m for m in rules.models if m != "default"]
+                custom_model = gr.Dropdown(offered, value=offered[0] if offered else None, label="Offered models")
+            else:
+                custom_model = gr.Textbox(
+                    label="Hub id or folder", placeholder="e.g. distilroberta-base or /path/to/model"
+                )
         with gr.Row():
             epochs = gr.Number(default("epochs"), label=label("epochs"), minimum=0.1, elem_id="epochs")
             learning_rate = gr.Number(default("learning_rate"), label=label("learning_rate"))
