@@ -188,7 +188,9 @@ def cmd_evaluate(args) -> int:
     check_writable(args.output)
     with contextlib.redirect_stdout(sys.stderr):
         if args.run:
-            report = evaluate_run(args.run)
+            if not Path(args.run, "run.json").is_file():
+                raise InputError("not a run folder (no run.json)", source=args.run, fix="give a folder under runs/")
+            report = evaluate_run(args.run, slice_by=args.slice_by)
         else:
             if not args.model or not args.pairs:
                 raise InputError(
@@ -202,7 +204,60 @@ def cmd_evaluate(args) -> int:
 
         with atomic_path(args.output) as tmp:
             tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps({k: slim.get(k) for k in ("model", "pairs", "accuracy", "mean_margin", "base")}, indent=2))
+    keys = (
+        "model",
+        "pairs",
+        "accuracy",
+        "mean_margin",
+        "base",
+        "baselines",
+        "length_correlation",
+        "length_warning",
+        "slices",
+    )
+    print(json.dumps({k: slim.get(k) for k in keys if k in slim}, indent=2))
+    return 0
+
+
+def cmd_rank(args) -> int:
+    from rm_demo.insight import rank
+    from rm_demo.score import Scorer
+
+    answers = _answers_from(args.answers_file)
+    scorer = Scorer(args.model)
+    print(
+        json.dumps(rank(scorer.score([args.question] * len(answers), answers), answers), indent=2, ensure_ascii=False)
+    )
+    return 0
+
+
+def _answers_from(path: str) -> list[str]:
+    """One answer per line, or a table (CSV/TSV/JSONL/JSON) with an answer column."""
+    from rm_demo.feedback import find_column, read_table
+    from rm_demo.insight import read_answers
+
+    if Path(path).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
+        table = read_table(path)
+        column = find_column([c for c in table.frame.columns if c != "row"], "answer", None, table.source)
+        answers = [str(a).strip() for a in table.frame[column] if str(a).strip()]
+        if len(answers) < 2:
+            raise InputError("the file holds fewer than two answers", source=table.source, fix="give two or more")
+        return answers
+    try:
+        return read_answers(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", source=path, fix="check the path") from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", source=path, fix="save it as UTF-8, one answer per line") from None
+
+
+def cmd_explain(args) -> int:
+    from rm_demo.insight import occlusion
+    from rm_demo.score import Scorer
+
+    if not args.answer.strip():
+        raise InputError("the answer is empty", fix="give --answer TEXT")
+    print(json.dumps(occlusion(Scorer(args.model), args.question, args.answer), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -322,7 +377,25 @@ def _after_training_parsers(sub) -> None:
     ev.add_argument("--model", help="a model folder or id (with PAIRS)")
     ev.add_argument("--base", default="default", help="reference model scored alongside ('' for none)")
     ev.add_argument("-o", "--output", help="write the full report as JSON")
+    ev.add_argument(
+        "--slice-by",
+        action="append",
+        metavar="COLUMN",
+        help="accuracy per value of this column of the feedback file (repeatable; with --run)",
+    )
     ev.set_defaults(func=cmd_evaluate)
+
+    rk = sub.add_parser("rank", help="best-of-N: several answers to one question, best first, with P(best)")
+    rk.add_argument("--model", default="default")
+    rk.add_argument("--question", required=True)
+    rk.add_argument("--answers-file", required=True, help="one answer per line, or a CSV/JSONL with an answer column")
+    rk.set_defaults(func=cmd_rank)
+
+    xp = sub.add_parser("explain", help="how much each word of an answer moves its reward (occlusion)")
+    xp.add_argument("--model", default="default")
+    xp.add_argument("--question", required=True)
+    xp.add_argument("--answer", required=True)
+    xp.set_defaults(func=cmd_explain)
 
     ex = sub.add_parser("export", help="zip a run (model, card, metrics) or push it to the Hugging Face Hub")
     ex.add_argument("run", help="run folder")

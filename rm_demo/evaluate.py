@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.pairs import PairOptions, pairs_from_file
 from rm_demo.runs import RunFolder, write_json_atomic
@@ -96,6 +97,7 @@ def evaluate_pairs(model: str, pairs: pd.DataFrame, base_model: str | None = "de
     report = {
         "model": model,
         **summarize(chosen, rejected),
+        **length_report(scorer, pairs, chosen, rejected),
         "calibration": calibration(chosen, rejected),
         "worst_mistakes": worst_mistakes(pairs, chosen, rejected),
         "rewards": {"chosen": chosen.round(5).tolist(), "rejected": rejected.round(5).tolist()},
@@ -106,8 +108,35 @@ def evaluate_pairs(model: str, pairs: pd.DataFrame, base_model: str | None = "de
     return report
 
 
-def evaluate_run(run_dir: str | Path) -> dict:
-    """Evaluate a finished run on its held-out questions and write `eval.json`."""
+def length_report(scorer: Scorer, pairs: pd.DataFrame, chosen: np.ndarray, rejected: np.ndarray) -> dict:
+    """Length baselines on the same pairs, the reward-length correlation, and the reward's scale."""
+    from rm_demo.insight import length_baselines, length_warning, spearman, token_lengths
+
+    chosen_len = token_lengths(scorer.tokenizer, list(pairs["chosen"]))
+    rejected_len = token_lengths(scorer.tokenizer, list(pairs["rejected"]))
+    baselines = length_baselines(chosen_len, rejected_len, chosen - rejected)
+    correlation = spearman(np.concatenate([chosen_len, rejected_len]), np.concatenate([chosen, rejected]))
+    rewards = np.concatenate([chosen, rejected])
+    return {
+        "baselines": baselines,
+        "length_correlation": correlation,
+        "length_warning": length_warning(baselines, correlation),
+        "lengths": {"chosen": chosen_len.tolist(), "rejected": rejected_len.tolist()},
+        "reward_stats": {
+            "mean": float(rewards.mean()),
+            "std": float(rewards.std()),
+            "min": float(rewards.min()),
+            "max": float(rewards.max()),
+        }
+        if rewards.size
+        else None,
+    }
+
+
+def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None) -> dict:
+    """Evaluate a finished run on its held-out questions and write `eval.json`.
+
+    `slice_by`: columns of the feedback file; the report gives accuracy and pairs per value of each."""
     run = RunFolder(run_dir)
     pairs = heldout_pairs(run)
     base = run.read().get("config", {}).get("model", "default")
@@ -116,9 +145,29 @@ def evaluate_run(run_dir: str | Path) -> dict:
         if len(pairs)
         else {"pairs": 0, "note": "the run held out no questions"}
     )
+    if slice_by and len(pairs):
+        found = run_slices(run, pairs, report, slice_by)
+        report["slices"] = {column: found[column]["values"] for column in slice_by}
+        report["slices_by"] = {column: found[column]["by"] for column in slice_by}  # "question" or "chosen answer"
     report["run"] = run.name
     write_json_atomic(run.path / "eval.json", report)
     return report
+
+
+def run_slices(run: RunFolder, pairs: pd.DataFrame, report: dict, columns: list[str]) -> dict:
+    from rm_demo.config import TrainConfig
+    from rm_demo.feedback import read_table
+    from rm_demo.insight import slices
+
+    config = TrainConfig.from_dict(run.read().get("config"))
+    raw = read_table(config.input, ReadOptions.from_dict(config.read_options)).frame
+    correct = np.array(report["rewards"]["chosen"]) > np.array(report["rewards"]["rejected"])
+    if "chosen_row" not in pairs:
+        raise InputError(
+            "this run's data is a pairs file: it has no feedback rows to slice by",
+            fix="slice a run trained on a feedback file",
+        )
+    return {column: slices(pairs, raw, column, correct) for column in columns}
 
 
 def evaluate_file(model: str, pairs_file: str, base_model: str | None = "default") -> dict:

@@ -48,14 +48,86 @@ def model_card(run: RunFolder) -> str:
         "## Training config",
         "",
         "```json",
-        json.dumps(config, indent=2),
+        json.dumps({k: v for k, v in config.items() if k not in PRIVATE_CONFIG_KEYS}, indent=2),
         "```",
         "",
+        *input_format(run, int(config.get("max_length") or 128)),
         "## Use",
         "",
         *usage_snippet(run, int(config.get("max_length") or 128)),
+        "",
+        *serving_snippets(run),
+        *reading_a_reward(evaluation),
     ]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+# Server paths and the owner's hash stay out of a card that leaves the machine.
+PRIVATE_CONFIG_KEYS = ("owner", "input", "output_dir")
+
+
+def input_format(run: RunFolder, max_length: int) -> list[str]:
+    if _is_encoder(run.model_dir):
+        text = (
+            f"A text pair, `[CLS] question [SEP] answer [SEP]`, at most {max_length} tokens. When too long, the "
+            "question loses its beginning and the answer is kept. The model was trained without token type ids; "
+            "its type embeddings are all equal, so servers that send them get the same reward."
+        )
+    else:
+        text = (
+            f"The chat template with the question as the user turn and the answer as the assistant turn (without a "
+            f"template: question + answer + EOS), at most {max_length} tokens; a long question loses its beginning."
+        )
+    return ["## Input format", "", text, ""]
+
+
+def serving_snippets(run: RunFolder) -> list[str]:
+    lines = ["## Serving", ""]
+    if _is_encoder(run.model_dir):
+        lines += [
+            "[text-embeddings-inference](https://github.com/huggingface/text-embeddings-inference) serves it as a "
+            "sequence classifier; `/predict` takes the (question, answer) pair:",
+            "",
+            "```bash",
+            "text-embeddings-router --model-id PATH --port 8080",
+            "curl 127.0.0.1:8080/predict -H 'Content-Type: application/json' \\",
+            '     -d \'{"inputs": [["question", "answer"]], "raw_scores": true}\'',
+            "```",
+            "",
+        ]
+    call = (
+        'scores = llm.score("question", ["answer 1", "answer 2"])  # (question, answer) pairs, as a cross-encoder'
+        if _is_encoder(run.model_dir)
+        else "outputs = llm.classify([text])  # text: the chat template of (question, answer), as above"
+    )
+    lines += [
+        "[vLLM](https://docs.vllm.ai) serves one-label classifiers with its pooling runner:",
+        "",
+        "```python",
+        "from vllm import LLM",
+        'llm = LLM(model="PATH", runner="pooling")',
+        call,
+        "```",
+        "",
+        "A server may pass the one-label output through a sigmoid: that keeps the order of answers but not the "
+        "reward's scale. Check a server against `python -m rm_demo score --model PATH ...` on a few answers.",
+        "",
+    ]
+    return lines
+
+
+def reading_a_reward(evaluation: dict) -> list[str]:
+    stats = evaluation.get("reward_stats")
+    if not stats:
+        return []
+    return [
+        "## Reading a reward",
+        "",
+        f"On the held-out answers the reward had mean {stats['mean']:.3f} and standard deviation {stats['std']:.3f} "
+        f"(from {stats['min']:.3f} to {stats['max']:.3f}). Only differences mean something: P(A preferred over B) = "
+        "sigmoid(reward A - reward B).",
+        "",
+    ]
 
 
 def _is_encoder(model_dir: Path) -> bool:

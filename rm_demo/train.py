@@ -224,9 +224,29 @@ def save_model(trainer, model_dir: str, is_main: bool) -> None:
     model = trainer.model
     if hasattr(model, "merge_and_unload") and not _weights_sharded(trainer):
         if is_main:
-            model.merge_and_unload().save_pretrained(model_dir)
+            merged = model.merge_and_unload()
+            same_reward_for_any_token_type(merged)
+            merged.save_pretrained(model_dir)
         return
+    if not _weights_sharded(trainer):
+        same_reward_for_any_token_type(trainer.model)
     trainer.save_model(model_dir)  # main process only, inside the Trainer (gathers sharded weights)
+
+
+def same_reward_for_any_token_type(model) -> bool:
+    """Training passes no token type ids (all 0), but servers (text-embeddings-inference, vLLM's
+    cross-encoders) and `tokenizer(question, answer)` send 1 for the answer. Copying the type-0
+    embedding over the others makes the saved model give the same reward either way."""
+    import torch
+
+    changed = False
+    for module in model.modules():
+        table = getattr(module, "token_type_embeddings", None)
+        if isinstance(table, torch.nn.Embedding) and table.weight.shape[0] > 1:
+            with torch.no_grad():
+                table.weight[1:] = table.weight[0]
+            changed = True
+    return changed
 
 
 def _trainer_class():

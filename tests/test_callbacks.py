@@ -18,7 +18,7 @@ def _run_epochs(values, max_steps, stop_after=None):
     for epoch, value in enumerate(values, start=1):
         with torch.no_grad():
             model[0].weight.fill_(value)
-        state.global_step = epoch * max_steps // len(values)
+        state.global_step, state.epoch = epoch * max_steps // len(values), float(epoch)
         control.should_training_stop = epoch == stop_after or state.global_step >= max_steps
         average.on_epoch_end(None, state, control, model=model)
         if control.should_training_stop:
@@ -41,3 +41,15 @@ def test_a_run_stopped_early_keeps_its_last_weights():
 def test_one_epoch_has_nothing_to_average():
     average, weight = _run_epochs([5.0], max_steps=10)
     assert not average.applied and torch.equal(weight, torch.full((1, 2), 5.0))
+
+
+def test_a_resumed_run_counts_epochs_by_number():
+    """Resumed in epoch 3 of 3 (window: epochs 2 and 3): only the end of epoch 3 is seen, so nothing is averaged."""
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    state, control = TrainerState(), TrainerControl()
+    state.num_train_epochs, state.max_steps, state.global_step, state.epoch = 3, 30, 30, 3.0
+    average = EpochWeightAverage(epochs=2)
+    average.on_train_begin(None, state, control)
+    average.on_epoch_end(None, state, control, model=model)
+    average.on_train_end(None, state, control, model=model)
+    assert average.epochs_ended == 3 and average.count == 1 and not average.applied

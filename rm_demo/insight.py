@@ -1,0 +1,124 @@
+"""What did the reward model learn? Length baselines, slices, ranking several answers, explanations.
+
+Known failure modes of reward models are measurable: "pick the longer answer" alone scores well on
+many preference sets, so an accuracy means little until it is set beside that baseline. These are
+pure functions of rewards, lengths and tables; the scorer is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+
+from rm_demo.errors import InputError
+
+# The model agrees with "the longer answer wins" on at least this share of pairs: it may rank by length.
+LENGTH_AGREEMENT_WARNING = 0.8
+
+
+def token_lengths(tokenizer, texts: list[str]) -> np.ndarray:
+    return np.array(
+        [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]], dtype=np.int64
+    )
+
+
+def length_baselines(chosen_len: np.ndarray, rejected_len: np.ndarray, margin: np.ndarray) -> dict:
+    """Accuracy of "the longer answer wins" and "the shorter answer wins" (ties count as wrong, as in
+    RewardBench), and how often the model's preference agrees with the longer answer."""
+    longer = chosen_len > rejected_len
+    shorter = chosen_len < rejected_len
+    decided = chosen_len != rejected_len
+    model_prefers_longer = np.where(margin > 0, chosen_len > rejected_len, rejected_len > chosen_len)
+    agreement = float(np.mean(model_prefers_longer[decided])) if decided.any() else None
+    return {
+        "longer_answer": {"accuracy": float(np.mean(longer)) if longer.size else None},
+        "shorter_answer": {"accuracy": float(np.mean(shorter)) if shorter.size else None},
+        "model_agrees_with_longer": agreement,
+        "pairs_of_equal_length": int((~decided).sum()),
+    }
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return None
+    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
+
+
+def length_warning(baselines: dict, correlation: float | None) -> str | None:
+    """Plain words when the model seems to rank by length."""
+    agreement = baselines.get("model_agrees_with_longer")
+    if agreement is not None and agreement >= LENGTH_AGREEMENT_WARNING:
+        return (
+            f"The model prefers the longer answer in {agreement:.0%} of the held-out pairs whose lengths differ: "
+            "it may be ranking by length more than by content. Check it on pairs where the better answer is the "
+            "shorter one."
+        )
+    if agreement is not None and agreement <= 1 - LENGTH_AGREEMENT_WARNING:
+        return (
+            f"The model prefers the shorter answer in {1 - agreement:.0%} of the held-out pairs whose lengths "
+            "differ: it may be ranking by brevity more than by content."
+        )
+    return None
+
+
+def slices(pairs: pd.DataFrame, raw: pd.DataFrame, column: str, correct: np.ndarray) -> dict:
+    """Accuracy and pair count per value of `column` of the feedback file.
+
+    A column constant within each question (a topic, a source) slices by question; otherwise (a rater)
+    by the chosen answer's row. `raw` is the file as read (`read_table`), with its `row` numbers.
+    """
+    if column not in raw.columns or column == "row":
+        names = ", ".join(repr(c) for c in raw.columns if c != "row")
+        raise InputError(f"there is no column {column!r} to slice by", fix=f"use one of: {names}")
+    value_of_row = pd.Series(raw[column].astype(str).to_numpy(), index=raw["row"].to_numpy())
+    chosen_value = value_of_row.reindex(pairs["chosen_row"].to_numpy()).to_numpy()
+    rejected_value = value_of_row.reindex(pairs["rejected_row"].to_numpy()).to_numpy()
+    by = "question" if np.array_equal(chosen_value, rejected_value) else "chosen answer"
+    table = pd.DataFrame({"value": chosen_value, "correct": correct.astype(float)})
+    groups = table.groupby("value", sort=True)["correct"].agg(["size", "mean"])
+    return {
+        "by": by,
+        "values": {
+            str(v): {"pairs": int(row["size"]), "accuracy": float(row["mean"])} for v, row in groups.iterrows()
+        },
+    }
+
+
+def rank(rewards: np.ndarray, answers: list[str]) -> list[dict]:
+    """Answers best first, with P(best) = softmax of the rewards."""
+    rewards = np.asarray(rewards, dtype=np.float64)
+    p = np.exp(rewards - rewards.max())
+    p /= p.sum()
+    order = np.argsort(-rewards, kind="stable")
+    return [{"answer": answers[i], "reward": float(rewards[i]), "p_best": float(p[i])} for i in order]
+
+
+_WORD = re.compile(r"\S+")
+
+
+def occlusion(scorer, question: str, answer: str, max_words: int = 200) -> dict:
+    """How much each word moves the reward: reward(answer) - reward(answer without that word).
+
+    Occlusion needs only forward passes (one batch for all words), works for any model the scorer
+    loads, and its numbers read directly in reward units.
+    """
+    words = [(m.start(), m.end()) for m in _WORD.finditer(answer)][:max_words]
+    variants = [answer[:s].rstrip() + (" " if s and e < len(answer) else "") + answer[e:].lstrip() for s, e in words]
+    rewards = scorer.score([question] * (len(variants) + 1), [answer, *variants])
+    full = float(rewards[0])
+    tokens = [{"text": answer[s:e], "contribution": float(full - r)} for (s, e), r in zip(words, rewards[1:])]
+    return {"reward": full, "tokens": tokens}
+
+
+def read_answers(text: str) -> list[str]:
+    answers = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(answers) < 2:
+        raise InputError("give at least two answers, one per line", fix="paste or type each answer on its own line")
+    return answers
+
+
+def finite(value) -> bool:
+    return value is not None and math.isfinite(value)
