@@ -172,6 +172,62 @@ def usage_snippet(run: RunFolder, max_length: int) -> list[str]:
     return head + body + tail
 
 
+# Rewards are stored to 5 decimals in eval.json; a real mismatch (a lost head, another input format) is far larger.
+RELOAD_TOLERANCE = 1e-3
+
+
+def plain_reward(model_dir: Path, question: str, answer: str, max_length: int) -> float:
+    """The reward as the model card's snippet computes it: transformers alone, no rm_demo."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    if _is_encoder(model_dir):
+        tok.truncation_side = "left"
+        inputs = tok(
+            question,
+            answer,
+            truncation="only_first",
+            max_length=max_length,
+            return_token_type_ids=False,
+            return_tensors="pt",
+        )
+    else:
+        turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        text = (
+            tok.apply_chat_template(turns, tokenize=False) if tok.chat_template else question + answer + tok.eos_token
+        )
+        inputs = tok(text, add_special_tokens=False, return_tensors="pt")
+    with torch.inference_mode():
+        return float(model(**inputs).logits[0, 0])
+
+
+def check_reload(run: RunFolder) -> dict:
+    """Reload the model folder with `AutoModelForSequenceClassification` alone and rescore a held-out pair's
+    chosen answer; it must give the reward the run's evaluation recorded. Fails loudly otherwise."""
+    from rm_demo.evaluate import heldout_pairs, load_eval
+
+    report = load_eval(run.path) or {}
+    max_length = int((run.read().get("config") or {}).get("max_length") or 128)
+    pairs = heldout_pairs(run) if report.get("pairs") else None
+    if pairs is None or not len(pairs):
+        return {"checked": False, "why": "no held-out pair to rescore"}
+    # the shortest pair: no truncation, so the check tests the model and its input format, not a cut
+    i = int((pairs["prompt"].str.len() + pairs["chosen"].str.len()).to_numpy().argmin())
+    question, answer = str(pairs["prompt"].iloc[i]), str(pairs["chosen"].iloc[i])
+    expected = float(report["rewards"]["chosen"][i])
+    got = plain_reward(run.model_dir, question, answer, max_length)
+    if not abs(got - expected) <= RELOAD_TOLERANCE:
+        raise InputError(
+            f"the exported model does not reproduce the run: it gives {got:.4f} for a held-out answer the run "
+            f"scored {expected:.4f}",
+            source=run.name,
+            fix="the model folder was changed or damaged since training; train the run again",
+        )
+    return {"checked": True, "reward": got, "expected": expected}
+
+
 def export_run(run_dir: str | Path, zip_path: str | Path) -> Path:
     """Zip the run: model/ (with its card as README.md), run.json, eval.json, metrics.jsonl."""
     run = RunFolder(run_dir)
@@ -183,6 +239,7 @@ def export_run(run_dir: str | Path, zip_path: str | Path) -> Path:
         from rm_demo.evaluate import evaluate_run
 
         evaluate_run(run.path)  # the zip always carries the evaluation report
+    check_reload(run)
     (run.model_dir / "README.md").write_text(model_card(run), encoding="utf-8")
     from rm_demo.tables import atomic_path
 

@@ -14,7 +14,7 @@ from rm_demo.app.state import SAMPLES
 from rm_demo.errors import InputError
 from rm_demo.evaluate import evaluate_run
 from rm_demo.export import export_run, push_to_hub
-from rm_demo.runs import list_runs
+from rm_demo.runs import RunFolder, list_runs
 from rm_demo.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
@@ -169,3 +169,60 @@ def test_the_model_card_snippet_gives_the_apps_reward(run_dir, tmp_path):
     exec(code, scope)
     expected = Scorer(str(run_dir / "model")).score([question], [answer])[0]
     assert scope["reward"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_export_reload_check_catches_a_broken_head(run_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from rm_demo.export import check_reload
+
+    assert check_reload(RunFolder(run_dir))["checked"]
+    broken = tmp_path / "runs" / "broken"
+    shutil.copytree(run_dir, broken)
+    weights = load_file(broken / "model" / "model.safetensors")
+    head = next(k for k in weights if k.endswith("classifier.weight") or k.endswith("score.weight"))
+    weights[head] = weights[head] * 0 + 0.5
+    save_file(weights, broken / "model" / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(InputError, match="does not reproduce the run"):
+        export_run(broken, tmp_path / "broken.zip")
+    assert not (tmp_path / "broken.zip").exists()
+
+
+def test_evaluation_reports_length_baselines_and_slices(run_dir):
+    report = evaluate_run(run_dir, slice_by=["question", "rater"])
+    b = report["baselines"]
+    assert 0 <= b["longer_answer"]["accuracy"] <= 1 and 0 <= b["shorter_answer"]["accuracy"] <= 1
+    assert b["longer_answer"]["accuracy"] + b["shorter_answer"]["accuracy"] <= 1  # ties count as wrong for both
+    assert report["length_correlation"] is None or -1 <= report["length_correlation"] <= 1
+    slices = report["slices"]["question"]
+    assert (
+        sum(v["pairs"] for v in slices.values()) == report["pairs"] and report["slices_by"]["question"] == "question"
+    )
+    assert report["slices_by"]["rater"] == "chosen answer"  # raters differ within a question
+    assert sum(v["pairs"] for v in report["slices"]["rater"].values()) == report["pairs"]
+    assert report["reward_stats"]["std"] >= 0
+
+
+def test_the_model_card_says_how_to_serve_and_read_it(run_dir):
+    from rm_demo.export import model_card
+
+    card = model_card(RunFolder(run_dir))
+    assert "## Input format" in card and "text-embeddings-router" in card and "vllm" in card.lower()
+    assert "## Reading a reward" in card and '"owner"' not in card and '"input"' not in card
+
+
+def test_a_saved_encoder_ignores_token_type_ids(run_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(run_dir / "model")
+    model = AutoModelForSequenceClassification.from_pretrained(run_dir / "model").eval()
+    inputs = tok("Why is the sky blue?", "Rayleigh scattering.", return_tensors="pt")
+    assert inputs["token_type_ids"].max() == 1
+    with torch.inference_mode():
+        with_types = model(**inputs).logits[0, 0]
+        inputs.pop("token_type_ids")
+        without = model(**inputs).logits[0, 0]
+    assert torch.allclose(with_types, without)
