@@ -103,7 +103,10 @@ def cmd_train(args) -> int:
             raise InputError(
                 "train needs an input file and -o RUN_FOLDER", fix="e.g. train feedback.csv -o runs/first"
             )
-        config = config_from_args(args, input=args.input, read_options=asdict(read_options_from(args)))
+        # an absolute path: evaluate, export and resume read the data again, from any working directory
+        config = config_from_args(
+            args, input=str(Path(args.input).resolve()), read_options=asdict(read_options_from(args))
+        )
         resume = False
     config.validate()
     out = Path(config.output_dir)

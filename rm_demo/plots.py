@@ -210,3 +210,20 @@ def overlay_curves(
     fig.update_layout(legend=dict(orientation="h", y=-0.3))
     fig.update_layout(height=340)
     return fig
+
+
+def reward_vs_length(lengths: dict, rewards: dict) -> go.Figure:
+    """Each held-out answer: its length in tokens against its reward, chosen and rejected apart."""
+    fig = _figure("Reward against answer length", "answer length (tokens)", "reward")
+    if not lengths:
+        return _empty(fig, "evaluate again to see lengths")
+    for key, name, color in (("chosen", "chosen", CHOSEN), ("rejected", "rejected", REJECTED)):
+        fig.add_scatter(
+            x=lengths.get(key, []),
+            y=rewards.get(key, []),
+            mode="markers",
+            name=name,
+            marker=dict(color=color, size=7, opacity=0.6),
+        )
+    fig.update_layout(legend=_LEGEND)
+    return fig

@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification
 
 from rm_demo.access import Viewer
-from rm_demo.app import runs_tab
+from rm_demo.app import eval_tab, runs_tab
 from rm_demo.app.state import SAMPLES
 from rm_demo.errors import InputError
 from rm_demo.evaluate import evaluate_run
@@ -113,7 +113,7 @@ def test_history_and_the_runs_tab(run_dir):
     (root / "half-written" / "run.json").write_text("{ not json")
     statuses = {r.name: r.status for r in list_runs(root)}
     assert statuses == {"workshop": "completed", "half-written": "unreadable"}
-    table, overlay_menu, run_menu = runs_tab.refresh(root, ME)
+    table, overlay_menu, run_menu, eval_menu = runs_tab.refresh(root, ME)
     row = table.set_index("run").loc["workshop"]
     # Defect 6: the uploaded name (not data.csv), every pair (train + held out), a rounded accuracy.
     info = json.loads((run_dir / "run.json").read_text())["data"]
@@ -122,11 +122,16 @@ def test_history_and_the_runs_tab(run_dir):
     # a percentage only from enough held-out pairs (the workshop sample holds out a handful)
     assert row["held-out acc"] == "too few" if info["eval_pairs"] < 10 else row["held-out acc"].endswith("%")
     assert row["minutes"] >= 0
-    assert run_menu["value"] == "workshop"  # preselected: the newest run with a model
-    summary, hist, calib, mistakes = runs_tab.evaluate_view(root, "workshop", ME, min_pairs=1)
-    assert "held-out accuracy" in summary and hist is not None and calib is not None
-    few = runs_tab.evaluate_view(root, "workshop", ME, min_pairs=info["eval_pairs"] + 1)
-    assert "too few" in few[0] and few[1] is None and few[2] is None  # no zigzag calibration on a handful of pairs
+    assert run_menu["value"] == eval_menu["value"] == "workshop"  # preselected: the newest run with a model
+    view = eval_tab.evaluate_view(root, "workshop", ME, slice_by="rater", min_pairs=1)
+    assert "held-out accuracy" in view.summary and "the longer answer wins" in view.summary
+    assert view.histogram is not None and view.calibration is not None and view.length_scatter is not None
+    assert (
+        set(view.slices.columns) == {"value", "pairs", "accuracy"} and view.slices["pairs"].sum() == info["eval_pairs"]
+    )
+    assert view.slice_columns == ["question", "rater"]
+    few = eval_tab.evaluate_view(root, "workshop", ME, min_pairs=info["eval_pairs"] + 1)
+    assert "too few" in few.summary and few.histogram is None and few.calibration is None  # no zigzags
     acc_fig, loss_fig = runs_tab.overlay(root, ["workshop"], ME)
     assert len(acc_fig.data) == 1 and len(loss_fig.data) == 1
     assert "Tick" in runs_tab.remove_run(root, "half-written", False, ME)

@@ -207,6 +207,20 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
         assert p_a == pytest.approx(1 / (1 + math.exp(-(reward_a - reward_b))), abs=0.001)
     page.screenshot(path=shots / "4-compare.png", full_page=True)
 
+    # Rank several answers (best-of-N) with the trained run: sorted, P(best) adds up to 100%.
+    page.get_by_text("Rank several answers (best-of-N)").click()
+    page.locator("#rank-answers textarea").fill(
+        "Open settings and choose Reset password 3.\nNo idea.\nTry turning it off."
+    )
+    page.click("#rank-btn")
+    expect(page.locator("#rank-message")).to_contain_text("3 answers", timeout=30_000)
+    expect(page.locator("#rank-table [role=grid]")).to_have_attribute("aria-rowcount", "4")  # header + 3
+    text = page.locator("#rank-table [role=grid]").inner_text()
+    assert text.index("Open settings") < text.index("No idea")  # what this run learned to prefer
+    shares = [float(s) for s in re.findall(r"(\d+\.\d)%", text)]
+    assert len(shares) == 3 and shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(100, abs=0.2)
+    page.screenshot(path=shots / "4-rank.png", full_page=True)
+
     # Editing an answer clears the old result.
     page.locator("#answer-b textarea").fill("Something else entirely.")
     expect(page.locator("#compare-message")).to_contain_text("Rewards appear here")

@@ -130,3 +130,35 @@ def test_a_model_trained_where_length_decides_gets_the_warning(tmp_path, length_
         assert report["baselines"]["longer_answer"]["accuracy"] == 1.0 and report["length_warning"]
     else:
         assert 0.2 < report["baselines"]["longer_answer"]["accuracy"] < 0.8 and report["length_warning"] is None
+
+
+def test_the_evaluation_summary_puts_baselines_beside_accuracy():
+    from rm_demo.app.eval_tab import summary_markdown
+
+    report = {
+        "accuracy": 0.7,
+        "pairs": 40,
+        "mean_margin": 0.5,
+        "base": {"accuracy": 0.5},
+        "baselines": {"longer_answer": {"accuracy": 0.8}, "shorter_answer": {"accuracy": 0.15}},
+        "length_correlation": 0.6,
+        "length_warning": "The model prefers the longer answer in 90% ...",
+    }
+    text = summary_markdown("r", report)
+    assert "**70.0%**" in text and "*the longer answer wins* **80.0%**" in text and "**+0.60**" in text
+    assert "⚠️ The model prefers the longer answer" in text
+    assert "⚠️" not in summary_markdown("r", {**report, "length_warning": None})
+
+
+def test_rank_and_explain_views_with_the_base_model():
+    from rm_demo.app.rank_explain import explain_view, highlights, rank_view
+
+    message, table = rank_view("default", "How do I water a cactus?", "Sparingly.\nEvery hour.\n\nNever.")
+    assert list(table["rank"]) == [1, 2, 3] and list(table["reward"]) == sorted(table["reward"], reverse=True)
+    with pytest.raises(InputError, match="at least two answers"):
+        rank_view("default", "Q", "only one")
+    message, a, b, a_base, b_base = explain_view("default", "Q?", "Water it sparingly.", "Every hour.", True)
+    assert [w for w, _ in a if w != " "] == ["Water", "it", "sparingly."] and a_base is None  # base = the model here
+    assert (
+        max(abs(s) for _, s in highlights({"tokens": [{"text": "x", "contribution": -4.0}]}) if s is not None) == 1.0
+    )

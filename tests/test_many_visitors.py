@@ -6,7 +6,7 @@ import time
 import pytest
 
 from rm_demo.access import open_run, owner_key, visible_runs
-from rm_demo.app import compare_tab, data_tab, facilitator_tab, runs_tab, train_tab
+from rm_demo.app import compare_tab, data_tab, eval_tab, facilitator_tab, runs_tab, train_tab
 from rm_demo.app.state import DataSettings, Session, clean_up
 from rm_demo.app.train_tab import TrainForm
 from rm_demo.config import TrainConfig
@@ -54,7 +54,7 @@ def test_each_visitor_sees_only_their_runs_and_shared_examples(shared_app):
     assert set(runs_tab.runs_table(shared_app, alice)["run"]) == {"alice-run", "example"}
     assert {path.split("/")[-2] for _, path in model_choices(shared_app, alice)[1:]} == {"alice-run", "example"}
     for action in (
-        lambda: runs_tab.evaluate_view(shared_app, "bob-run", alice),
+        lambda: eval_tab.evaluate_view(shared_app, "bob-run", alice),
         lambda: runs_tab.export_zip(shared_app, "bob-run", alice, shared_app),
         lambda: runs_tab.remove_run(shared_app, "bob-run", True, alice),
         lambda: open_run(shared_app, "cli-run", alice),

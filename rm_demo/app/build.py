@@ -10,9 +10,10 @@ import uuid
 
 import gradio as gr
 
-from rm_demo.app import compare_tab, data_tab, facilitator_tab, runs_tab, train_tab
+from rm_demo.app import compare_tab, data_tab, eval_tab, facilitator_tab, runs_tab, train_tab
 from rm_demo.app.compare_tab import CompareTab
 from rm_demo.app.data_tab import DataTab
+from rm_demo.app.eval_tab import EvalTab
 from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.runs_tab import RunsTab
@@ -49,6 +50,10 @@ def build() -> gr.Blocks:
                 compare = CompareTab.build()
             with gr.Tab("5 · Runs", id="runs"):
                 runs = RunsTab.build()
+            with gr.Tab("6 · Evaluate", id="evaluate"):
+                evaluation = EvalTab.build()
+                runs.eval_pick = evaluation.run_pick
+                eval_tab.wire(evaluation, session)
             if facilitator_secret():
                 with gr.Tab("Facilitator", id="facilitator"):
                     facilitator_tab.wire(FacilitatorTab.build(), session)

@@ -10,6 +10,8 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo import plots
+from rm_demo.app import rank_explain
+from rm_demo.app.rank_explain import RankExplain
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.runs import BASE_MODEL_LABEL, model_choices
@@ -121,6 +123,7 @@ class CompareTab:
     message: gr.Markdown
     results: gr.HTML
     plot: gr.Plot
+    more: RankExplain
 
     @property
     def result_outputs(self) -> list:
@@ -147,6 +150,7 @@ class CompareTab:
         message = gr.Markdown(PLACEHOLDER, elem_id="compare-message")
         results = gr.HTML(elem_id="compare-table")
         plot = gr.Plot(label="Rewards", elem_id="compare-plot")
+        more = RankExplain.build()
         return cls(
             model_pick,
             refresh,
@@ -160,6 +164,7 @@ class CompareTab:
             message,
             results,
             plot,
+            more,
         )
 
 
@@ -183,6 +188,15 @@ def wire(compare: CompareTab, session) -> None:
         example_from_pairs,
         session,
         [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note],
+    )
+    rank_explain.wire(
+        compare.more,
+        compare.model_pick,
+        compare.question,
+        compare.answer_a,
+        compare.answer_b,
+        compare.with_base,
+        session,
     )
     compare.refresh.click(
         lambda sess: gr.update(choices=model_choices(runs_root(), sess.viewer())), session, compare.model_pick

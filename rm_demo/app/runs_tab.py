@@ -20,7 +20,6 @@ from rm_demo.tables import write_table
 
 RUN_COLUMNS = ["run", "status", "model", "data", "date", "held-out acc", "pairs", "held out", "minutes", "note"]
 SCORED_PREVIEW_ROWS = 20
-MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 
 
 def runs_table(root: Path, viewer: Viewer) -> pd.DataFrame:
@@ -54,43 +53,6 @@ def overlay(root: Path, names: list[str] | None, viewer: Viewer):
     return (
         plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run"),
         plots.overlay_curves(metrics, "loss", "Train loss by run"),
-    )
-
-
-def evaluate_view(
-    root: Path, name: str, viewer: Viewer, min_pairs: int = MIN_HELD_OUT_TO_JUDGE
-) -> tuple[str, object, object, pd.DataFrame]:
-    from rm_demo.evaluate import evaluate_run, load_eval
-
-    path = open_run(root, name, viewer)
-    report = load_eval(path) or evaluate_run(path)
-    n = report.get("pairs") or 0
-    if not n:
-        return "This run held out no questions, so there is nothing to evaluate.", None, None, pd.DataFrame()
-    mistakes = pd.DataFrame(
-        report.get("worst_mistakes") or [],
-        columns=MISTAKE_COLUMNS,
-    ).round(3)
-    if n < min_pairs:
-        return (
-            f"**{name}** held out only {n} pair{'s' if n != 1 else ''}: too few for an accuracy or a calibration "
-            f"curve to mean anything (at least {min_pairs} needed). Train on more data, or compare "
-            "answers by hand in step 4.",
-            None,
-            None,
-            mistakes,
-        )
-    base = report.get("base", {})
-    summary = (
-        f"**{name}**: held-out accuracy **{report['accuracy']:.1%}** on {n} pairs "
-        f"(untrained base: {base.get('accuracy', float('nan')):.1%}); mean reward margin {report['mean_margin']:.3f} "
-        f"(base {base.get('mean_margin', float('nan')):.3f})."
-    )
-    return (
-        summary,
-        plots.reward_histograms(report["rewards"]["chosen"], report["rewards"]["rejected"]),
-        plots.calibration_chart(report["calibration"]),
-        mistakes,
     )
 
 
@@ -133,13 +95,14 @@ def score_view(
 
 
 def refresh(root: Path, viewer: Viewer) -> tuple:
-    """The table and both menus; the newest run with a model is preselected."""
+    """The table, the overlay menu, and the run menus here and in the Evaluate tab (the newest run with
+    a model preselected)."""
     finished = run_names(root, viewer, with_model=True)
-    return (
-        runs_table(root, viewer),
-        gr.update(choices=run_names(root, viewer)),
-        gr.update(choices=finished, value=finished[0] if finished else None),
-    )
+
+    def newest():  # one update per menu: gradio consumes an update as it applies it
+        return gr.update(choices=finished, value=finished[0] if finished else None)
+
+    return runs_table(root, viewer), gr.update(choices=run_names(root, viewer)), newest(), newest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,13 +117,8 @@ class RunsTab:
     overlay_acc: gr.Plot
     overlay_loss: gr.Plot
     run_pick: gr.Dropdown
-    eval_btn: gr.Button
     zip_btn: gr.Button
     zip_file: gr.File
-    eval_summary: gr.Markdown
-    eval_hist: gr.Plot
-    eval_calib: gr.Plot
-    mistakes: gr.Dataframe
     score_upload: gr.File
     score_encoding: gr.Dropdown
     score_delimiter: gr.Dropdown
@@ -174,10 +132,11 @@ class RunsTab:
     sure: gr.Checkbox
     delete_btn: gr.Button
     message: gr.Markdown
+    eval_pick: gr.Dropdown | None = None  # the Evaluate tab's run menu, listed with this tab's
 
     @property
     def listing(self) -> list:
-        return [self.table, self.overlay_pick, self.run_pick]
+        return [self.table, self.overlay_pick, self.run_pick, self.eval_pick]
 
     @classmethod
     def build(cls) -> RunsTab:
@@ -188,21 +147,9 @@ class RunsTab:
             overlay_acc, overlay_loss = gr.Plot(label="Accuracy"), gr.Plot(label="Loss")
         with gr.Row():
             run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")
-            eval_btn = gr.Button("Evaluate", scale=1, elem_id="eval-btn")
             zip_btn = gr.Button("Export zip", scale=1)
             zip_file = gr.File(label="Run zip", scale=2)
         message = gr.Markdown(elem_id="runs-message")
-        eval_summary = gr.Markdown(elem_id="eval-summary")
-        with gr.Row():
-            eval_hist, eval_calib = gr.Plot(label="Rewards"), gr.Plot(label="Calibration")
-        mistakes = gr.Dataframe(
-            pd.DataFrame(columns=MISTAKE_COLUMNS),
-            label="Worst mis-ranked held-out pairs",
-            interactive=False,
-            wrap=True,
-            max_height=300,
-            column_widths=["22%", "22%", "22%", "11%", "11%", "12%"],
-        )
         with gr.Accordion("Score a file of answers", open=False):
             with gr.Row():
                 score_upload = gr.File(label="CSV/JSONL with question and answer columns", type="filepath", scale=2)
@@ -227,13 +174,8 @@ class RunsTab:
             overlay_acc,
             overlay_loss,
             run_pick,
-            eval_btn,
             zip_btn,
             zip_file,
-            eval_summary,
-            eval_hist,
-            eval_calib,
-            mistakes,
             score_upload,
             score_encoding,
             score_delimiter,
@@ -270,11 +212,6 @@ def wire(runs: RunsTab, session) -> None:
         _guarded(lambda names, sess: overlay(runs_root(), names, sess.viewer()), 2),
         [runs.overlay_pick, session],
         [runs.overlay_acc, runs.overlay_loss],
-    )
-    runs.eval_btn.click(
-        _guarded(lambda name, sess: evaluate_view(runs_root(), name, sess.viewer()), 4),
-        [runs.run_pick, session],
-        [runs.eval_summary, runs.eval_hist, runs.eval_calib, runs.mistakes],
     )
 
     def zip_run(name, sess: Session):
@@ -316,5 +253,5 @@ def wire(runs: RunsTab, session) -> None:
 def after_run(session: Session) -> tuple:
     """When this session's run has just ended, the list shows it (once, not every tick)."""
     if not session.just_finished:
-        return gr.skip(), gr.skip(), gr.skip()
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     return refresh(runs_root(), session.viewer())

@@ -1,0 +1,186 @@
+"""Step 6: what did the model learn? Held-out accuracy beside the length baselines (with a warning when
+the model ranks by length), reward against length, accuracy per slice of the data, calibration, and
+the worst mistakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from rm_demo import plots
+from rm_demo.access import Viewer, open_run
+from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, runs_root
+from rm_demo.errors import InputError
+from rm_demo.runs import RunRecord
+
+MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
+SLICE_COLUMNS = ["value", "pairs", "accuracy"]
+
+
+@dataclass
+class EvaluationView:
+    summary: str
+    histogram: object = None
+    calibration: object = None
+    length_scatter: object = None
+    mistakes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MISTAKE_COLUMNS))
+    slices: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SLICE_COLUMNS))
+    slice_columns: list[str] = field(default_factory=list)
+
+
+def slice_columns(path: Path) -> list[str]:
+    """Columns of the run's feedback file that can slice it: the question and every column not used."""
+    report = RunRecord.load(path).data.get("report") or {}
+    mapping = report.get("column_mapping") or {}
+    return [c for c in [mapping.get("question"), *(report.get("ignored_columns") or [])] if c]
+
+
+def evaluate_view(
+    root: Path, name: str, viewer: Viewer, slice_by: str | None = None, min_pairs: int = MIN_HELD_OUT_TO_JUDGE
+) -> EvaluationView:
+    from rm_demo.evaluate import evaluate_run, load_eval
+
+    path = open_run(root, name, viewer)
+    report = load_eval(path)
+    if report is None or "baselines" not in report or (slice_by and slice_by not in (report.get("slices") or {})):
+        report = evaluate_run(path, slice_by=[slice_by] if slice_by else None)
+    columns = slice_columns(path)
+    n = report.get("pairs") or 0
+    if not n:
+        return EvaluationView(
+            "This run held out no questions, so there is nothing to evaluate.", slice_columns=columns
+        )
+    mistakes = pd.DataFrame(report.get("worst_mistakes") or [], columns=MISTAKE_COLUMNS).round(3)
+    if n < min_pairs:
+        return EvaluationView(
+            f"**{name}** held out only {n} pair{'s' if n != 1 else ''}: too few for an accuracy, a baseline or a "
+            f"calibration curve to mean anything (at least {min_pairs} needed). Train on more data, or compare "
+            "answers by hand in step 4.",
+            mistakes=mistakes,
+            slice_columns=columns,
+        )
+    return EvaluationView(
+        summary_markdown(name, report),
+        plots.reward_histograms(report["rewards"]["chosen"], report["rewards"]["rejected"]),
+        plots.calibration_chart(report["calibration"]),
+        plots.reward_vs_length(report.get("lengths") or {}, report["rewards"]),
+        mistakes,
+        slice_table(report, slice_by),
+        columns,
+    )
+
+
+def summary_markdown(name: str, report: dict) -> str:
+    base = report.get("base", {})
+    lines = [
+        f"**{name}**: held-out accuracy **{report['accuracy']:.1%}** on {report['pairs']} pairs "
+        f"(untrained base: {base.get('accuracy', float('nan')):.1%}); mean reward margin "
+        f"{report['mean_margin']:.3f}."
+    ]
+    b = report.get("baselines") or {}
+    if b:
+        rho = report.get("length_correlation")
+        lines.append(
+            f"Baselines on the same pairs: *the longer answer wins* **{b['longer_answer']['accuracy']:.1%}**, "
+            f"*the shorter answer wins* **{b['shorter_answer']['accuracy']:.1%}** (ties count as wrong). "
+            + (f"Correlation of reward with answer length (Spearman): **{rho:+.2f}**." if rho is not None else "")
+        )
+    if report.get("length_warning"):
+        lines.append(f"> ⚠️ {report['length_warning']}")
+    return "\n\n".join(lines)
+
+
+def slice_table(report: dict, column: str | None) -> pd.DataFrame:
+    values = (report.get("slices") or {}).get(column) if column else None
+    if not values:
+        return pd.DataFrame(columns=SLICE_COLUMNS)
+    rows = [{"value": v, "pairs": s["pairs"], "accuracy": f"{s['accuracy']:.1%}"} for v, s in values.items()]
+    return pd.DataFrame(rows, columns=SLICE_COLUMNS).sort_values("pairs", ascending=False, kind="stable")
+
+
+@dataclass
+class EvalTab:
+    run_pick: gr.Dropdown
+    slice_pick: gr.Dropdown
+    eval_btn: gr.Button
+    summary: gr.Markdown
+    histogram: gr.Plot
+    calibration: gr.Plot
+    length_scatter: gr.Plot
+    slices: gr.Dataframe
+    mistakes: gr.Dataframe
+
+    @property
+    def outputs(self) -> list:
+        return [
+            self.summary,
+            self.histogram,
+            self.calibration,
+            self.length_scatter,
+            self.mistakes,
+            self.slices,
+            self.slice_pick,
+        ]
+
+    @classmethod
+    def build(cls) -> EvalTab:
+        with gr.Row():
+            run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="eval-run-pick")
+            slice_pick = gr.Dropdown([], label="Accuracy by (a column of the data)", scale=2, elem_id="slice-pick")
+            eval_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="eval-btn")
+        summary = gr.Markdown("Pick a run and press **Evaluate**.", elem_id="eval-summary")
+        with gr.Row():
+            histogram, calibration = gr.Plot(label="Rewards"), gr.Plot(label="Calibration")
+        with gr.Row():
+            length_scatter = gr.Plot(label="Reward against length", elem_id="length-plot")
+            slices = gr.Dataframe(
+                pd.DataFrame(columns=SLICE_COLUMNS),
+                label="Accuracy by slice",
+                interactive=False,
+                elem_id="slices-table",
+            )
+        mistakes = gr.Dataframe(
+            pd.DataFrame(columns=MISTAKE_COLUMNS),
+            label="Worst mis-ranked held-out pairs",
+            interactive=False,
+            wrap=True,
+            max_height=300,
+            column_widths=["22%", "22%", "22%", "11%", "11%", "12%"],
+        )
+        return cls(run_pick, slice_pick, eval_btn, summary, histogram, calibration, length_scatter, slices, mistakes)
+
+
+def wire(tab: EvalTab, session) -> None:
+    def run(name, column, sess: Session):
+        try:
+            view = evaluate_view(runs_root(), name, sess.viewer(), column or None)
+        except InputError as exc:
+            return (
+                f"**{exc}**",
+                None,
+                None,
+                None,
+                pd.DataFrame(columns=MISTAKE_COLUMNS),
+                pd.DataFrame(columns=SLICE_COLUMNS),
+                gr.skip(),
+            )
+        menu = gr.update(choices=view.slice_columns, value=column if column in view.slice_columns else None)
+        return (view.summary, view.histogram, view.calibration, view.length_scatter, view.mistakes, view.slices, menu)
+
+    tab.eval_btn.click(run, [tab.run_pick, tab.slice_pick, session], tab.outputs, api_name="evaluate")
+    tab.slice_pick.input(run, [tab.run_pick, tab.slice_pick, session], tab.outputs)
+    tab.run_pick.change(
+        lambda name, sess: gr.update(choices=_columns_or_none(name, sess), value=None),
+        [tab.run_pick, session],
+        tab.slice_pick,
+    )
+
+
+def _columns_or_none(name: str | None, session: Session) -> list[str]:
+    try:
+        return slice_columns(open_run(runs_root(), name, session.viewer())) if name else []
+    except InputError:
+        return []
