@@ -161,7 +161,7 @@ def cmd_score(args) -> int:
     check_writable(args.output)
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, not {args.batch_size}", fix="use e.g. --batch-size 64")
-    scorer = Scorer(args.model, batch_size=args.batch_size)
+    scorer = Scorer(args.model, batch_size=args.batch_size, precision=args.precision)
     with tqdm(desc="scoring", unit="batch", file=sys.stderr) as bar:
 
         def progress(done, total):
@@ -363,6 +363,12 @@ def _after_training_parsers(sub) -> None:
     sc.add_argument("--answer-col")
     sc.add_argument("--encoding", default="auto")
     sc.add_argument("--batch-size", type=int, default=64)
+    sc.add_argument(
+        "--precision",
+        choices=("auto", "bf16", "fp32"),
+        default="auto",
+        help="auto: bf16 on a CPU with native bf16 or a GPU (rewards within bf16 rounding), else fp32",
+    )
     sc.set_defaults(func=cmd_score)
 
     cp = sub.add_parser("compare", help="rewards of two answers to one question, as JSON")

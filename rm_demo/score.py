@@ -31,11 +31,18 @@ class Scorer:
     """Loads a reward model once; `score` turns (prompt, answer) lists into rewards."""
 
     def __init__(
-        self, model: str = "default", device: str = "auto", max_length: int | None = None, batch_size: int = 64
+        self,
+        model: str = "default",
+        device: str = "auto",
+        max_length: int | None = None,
+        batch_size: int = 64,
+        precision: str = "fp32",
     ):
+        """`precision`: fp32 (exact: evaluation, export checks, the app) or auto/bf16/fp16, for batch
+        scoring where a reward within bf16 rounding is enough and the speed matters."""
         path = resolve_model(model)
         self.model_path = path
-        self.choice = choose_device(device, "fp32")
+        self.choice = choose_device(device, precision)
         self.model, self.tokenizer = load_reward_model(path)
         self.model.eval().to(self.choice.device)
         self.max_length = max_length or (_run_max_length(Path(path)) if Path(path).is_dir() else DEFAULT_MAX_LENGTH)
@@ -59,13 +66,22 @@ class Scorer:
             for j, r in enumerate(rows):
                 ids[j, : len(r)] = torch.tensor(r)
                 mask[j, : len(r)] = 1
-            logits = self.model(
-                input_ids=ids.to(self.choice.device), attention_mask=mask.to(self.choice.device)
-            ).logits
+            with self._autocast():
+                logits = self.model(
+                    input_ids=ids.to(self.choice.device), attention_mask=mask.to(self.choice.device)
+                ).logits
             rewards[index] = logits.squeeze(-1).float().cpu().numpy()
             if progress is not None:
                 progress(b + 1, batches)
         return rewards
+
+    def _autocast(self):
+        import contextlib
+
+        if self.choice.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.choice.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.choice.device, dtype=dtype)
 
     def compare(self, question: str, answer_a: str, answer_b: str) -> dict:
         reward_a, reward_b = self.score([question, question], [answer_a, answer_b])

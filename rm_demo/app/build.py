@@ -26,7 +26,7 @@ from rm_demo.score import get_scorer
 
 INTRO = (
     "# Reward Model Studio\nTurn `question, answer, score` feedback into a trained reward model: **1** load data → "
-    "**2** check the pairs → **3** train → **4** compare two answers."
+    "**2** check the pairs → **3** train → **4** compare answers → **5** your runs → **6** what the model learned."
 )
 
 
