@@ -151,6 +151,18 @@ class TrainConfig:
                 f"use e.g. --{name.replace('_', '-')} 4",
             )
 
+    def pair_options(self):
+        """The pairing part of this config, as the data path takes it."""
+        from rm_demo.pairs import PairOptions
+
+        return PairOptions(
+            strategy=self.strategy,
+            chosen_min=self.chosen_min,
+            rejected_max=self.rejected_max,
+            min_margin=self.min_margin,
+            max_pairs_per_question=self.max_pairs_per_question,
+        )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.pairs import PairOptions, pairs_from_file
+from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import RunFolder, write_json_atomic
 from rm_demo.score import Scorer
 
@@ -24,13 +24,7 @@ def heldout_pairs(run: RunFolder) -> pd.DataFrame:
     from rm_demo.train import split_by_question
 
     config = TrainConfig.from_dict(run.read().get("config"))
-    options = PairOptions(
-        strategy=config.strategy,
-        chosen_min=config.chosen_min,
-        rejected_max=config.rejected_max,
-        min_margin=config.min_margin,
-        max_pairs_per_question=config.max_pairs_per_question,
-    )
+    options = config.pair_options()
     pairs = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), options).pairs
     return split_by_question(pairs, config.eval_fraction, config.seed)[1]
 

@@ -23,7 +23,7 @@ from rm_demo.config import TrainConfig, planned_epochs
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, pooler_starts_at_identity, resolve_model
-from rm_demo.pairs import PairOptions, pairs_from_file
+from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import RunFolder
 
 
@@ -40,13 +40,7 @@ def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> t
 
 
 def load_pairs(config: TrainConfig):
-    pair_options = PairOptions(
-        strategy=config.strategy,
-        chosen_min=config.chosen_min,
-        rejected_max=config.rejected_max,
-        min_margin=config.min_margin,
-        max_pairs_per_question=config.max_pairs_per_question,
-    )
+    pair_options = config.pair_options()
     result = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), pair_options)
     if len(result.pairs) == 0:
         raise InputError(

@@ -29,3 +29,21 @@ def write_file(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """An empty runs folder for the app (RM_DEMO_RUNS)."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("RM_DEMO_RUNS", str(root))
+    return root
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The app's start_job replaced by a recorder: the config training would receive, without a process."""
+    from rm_demo.app import train_tab
+
+    configs = []
+    monkeypatch.setattr(train_tab, "start_job", configs.append)
+    return configs

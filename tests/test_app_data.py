@@ -3,7 +3,6 @@
 import json
 
 import pandas as pd
-import pytest
 
 from rm_demo.app import data_tab, pairs_tab, train_tab
 from rm_demo.app.state import AUTO, DataSettings, Session
@@ -11,21 +10,6 @@ from rm_demo.app.train_tab import TrainForm
 from rm_demo.train import load_pairs
 
 AUTO_SETTINGS = DataSettings()
-
-
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("RM_DEMO_RUNS", str(root))
-    return root
-
-
-@pytest.fixture
-def started(monkeypatch):
-    """start_job replaced by a recorder: the config training would receive, without a process."""
-    configs = []
-    monkeypatch.setattr(train_tab, "start_job", configs.append)
-    return configs
 
 
 def test_seed_sample_view(seed_csv):

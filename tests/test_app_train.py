@@ -5,7 +5,6 @@ import os
 import time
 
 import gradio as gr
-import pytest
 
 from rm_demo import plots
 from rm_demo.access import Viewer
@@ -15,20 +14,6 @@ from rm_demo.app.train_tab import TrainForm
 from rm_demo.jobs import JobStatus, process_start
 
 ME = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}  # a live process that counts as the run's
-
-
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    monkeypatch.setenv("RM_DEMO_RUNS", str(root))
-    return root
-
-
-@pytest.fixture
-def started(monkeypatch):
-    configs = []
-    monkeypatch.setattr(train_tab, "start_job", configs.append)
-    return configs
 
 
 def _finished_run(root, name="done", status="completed", eval_pairs=40, **final):
