@@ -303,11 +303,17 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
 
 
 def latest_checkpoint(run: RunFolder) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The newest complete checkpoint. A process killed while saving leaves a folder without its
+    trainer_state.json (the Trainer writes it last): that one is skipped for the one before."""
     folder = run.path / "trainer"
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    return Path(found) if found else None
+    found = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()] if folder.is_dir() else []
+    for path in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return path
+    return None
 
 
 def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) -> None:

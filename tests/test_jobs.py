@@ -133,7 +133,9 @@ def test_a_killed_run_resumes_from_its_checkpoint_with_its_whole_curve(seed_csv,
     one loss point per logged step from 1 to the end, the ones before the kill included."""
     run = start_job(_config(seed_csv, tmp_path / "runs" / "resumable", epochs=1))  # min steps: 30
     deadline = time.time() + 240
-    while not (list((run.path / "trainer").glob("checkpoint-*")) and job_status(run).step >= 9):
+    from rm_demo.train import latest_checkpoint
+
+    while not (latest_checkpoint(run) and job_status(run).step >= 9):
         assert time.time() < deadline and not job_status(run).finished, job_status(run)
         time.sleep(0.2)
     os.killpg(run.read()["pid"], signal.SIGKILL)
@@ -164,3 +166,16 @@ def test_resume_needs_a_checkpoint(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text(json.dumps({"status": "failed", "config": {"input": "x.csv"}}))
     assert cli.main(["train", "--resume", str(tmp_path / "run")]) == 2
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_skipped(tmp_path):
+    from rm_demo.runs import RunFolder
+    from rm_demo.train import latest_checkpoint
+
+    run = RunFolder(tmp_path / "run")
+    for step, complete in ((6, True), (9, False)):
+        folder = run.path / "trainer" / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert latest_checkpoint(run).name == "checkpoint-6"
