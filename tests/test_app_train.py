@@ -189,6 +189,7 @@ def test_resume_goes_on_from_the_last_checkpoint(runs, monkeypatch):
     session, message = train_tab.resume_run(Session(run_dir=str(path)))
     assert "no checkpoint" in message and not calls
     (path / "trainer" / "checkpoint-6").mkdir(parents=True)
+    (path / "trainer" / "checkpoint-6" / "trainer_state.json").write_text("{}")  # a complete checkpoint
     session, message = train_tab.resume_run(Session(run_dir=str(path)))
     assert message == "Resuming **stopped** from step 6." and calls[0][1] is True
     done = _finished_run(runs, "done")
