@@ -22,7 +22,6 @@ from rm_demo.app.train_tab import TrainForm, TrainTab
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
 from rm_demo.runs import model_choices
-from rm_demo.score import get_scorer
 
 INTRO = (
     "# Reward Model Studio\nTurn `question, answer, score` feedback into a trained reward model: **1** load data → "
@@ -144,9 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     prune_runs(runs_root(), limits().run_ttl_hours)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # The first Compare must not wait for a model to load: the default scorer loads in the background
+    # while the app is built, and the server opens once it is ready (or after 60 s, whichever is first).
+    preload = threading.Thread(target=compare_tab.warm_up, daemon=True)
+    preload.start()
     demo = build()
-    # The first Compare must not wait for a model to load: load the default scorer now, in the background.
-    threading.Thread(target=get_scorer, args=("default",), daemon=True).start()
+    preload.join(timeout=60)
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host,
         server_port=args.port,

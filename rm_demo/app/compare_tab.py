@@ -60,6 +60,13 @@ def compare_view(
     return CompareView(message, results_html(results), plots.compare_models(results), results)
 
 
+def warm_up() -> None:
+    """What the first Compare would otherwise pay for: loading the default model, torch's first forward
+    pass, plotly's figure machinery. Run once at start-up."""
+    result = get_scorer("default").compare("What is a cactus?", "A plant that stores water.", "A fish.")
+    plots.compare_models({BASE_MODEL_LABEL: result}).to_json()
+
+
 def _label(model_path: str) -> str:
     path = Path(model_path)
     return f"trained: {path.parent.name}" if path.name == "model" else f"model: {path.name or model_path}"
