@@ -58,15 +58,10 @@ def read_options_from(args):
 
 
 def pair_options_from(args):
-    from rm_demo.pairs import PairOptions
+    """The pairing flags, read the way `train` reads them (one mapping, in TrainConfig)."""
+    from rm_demo.config import config_from_args
 
-    return PairOptions(
-        max_pairs_per_question=args.max_pairs_per_question,
-        strategy=args.strategy,
-        chosen_min=args.chosen_min,
-        rejected_max=args.rejected_max,
-        min_margin=args.min_margin,
-    )
+    return config_from_args(args).pair_options()
 
 
 def cmd_pairs(args) -> int:

@@ -139,11 +139,22 @@ def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None) -> dict
         if len(pairs)
         else {"pairs": 0, "note": "the run held out no questions"}
     )
-    if slice_by and len(pairs):
-        found = run_slices(run, pairs, report, slice_by)
-        report["slices"] = {column: found[column]["values"] for column in slice_by}
-        report["slices_by"] = {column: found[column]["by"] for column in slice_by}  # "question" or "chosen answer"
     report["run"] = run.name
+    write_json_atomic(run.path / "eval.json", report)
+    return add_slices(run.path, report, slice_by or [], pairs)
+
+
+def add_slices(run_dir: str | Path, report: dict, columns: list[str], pairs: pd.DataFrame | None = None) -> dict:
+    """Accuracy per value of `columns`, from the report's own rewards: no model is loaded or run again.
+    Slices already in the report stay; new ones are added and `eval.json` is written again."""
+    run = RunFolder(run_dir)
+    new = [c for c in columns if c not in (report.get("slices") or {})]
+    if not new or not report.get("pairs"):
+        return report
+    found = run_slices(run, heldout_pairs(run) if pairs is None else pairs, report, new)
+    report.setdefault("slices", {}).update({column: found[column]["values"] for column in new})
+    # "question" when the column is constant within each question, else "chosen answer"
+    report.setdefault("slices_by", {}).update({column: found[column]["by"] for column in new})
     write_json_atomic(run.path / "eval.json", report)
     return report
 

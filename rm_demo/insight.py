@@ -7,7 +7,6 @@ pure functions of rewards, lengths and tables; the scorer is passed in.
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
@@ -118,7 +117,3 @@ def read_answers(text: str) -> list[str]:
     if len(answers) < 2:
         raise InputError("give at least two answers, one per line", fix="paste or type each answer on its own line")
     return answers
-
-
-def finite(value) -> bool:
-    return value is not None and math.isfinite(value)

@@ -191,9 +191,6 @@ class RunRecord:
         return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-RunSummary = RunRecord  # the older name
-
-
 def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 

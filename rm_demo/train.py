@@ -357,11 +357,3 @@ def _finish_record(run: RunFolder, trainer, info: dict, final: dict, train_outpu
         "eval_pairs": info["data"]["eval_pairs"],
     }
     return run.update(status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)
-
-
-def config_to_json(config: TrainConfig) -> str:
-    return config.to_json()
-
-
-def config_from_json(text: str) -> TrainConfig:
-    return TrainConfig.from_json(text)

@@ -231,3 +231,16 @@ def test_a_saved_encoder_ignores_token_type_ids(run_dir):
         inputs.pop("token_type_ids")
         without = model(**inputs).logits[0, 0]
     assert torch.allclose(with_types, without)
+
+
+def test_a_new_slice_uses_the_saved_rewards_without_loading_a_model(run_dir, monkeypatch):
+    evaluate_run(run_dir, slice_by=["rater"])
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a slice must not load or run a model again")
+
+    monkeypatch.setattr("rm_demo.evaluate.Scorer", no_model)
+    view = eval_tab.evaluate_view(run_dir.parent, "workshop", ME, slice_by="question", min_pairs=1)
+    assert view.slices["pairs"].sum() == json.loads((run_dir / "run.json").read_text())["data"]["eval_pairs"]
+    saved = json.loads((run_dir / "eval.json").read_text())
+    assert set(saved["slices"]) == {"rater", "question"}  # the earlier slice is kept

@@ -177,8 +177,7 @@ class CompareTab:
 
 def wire(compare: CompareTab, session) -> None:
     def run(model, q, a, b, with_base, sess: Session):
-        allowed = {path for _, path in model_choices(runs_root(), sess.viewer())}
-        view = compare_view(model, q, a, b, with_base, allowed)
+        view = compare_view(model, q, a, b, with_base, sess.model_paths())
         return view.message, view.table_html, view.figure
 
     compare.compare_btn.click(

@@ -12,9 +12,9 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run
-from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, runs_root
+from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
-from rm_demo.runs import RunRecord
+from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
 
 MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 SLICE_COLUMNS = ["value", "pairs", "accuracy"]
@@ -39,14 +39,15 @@ def slice_columns(path: Path) -> list[str]:
 
 
 def evaluate_view(
-    root: Path, name: str, viewer: Viewer, slice_by: str | None = None, min_pairs: int = MIN_HELD_OUT_TO_JUDGE
+    root: Path, name: str, viewer: Viewer, slice_by: str | None = None, min_pairs: int = MIN_HELD_OUT_PAIRS
 ) -> EvaluationView:
-    from rm_demo.evaluate import evaluate_run, load_eval
+    from rm_demo.evaluate import add_slices, evaluate_run, load_eval
 
     path = open_run(root, name, viewer)
     report = load_eval(path)
-    if report is None or "baselines" not in report or (slice_by and slice_by not in (report.get("slices") or {})):
-        report = evaluate_run(path, slice_by=[slice_by] if slice_by else None)
+    if report is None or "baselines" not in report:  # never evaluated, or by an older version
+        report = evaluate_run(path)
+    report = add_slices(path, report, [slice_by] if slice_by else [])
     columns = slice_columns(path)
     n = report.get("pairs") or 0
     if not n:

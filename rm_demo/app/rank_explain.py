@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
-from rm_demo.app.state import Session, runs_root
+from rm_demo.app.state import Session
 from rm_demo.errors import InputError
 from rm_demo.insight import occlusion, rank, read_answers
-from rm_demo.runs import model_choices
 from rm_demo.score import get_scorer
 
 RANK_COLUMNS = ["rank", "answer", "reward", "P(best)"]
@@ -19,7 +18,7 @@ RANK_COLUMNS = ["rank", "answer", "reward", "P(best)"]
 
 def _allowed(model: str | None, session: Session) -> str:
     model = model or "default"
-    if model not in {path for _, path in model_choices(runs_root(), session.viewer())}:
+    if model not in session.model_paths():
         raise InputError("that model is not available here", fix="pick one from the menu (↻ runs refreshes it)")
     return model
 

@@ -11,10 +11,10 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run, visible_runs
-from rm_demo.app.state import DELIMITERS, ENCODINGS, MIN_HELD_OUT_TO_JUDGE, Session, runs_root
+from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.runs import RunFolder, delete_run
+from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, delete_run
 from rm_demo.score import forget_scorer, get_scorer, score_file
 from rm_demo.tables import write_table
 
@@ -26,7 +26,7 @@ def runs_table(root: Path, viewer: Viewer) -> pd.DataFrame:
     rows = []
     for run in visible_runs(root, viewer):
         acc, runtime = run.metric("eval_accuracy"), run.metric("train_runtime_s")
-        judged = run.judged_accuracy(MIN_HELD_OUT_TO_JUDGE)
+        judged = run.judged_accuracy(MIN_HELD_OUT_PAIRS)
         rows.append(
             {
                 "run": run.name,

@@ -19,12 +19,11 @@ from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.limits import Limits, is_public_host
 from rm_demo.pairs import PairOptions
-from rm_demo.runs import MIN_HELD_OUT_PAIRS
+from rm_demo.runs import model_choices
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLES = {"workshop": ASSETS / "workshop_feedback.csv", "seed": ASSETS / "seed_feedback.csv"}
 ENCODINGS = ["auto", "utf-8", "utf-8-sig", "utf-16", "cp1252", "mac_roman", "latin-1"]
-MIN_HELD_OUT_TO_JUDGE = MIN_HELD_OUT_PAIRS  # one number for the app and the library
 DELIMITERS = {"auto": None, "comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|"}
 AUTO = "(auto)"
 
@@ -143,6 +142,11 @@ class Session:
 
     def viewer(self) -> Viewer:
         return Viewer(owner=self.owner, facilitator=self.facilitator, private=is_private())
+
+    def model_paths(self) -> set[str]:
+        """The models this visitor may score with: the menu's choices. Anything else a request names
+        (another visitor's run, a server path) is refused."""
+        return {path for _, path in model_choices(runs_root(), self.viewer())}
 
     def read_options_dict(self) -> dict:
         return asdict(self.settings.read_options()) if self.settings else {}

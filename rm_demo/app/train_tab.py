@@ -15,12 +15,12 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.app.run_view import progress_html, run_status_markdown
-from rm_demo.app.state import MIN_HELD_OUT_TO_JUDGE, Session, limits, number_or_none, runs_root
+from rm_demo.app.state import Session, limits, number_or_none, runs_root
 from rm_demo.config import TrainConfig, default, label, planned_epochs
 from rm_demo.errors import InputError
 from rm_demo.jobs import JobStatus, cancel_job, job_status, start_job
 from rm_demo.limits import check_start, prune_runs
-from rm_demo.runs import RunFolder, RunRecord, create_run, list_runs
+from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, RunRecord, create_run, list_runs
 
 EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
 
@@ -178,7 +178,7 @@ def poll_outputs(session: Session, status: JobStatus) -> tuple:
     curves = (
         (
             plots.loss_curves(status.metrics),
-            plots.accuracy_curves(status.metrics, status.eval_pairs, MIN_HELD_OUT_TO_JUDGE),
+            plots.accuracy_curves(status.metrics, status.eval_pairs, MIN_HELD_OUT_PAIRS),
         )
         if changed
         else (gr.skip(), gr.skip())
