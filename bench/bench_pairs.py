@@ -1,9 +1,15 @@
 """Benchmark: the seed article's pandas code vs `rm_demo pairs` (best-worst) on a synthetic file.
 
 Builds a feedback CSV of N rows (default 1,000,000: 200,000 questions x 5 answers, scores 1-5),
-then times, end to end from the file on disk, (a) the seed's code as printed in the article
-(read_csv, groupby + sorted lambdas, itertuples) and (b) `rm_demo.pairs.pairs_from_file`, the same
-call the CLI makes. Checks both give the same pairs and prints the ratio.
+then times both ways end to end:
+
+* as whole processes, as a user runs them from the shell (what the user waits for):
+  `python bench/seed_pairs_script.py FILE OUT` (the article's code as a script) against
+  `python -m rm_demo pairs FILE -o OUT`, run in turns, min and median of `--repeat`;
+* in one warm process: the article's code against `rm_demo.pairs.pairs_from_file`, the call
+  behind the CLI (reading and pairing, no writing).
+
+Checks that all four give the same pairs and prints the ratios.
 
     python bench/bench_pairs.py [--rows 1000000] [--repeat 5]
 """
@@ -11,7 +17,11 @@ call the CLI makes. Checks both give the same pairs and prints the ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from operator import itemgetter
@@ -96,6 +106,30 @@ def timed(fn, path: Path, repeat: int) -> tuple[float, float, pd.DataFrame]:
     return first, min(times), result
 
 
+HERE = Path(__file__).resolve().parent
+
+
+def whole_process_times(path: Path, out_dir: Path, repeat: int) -> dict[str, list[float]]:
+    """Both commands as fresh processes, in turns so that a slow spell of the machine hits both."""
+    commands = {
+        "seed": [sys.executable, str(HERE / "seed_pairs_script.py"), str(path), str(out_dir / "seed.jsonl")],
+        "rm_demo": [sys.executable, "-m", "rm_demo", "pairs", str(path), "-o", str(out_dir / "rm_demo.jsonl")],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def jsonl_pairs(path: Path, prompt: str, chosen: str, rejected: str) -> list[tuple]:
+    with open(path, encoding="utf-8") as lines:
+        records = [json.loads(line) for line in lines]
+    return sorted((r[prompt], r[chosen], r[rejected]) for r in records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -106,26 +140,40 @@ def main() -> None:
         path = Path(tmp) / "feedback.csv"
         make_feedback_csv(path, args.rows)
         size_mb = path.stat().st_size / 1e6
+        processes = whole_process_times(path, Path(tmp), args.repeat)
+        seed_file = jsonl_pairs(Path(tmp) / "seed.jsonl", "instruction", "chosen_response", "rejected_response")
+        ours_file = jsonl_pairs(Path(tmp) / "rm_demo.jsonl", "prompt", "chosen", "rejected")
         seed_first, seed_s, seed_out = timed(seed_pairs, path, args.repeat)
         ours_first, ours_s, ours_out = timed(rm_demo_pairs, path, args.repeat)
 
-    same = canonical(seed_out, "instruction", "chosen_response", "rejected_response") == canonical(
-        ours_out, "prompt", "chosen", "rejected"
-    )
+    seed_pairs_ = canonical(seed_out, "instruction", "chosen_response", "rejected_response")
+    same = seed_pairs_ == canonical(ours_out, "prompt", "chosen", "rejected") == seed_file == ours_file
     print(
         f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
         f"Python {platform.python_version()}, pandas {pd.__version__}"
     )
     print(
         f"input: {args.rows:,} rows, {size_mb:.0f} MB CSV; pairs: seed {len(seed_out):,}, rm_demo "
-        f"{len(ours_out):,}; same pairs: {same}"
+        f"{len(ours_out):,}; same pairs (both processes' files and both calls): {same}"
     )
-    print(f"{'':17} {'first call':>10}  {'best of ' + str(args.repeat) + ' after it':>18}")
-    print(f"seed pandas code : {seed_first:9.2f}s  {seed_s:17.2f}s")
-    print(f"rm_demo pairs    : {ours_first:9.2f}s  {ours_s:17.2f}s")
-    print(f"speed-up         : {seed_first / ours_first:9.1f}x  {seed_s / ours_s:17.1f}x")
+    seed_p, ours_p = processes["seed"], processes["rm_demo"]
+    print(
+        f"\nwhole processes, {args.repeat} runs each in turns (seconds: {' '.join(f'{t:.2f}' for t in seed_p)} | "
+        f"{' '.join(f'{t:.2f}' for t in ours_p)})"
+    )
+    print(f"{'':28} {'min':>7} {'median':>7}")
+    print(f"{'seed script (pandas)':28} {min(seed_p):7.2f} {statistics.median(seed_p):7.2f}")
+    print(f"{'python -m rm_demo pairs':28} {min(ours_p):7.2f} {statistics.median(ours_p):7.2f}")
+    print(
+        f"{'speed-up':28} {min(seed_p) / min(ours_p):6.1f}x "
+        f"{statistics.median(seed_p) / statistics.median(ours_p):6.1f}x"
+    )
+    print(f"\nin one process (no writing):  {'first call':>10}  {'best of ' + str(args.repeat) + ' after it':>18}")
+    print(f"seed pandas code            : {seed_first:9.2f}s  {seed_s:17.2f}s")
+    print(f"rm_demo pairs_from_file     : {ours_first:9.2f}s  {ours_s:17.2f}s")
+    print(f"speed-up                    : {seed_first / ours_first:9.1f}x  {seed_s / ours_s:17.1f}x")
     if not same:
-        raise SystemExit("the two methods disagree")
+        raise SystemExit("the methods disagree")
 
 
 if __name__ == "__main__":

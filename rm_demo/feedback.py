@@ -190,9 +190,9 @@ def decode_bytes(raw: bytes, encoding: str, source: str) -> tuple[str, str, bool
 
 def normalize_question(values: pd.Series) -> pd.Series:
     """NFC, every kind of space collapsed to one ASCII space, trimmed: variants group together."""
-    values, arrow, text, work = _needs_work(values)
+    values, arrow, texts, work = _needs_work(values)
     # The per-string regex runs only if the column holds a tab, line break or double space at all.
-    if text.size and (text.min() < 0x20 or _has_double_space(text)):
+    if any(text.size and (text.min() < 0x20 or _has_double_space(text)) for text in texts):
         work |= pc.match_substring_regex(arrow, "[\t\n\r\f\v]|  ").to_numpy(zero_copy_only=False)
     return _rewrite(
         values, work, lambda v: v.str.normalize("NFC").str.replace(_SPACE_RUN, " ", regex=True).str.strip(" ")
@@ -209,17 +209,18 @@ def normalize_answer(values: pd.Series) -> pd.Series:
 # Arrow's byte buffer replace a pass per string, and no string is looked at one by one.
 
 
-def _needs_work(values: pd.Series) -> tuple[pd.Series, pa.Array, np.ndarray, np.ndarray]:
-    """(values as str, as Arrow, all their bytes, which strings have an edge space or a non-ASCII byte)."""
+def _needs_work(values: pd.Series) -> tuple[pd.Series, pa.Array, list[np.ndarray], np.ndarray]:
+    """(values as str, as Arrow, their bytes per chunk, which strings have an edge space or a non-ASCII byte).
+
+    The bytes are views of Arrow's buffers: a copy of a 200 MB column costs more than reading it.
+    """
     values = values.astype("str")
     arrow = pa.array(values)
-    text = np.concatenate(
-        [data[offsets[0] : offsets[-1]] for offsets, data in _string_buffers(arrow)] or [np.zeros(0, np.uint8)]
-    )
+    texts = [data[offsets[0] : offsets[-1]] for offsets, data in _string_buffers(arrow)]
     work = _edge_space(arrow)
-    if text.size and text.max() >= 0x80:  # some string is not ASCII: find which
+    if any(text.size and text.max() >= 0x80 for text in texts):  # some string is not ASCII: find which
         work |= ~values.str.isascii()
-    return values, arrow, text, work
+    return values, arrow, texts, work
 
 
 def _string_buffers(strings: pa.Array | pa.ChunkedArray):
@@ -307,8 +308,9 @@ def _parse_csv(
         return "error"
 
     parse = pv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted, invalid_row_handler=on_bad_row)
+    # large_string: what pandas' str columns hold, so nothing is converted (a copy of the file) later
     convert = pv.ConvertOptions(
-        strings_can_be_null=False, null_values=[], column_types={c: pa.string() for c in slots}
+        strings_can_be_null=False, null_values=[], column_types={c: pa.large_string() for c in slots}
     )
     try:
         table = pv.read_csv(

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from rm_demo import cli
+from rm_demo import cli, tables
 
 GOOD = "question,answer,score\nQ1,good,5\nQ1,bad,1\nQ2,fine,4\nQ2,poor,2\n"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -157,12 +157,11 @@ def test_train_into_an_existing_file(tmp_path, capsys):
 def test_a_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     (tmp_path / "f.csv").write_text(GOOD)
 
-    def fill_the_disk(self, path, **kwargs):
-        with open(path, "w") as fh:
-            fh.write("half a file")
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    def fill_the_disk(lines, out):
+        out.write(b"half a file")
+        raise OSError(errno.ENOSPC, "No space left on device", out.name)
 
-    monkeypatch.setattr(pd.DataFrame, "to_json", fill_the_disk)
+    monkeypatch.setattr(tables, "_write_string_buffer", fill_the_disk)
     code, err = _run(capsys, "pairs", tmp_path / "f.csv", "-o", tmp_path / "p.jsonl")
     assert code == 2 and "No space left on device" in err and "free some disk space" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
