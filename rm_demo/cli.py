@@ -300,6 +300,8 @@ TRAIN_FLAGS = [
     "eval_fraction",
     "seed",
     "average_epochs",
+    "margin",
+    "center_rewards",
     "lora",
     "device",
     "precision",

@@ -22,6 +22,7 @@ from rm_demo.errors import InputError
 MAX_EPOCHS = 1000
 MAX_STEPS = 1_000_000
 MAX_LENGTH_TOKENS = 32_768
+MARGIN_MODES = ("off", "gap", "scaled", "clipped")
 
 
 def _opt(help: str, flag: str | None = None, choices: tuple | None = None, label: str | None = None) -> dict:
@@ -79,7 +80,18 @@ class TrainConfig:
         default=1000,
         metadata=_opt("all-pairs: at most this many pairs per question (a uniform, seeded sample above it)"),
     )
-    use_margin: bool = field(default=True, metadata=_opt("pass the score gap to TRL's loss when the pairs have one"))
+    margin: str = field(
+        default="off",
+        metadata=_opt(
+            "how the score gap enters TRL's loss: off (plain Bradley-Terry), gap (subtract chosen - rejected "
+            "score), scaled (the gap / the largest gap), clipped (the gap, at most 1)",
+            choices=MARGIN_MODES,
+        ),
+    )
+    center_rewards: float = field(
+        default=0.0,
+        metadata=_opt("TRL's center_rewards_coefficient: pulls rewards towards mean zero (0: off; TRL suggests 0.01)"),
+    )
     group_by_length: bool = field(default=True, metadata=_opt("batches of similar length: less padding"))
     average_epochs: int = field(
         default=2, metadata=_opt("final model = mean of the weights at the last N epoch ends (1: the last weights)")
@@ -116,6 +128,16 @@ class TrainConfig:
             math.isfinite(self.learning_rate) and 0 < self.learning_rate < 1,
             f"learning rate {self.learning_rate} is out of range (0, 1)",
             "use e.g. --lr 5e-5",
+        )
+        _check(
+            self.margin in MARGIN_MODES,
+            f"margin must be one of {', '.join(MARGIN_MODES)}, not {self.margin!r}",
+            "use e.g. --margin off",
+        )
+        _check(
+            math.isfinite(self.center_rewards) and 0 <= self.center_rewards < 10,
+            f"center rewards must be a number in [0, 10), not {self.center_rewards}",
+            "use 0 (off) or e.g. --center-rewards 0.01",
         )
         _check(
             self.average_epochs >= 1,
@@ -174,7 +196,10 @@ class TrainConfig:
     def from_dict(cls, data: dict | None) -> TrainConfig:
         """Tolerant of old or foreign run.json files: unknown keys are ignored."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+        data = dict(data or {})
+        if "use_margin" in data and "margin" not in data:  # run.json files before margin modes
+            data["margin"] = "gap" if data["use_margin"] else "off"
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def planned_epochs(config: TrainConfig, train_pairs: int, world_size: int = 1) -> float:

@@ -51,7 +51,26 @@ def load_pairs(config: TrainConfig):
     return result
 
 
-def tokenize_pairs(encoder: PairEncoder, pairs: pd.DataFrame, use_margin: bool):
+def loss_margins(gaps: np.ndarray, mode: str, largest_gap: float | None = None) -> np.ndarray | None:
+    """The `margin` TRL subtracts inside its loss, -log sigmoid(r_chosen - r_rejected - margin), or None.
+
+    Raw score gaps (mode "gap", as in Llama 2's reward model) ask a reward difference of 4 for a 5-vs-1
+    pair, far beyond what a pair's sigmoid needs; "scaled" divides by the largest gap (the training
+    pairs', so held-out pairs scale alike), "clipped" caps at 1. Pairs without scores get no margin.
+    """
+    if mode == "off" or not len(gaps) or not np.isfinite(gaps).all():
+        return None
+    if mode == "gap":
+        return gaps
+    if mode == "scaled":
+        largest = largest_gap if largest_gap and np.isfinite(largest_gap) else float(np.max(gaps))
+        return gaps / max(largest, 1e-12)
+    if mode == "clipped":
+        return np.minimum(gaps, 1.0)
+    raise ValueError(f"unknown margin mode {mode!r}")
+
+
+def tokenize_pairs(encoder: PairEncoder, pairs: pd.DataFrame, margin: str = "off", largest_gap: float | None = None):
     """Pairs -> a `datasets.Dataset` in TRL's pre-tokenised form (chosen_ids, rejected_ids[, margin]).
 
     Giving TRL token ids skips its own preprocessing, which would drop pairs over max_length.
@@ -66,8 +85,8 @@ def tokenize_pairs(encoder: PairEncoder, pairs: pd.DataFrame, use_margin: bool):
         # The collator pads chosen and rejected to one length: batching by it cuts padding.
         "length": [max(len(c), len(r)) for c, r in zip(chosen.input_ids, rejected.input_ids)],
     }
-    margins = pairs["margin"].to_numpy(dtype="float64")
-    if use_margin and len(margins) and np.isfinite(margins).all():
+    margins = loss_margins(pairs["margin"].to_numpy(dtype="float64"), margin, largest_gap)
+    if margins is not None:
         columns["margin"] = margins.tolist()
     truncated = int(np.sum(np.logical_or(chosen.truncated, rejected.truncated)))
     return Dataset.from_dict(columns), truncated
@@ -108,8 +127,11 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     torch.manual_seed(config.seed)
     model, tokenizer = load_reward_model(model_path, config.trust_remote_code)
     encoder = PairEncoder.for_model(tokenizer, model.config, config.max_length)
-    train_ds, train_truncated = tokenize_pairs(encoder, train_pairs, config.use_margin)
-    eval_ds, eval_truncated = tokenize_pairs(encoder, eval_pairs, config.use_margin) if len(eval_pairs) else (None, 0)
+    train_ds, train_truncated = tokenize_pairs(encoder, train_pairs, config.margin)
+    largest_gap = float(train_pairs["margin"].max()) if len(train_pairs) else None
+    eval_ds, eval_truncated = (
+        tokenize_pairs(encoder, eval_pairs, config.margin, largest_gap) if len(eval_pairs) else (None, 0)
+    )
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
     epochs = planned_epochs(config, len(train_pairs), world)
@@ -137,6 +159,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
             "eval_questions": int(eval_pairs["prompt"].nunique()) if len(eval_pairs) else 0,
             "truncated_pairs": {"train": train_truncated, "eval": eval_truncated},
             "margin_used": "margin" in train_ds.column_names,
+            "margin_mode": config.margin,
         },
         "versions": _versions(),
     }
@@ -197,6 +220,7 @@ def reward_config(config: TrainConfig, choice, train_pairs: int, world: int, has
         fp16=choice.precision == "fp16",
         use_cpu=choice.device == "cpu",
         disable_tqdm=not show_progress,
+        center_rewards_coefficient=config.center_rewards or None,
         warmup_steps=0.1,  # a fraction: 10% of the steps
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",

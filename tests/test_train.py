@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -214,3 +215,46 @@ def test_lora_run_saves_a_whole_merged_model(seed_csv, tmp_path):
     assert torch.equal(
         trained.model.layers[0].mlp.up_proj.weight, base.model.layers[0].mlp.up_proj.weight
     )  # not a LoRA target
+
+
+def test_margin_modes_turn_score_gaps_into_loss_margins():
+    from rm_demo.train import loss_margins
+
+    gaps = np.array([1.0, 2.0, 4.0])
+    assert loss_margins(gaps, "off") is None
+    assert loss_margins(gaps, "gap").tolist() == [1.0, 2.0, 4.0]
+    assert loss_margins(gaps, "scaled").tolist() == [0.25, 0.5, 1.0]
+    assert loss_margins(gaps, "scaled", largest_gap=8.0).tolist() == [0.125, 0.25, 0.5]  # held out: train's scale
+    assert loss_margins(gaps, "clipped").tolist() == [1.0, 1.0, 1.0]
+    assert loss_margins(np.array([np.nan, np.nan]), "gap") is None  # pairs files carry no scores
+
+
+def test_the_margin_mode_decides_what_trl_sees():
+    from rm_demo.train import tokenize_pairs
+
+    _, tok = load_reward_model(resolve_model("default"))
+    encoder = PairEncoder(tok, max_length=32, is_decoder=False)
+    pairs = pd.DataFrame(
+        {"prompt": ["q1", "q2"], "chosen": ["good", "fine"], "rejected": ["bad", "meh"], "margin": [4.0, 1.0]}
+    )
+    off, _ = tokenize_pairs(encoder, pairs, "off")
+    assert "margin" not in off.column_names  # plain Bradley-Terry: TRL's loss subtracts nothing
+    clipped, _ = tokenize_pairs(encoder, pairs, "clipped")
+    assert clipped["margin"] == [1.0, 1.0]
+
+
+def test_old_run_files_keep_their_margin_setting():
+    assert TrainConfig.from_dict({"use_margin": True}).margin == "gap"
+    assert TrainConfig.from_dict({"use_margin": False}).margin == "off"
+    assert TrainConfig.from_dict({}).margin == TrainConfig().margin
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [({"margin": "sometimes"}, "margin must be one of"), ({"center_rewards": -1.0}, "center rewards")],
+)
+def test_loss_settings_are_checked(change, message):
+    from rm_demo.errors import InputError
+
+    with pytest.raises(InputError, match=message):
+        TrainConfig(input="x.csv", **change).validate()
