@@ -71,3 +71,20 @@ def test_examples_come_from_the_session_pairs_in_turn(seed_csv):
 def test_examples_need_data():
     session, q, a, b, note = compare_tab.example_from_pairs(Session())
     assert q is None and "Load data" in note
+
+
+def test_a_preloaded_model_is_served_from_the_cache(tmp_path):
+    from rm_demo import score
+
+    score.forget_scorer()
+    compare_tab.preload("default").join()
+    before = score._cached_scorer.cache_info()
+    get_scorer("default")
+    after = score._cached_scorer.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)  # the click finds it loaded
+
+
+def test_a_model_that_cannot_load_fails_quietly_in_the_background(tmp_path, caplog):
+    (tmp_path / "model").mkdir()
+    compare_tab.preload(str(tmp_path / "model")).join()  # no exception escapes the thread
+    assert "could not preload" in caplog.text

@@ -72,16 +72,20 @@ def test_blank_numbers_take_the_defaults(seed_csv, runs, started):
     assert (config.epochs, config.learning_rate, config.batch_size) == (3.0, 5e-5, 16)
 
 
-def test_the_timer_stops_and_the_compare_picker_is_set_once(runs):
+def test_the_timer_stops_and_the_compare_picker_is_set_once(runs, monkeypatch):
     # Defect 2: after a run completed, every tick re-sent the picker's value, so "untrained base" snapped back.
+    preloaded = []
+    monkeypatch.setattr(compare_tab, "preload", preloaded.append)
     path = _finished_run(runs)
     session = Session(run_dir=str(path))
     session, *shown, timer = train_tab.tick(session)
     assert session.just_finished and timer.active is False
     first = compare_tab.after_run(session)
     assert first["value"] == str(path / "model")
+    assert preloaded == [str(path / "model")]  # loading starts now, not on the first Compare
     session, *shown, timer = train_tab.tick(session)  # a later tick (another reload) announces nothing again
     assert not session.just_finished and compare_tab.after_run(session) == gr.skip()
+    assert len(preloaded) == 1
     assert runs_tab.after_run(session) == (gr.skip(),) * 4
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from rm_demo.runs import BASE_MODEL_LABEL, model_choices
 from rm_demo.score import get_scorer
 
 PLACEHOLDER = "Rewards appear here after **Compare**."
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -67,6 +70,21 @@ def warm_up() -> None:
     plots.compare_models({BASE_MODEL_LABEL: result}).to_json()
 
 
+def preload(model_path: str) -> threading.Thread:
+    """Load a model into the scorer cache in the background (this session's run, as it completes),
+    so that the first Compare against it does not wait for the load."""
+
+    def load() -> None:
+        try:
+            get_scorer(model_path).compare("What is a cactus?", "A plant that stores water.", "A fish.")
+        except Exception:  # a model that cannot load says so on the click that needs it
+            log.warning("could not preload %s", model_path, exc_info=True)
+
+    thread = threading.Thread(target=load, daemon=True, name="preload-model")
+    thread.start()
+    return thread
+
+
 def _label(model_path: str) -> str:
     path = Path(model_path)
     return f"trained: {path.parent.name}" if path.name == "model" else f"model: {path.name or model_path}"
@@ -108,8 +126,10 @@ def after_run(session: Session):
         return gr.skip()
     model = Path(session.run_dir or "") / "model"
     choices = model_choices(runs_root(), session.viewer())
-    value = str(model) if any(path == str(model) for _, path in choices) else gr.skip()
-    return gr.update(choices=choices, value=value)
+    offered = any(path == str(model) for _, path in choices)  # completed, and this visitor's
+    if offered:
+        preload(str(model))
+    return gr.update(choices=choices, value=str(model) if offered else gr.skip())
 
 
 # ---------------------------------------------------------------------------------------------
