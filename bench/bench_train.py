@@ -48,12 +48,13 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     tokenizer.eos_token = tokenizer.sep_token  # BERT has no EOS; TRL appends one to every text
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
+    max_length = getattr(args, "plain_max_length", None) or args.max_length
     config = RewardConfig(
         output_dir=str(out_dir),
         per_device_train_batch_size=args.batch_size,
         num_train_epochs=args.epochs,
         learning_rate=args.lr,
-        max_length=args.max_length,
+        max_length=max_length,
         bf16=False,  # TRL's default bf16=True fails on a CPU unless use_cpu is set; plain = fp32
         use_cpu=True,
         report_to=[],
@@ -72,30 +73,34 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
 
     model.eval()
 
-    def heldout_accuracy(side: str) -> float:
+    def heldout_margins(side: str) -> np.ndarray:
         tokenizer.truncation_side = side
         margins = []
         with torch.inference_mode():
             for i in range(0, len(heldout_rows), 64):
                 batch = heldout_rows[i : i + 64]
-                texts = [r["chosen"] + tokenizer.eos_token for r in batch] + [
-                    r["rejected"] + tokenizer.eos_token for r in batch
+                # TRL joins an explicit prompt to each answer the same way
+                texts = [r.get("prompt", "") + r["chosen"] + tokenizer.eos_token for r in batch] + [
+                    r.get("prompt", "") + r["rejected"] + tokenizer.eos_token for r in batch
                 ]
-                enc = tokenizer(texts, truncation=True, max_length=args.max_length, padding=True, return_tensors="pt")
+                enc = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
                 enc.pop("token_type_ids", None)  # TRL's collator never passes them
                 logits = model(**enc).logits.squeeze(-1)
                 margins.extend((logits[: len(batch)] - logits[len(batch) :]).tolist())
-        return float(np.mean(np.array(margins) > 0))
+        return np.array(margins)
 
+    kept_end = heldout_margins("left")
     return {
         "pairs_trained": kept,
         "pairs_dropped": len(train_rows) - kept,
+        "max_length": max_length,
         "train_seconds": seconds,
         "pairs_per_s": kept * args.epochs / seconds,
         # Plain inference cuts long transcripts at the end (often both answers); keeping the end is
         # the kinder reading. The table reports the better of the two.
-        "heldout_accuracy_cut_end": heldout_accuracy("right"),
-        "heldout_accuracy_keep_end": heldout_accuracy("left"),
+        "heldout_accuracy_cut_end": float(np.mean(heldout_margins("right") > 0)),
+        "heldout_accuracy_keep_end": float(np.mean(kept_end > 0)),
+        "heldout_margins": kept_end.tolist(),
     }
 
 
@@ -106,14 +111,25 @@ class LastWeights(TrainerCallback):
         self.state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
+def hh_pairs_file(train_rows, out_dir: Path) -> Path:
+    data = out_dir / "train.jsonl"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows), encoding="utf-8")
+    return data
+
+
+def hh_heldout_triples(heldout_rows) -> list[tuple[str, str, str]]:
     from rm_demo.feedback import split_shared_prompt
+
+    return [split_shared_prompt(r["chosen"], r["rejected"]) for r in heldout_rows]
+
+
+def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: Path, **overrides) -> dict:
+    """`rm_demo train` on a pairs or feedback file; held-out accuracy on (prompt, chosen, rejected) triples."""
     from rm_demo.runs import RunFolder
     from rm_demo.score import Scorer, pairwise_accuracy
     from rm_demo.train import TrainConfig, build_trainer
 
-    data = out_dir / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in train_rows), encoding="utf-8")
     config = TrainConfig(
         input=str(data),
         output_dir=str(out_dir / "run"),
@@ -126,6 +142,7 @@ def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
         precision=args.precision,
         group_by_length=not args.no_group,
         average_epochs=args.average_epochs,
+        **overrides,
     )
     trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
     last = LastWeights()  # the weights at the last step, before the epoch average replaces them
@@ -138,18 +155,20 @@ def run_rm_demo(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     trainer.processing_class.save_pretrained(str(out_dir / "run" / "model"))
 
     scorer = Scorer(str(out_dir / "run" / "model"), max_length=args.max_length)
-    split = [split_shared_prompt(r["chosen"], r["rejected"]) for r in heldout_rows]
-    acc = pairwise_accuracy(scorer, [s[0] for s in split], [s[1] for s in split], [s[2] for s in split])
+    prompts, chosen, rejected = (list(column) for column in zip(*heldout))
+    rewards = scorer.score(prompts * 2, chosen + rejected)
+    margins = rewards[: len(prompts)] - rewards[len(prompts) :]
     scorer.model.load_state_dict(last.state)
-    acc_last = pairwise_accuracy(scorer, [s[0] for s in split], [s[1] for s in split], [s[2] for s in split])
+    acc_last = pairwise_accuracy(scorer, prompts, chosen, rejected)
     return {
         "pairs_trained": kept,
-        "pairs_dropped": len(train_rows) - kept,
+        "pairs_dropped": info["data"]["report"]["pairs"] - kept if "pairs" in info["data"]["report"] else None,
         "pairs_truncated": info["data"]["truncated_pairs"]["train"],
         "precision": info["precision"],
         "train_seconds": seconds,
         "pairs_per_s": kept * args.epochs / seconds,
-        "heldout_accuracy": acc["accuracy"],
+        "heldout_accuracy": float(np.mean(margins > 0)),
+        "heldout_margins": margins.tolist(),
         "heldout_accuracy_last_weights": acc_last["accuracy"],
         "weight_average_epochs": args.average_epochs,
     }
@@ -192,10 +211,14 @@ def main() -> None:
             if args.only in ("both", "plain"):
                 r = run_plain_trl(train_rows, heldout_rows, args, Path(tmp) / "plain")
                 r["heldout_accuracy"] = max(r["heldout_accuracy_cut_end"], r["heldout_accuracy_keep_end"])
+                r.pop("heldout_margins")
                 runs.setdefault("plain TRL", []).append(r)
                 print(f"plain TRL (seed {seed}):", json.dumps(r), flush=True)
             if args.only in ("both", "rm_demo"):
-                r = run_rm_demo(train_rows, heldout_rows, args, Path(tmp))
+                data = hh_pairs_file(train_rows, Path(tmp))
+                r = run_rm_demo(data, hh_heldout_triples(heldout_rows), args, Path(tmp))
+                r["pairs_dropped"] = len(train_rows) - r["pairs_trained"]
+                r.pop("heldout_margins")
                 runs.setdefault("rm_demo", []).append(r)
                 print(f"rm_demo (seed {seed}):", json.dumps(r), flush=True)
     # Several seeds: their mean (held-out accuracy moves by about +-0.03 from the batch order alone).

@@ -1,0 +1,153 @@
+"""Benchmark: training defaults on two kinds of data, with seeds.
+
+Runs `rm_demo train` configurations (margin handling, reward centring, ...) and plain TRL on
+
+* scored: the scored feedback set of `bench/scored_set.py` (HH pairs turned into 1-5 ratings,
+  several answers per question); 880 questions train, the other 778 are held out (their
+  best-worst pairs scored);
+* hh: the HH-RLHF pairs (first 2,000 train, last 312 held out, as in `bench_train.py`).
+
+Every configuration runs once per seed; the table gives each seed's held-out accuracy, the mean,
+the spread (max - min) and the training time. On the scored set "hard" is the accuracy on the
+held-out pairs whose rejected answer is the other HH answer (not the off-topic one).
+
+    python bench/bench_defaults.py --data scored --configs off gap scaled clipped center plain --seed 42 7 1
+    python bench/bench_defaults.py --data hh --configs off center --seed 42 7 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_train import DATA, hh_heldout_triples, hh_pairs_file, load_hh, run_plain_trl, run_rm_demo
+from scored_set import build_scored_set, split_questions
+
+# name -> TrainConfig fields changed from the defaults ("plain": TRL as its docs show it)
+CONFIGS = {
+    "off": {"margin": "off"},
+    "gap": {"margin": "gap"},
+    "scaled": {"margin": "scaled"},
+    "clipped": {"margin": "clipped"},
+    "center": {"margin": "off", "center_rewards": 0.01},
+    "gap+center": {"margin": "gap", "center_rewards": 0.01},
+    "plain": None,
+}
+
+
+def scored_data(out_dir: Path, train_questions: int):
+    """(train feedback CSV, held-out triples, which held-out pairs are hard, train pairs for plain TRL).
+
+    `train_questions` (a seeded sample) train; every other question is held out, so that accuracy
+    is measured on as many pairs as the set has (its standard error shrinks with them).
+    """
+    from rm_demo.feedback import read_feedback
+    from rm_demo.pairs import derive_pairs, pairs_from_file
+
+    frame = build_scored_set()
+    questions = frame["question"].nunique()
+    train, held = split_questions(frame, held_out=1 - train_questions / questions, seed=0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_csv, held_csv = out_dir / "scored_train.csv", out_dir / "scored_heldout.csv"
+    train.drop(columns="kind").to_csv(train_csv, index=False)
+    held.drop(columns="kind").to_csv(held_csv, index=False)
+    pairs = derive_pairs(read_feedback(held_csv)).pairs
+    triples = list(zip(pairs["prompt"], pairs["chosen"], pairs["rejected"]))
+    off_topic = set(held.loc[held["kind"] == "off_topic", "answer"])
+    hard = np.array([r not in off_topic for r in pairs["rejected"]])
+    train_pairs = pairs_from_file(train_csv).pairs
+    plain_rows = [
+        {"prompt": p, "chosen": c, "rejected": r}
+        for p, c, r in zip(train_pairs["prompt"], train_pairs["chosen"], train_pairs["rejected"])
+    ]
+    return train_csv, triples, hard, plain_rows
+
+
+def hard_accuracy(result: dict, hard: np.ndarray) -> float | None:
+    margins = result.get("heldout_margins")
+    return None if margins is None else float(np.mean(np.array(margins)[hard] > 0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=("scored", "hh"), default="scored")
+    parser.add_argument("--configs", nargs="+", default=["off", "gap"], choices=list(CONFIGS))
+    parser.add_argument("--seed", type=int, nargs="+", default=[42, 7, 1])
+    parser.add_argument(
+        "--train-questions", type=int, default=880, help="scored set: questions to train on; the rest are held out"
+    )
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument(
+        "--plain-max-length", type=int, default=512, help="plain TRL: longer pairs are dropped (512: BERT's limit)"
+    )
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--average-epochs", type=int, default=2)
+    parser.add_argument("--no-group", action="store_true")
+    parser.add_argument("--out", type=Path, help="append each run's result as a JSON line here")
+    args = parser.parse_args()
+    seeds = args.seed
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.data == "scored":
+            data, heldout, hard, plain_rows = scored_data(tmp, args.train_questions)
+        else:
+            train_rows, heldout_rows = load_hh(DATA)
+            data, heldout, hard, plain_rows = (
+                hh_pairs_file(train_rows, tmp),
+                hh_heldout_triples(heldout_rows),
+                None,
+                train_rows,
+            )
+        plain_heldout = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in heldout]
+        print(
+            f"data: {args.data}, {len(plain_rows)} train pairs, {len(heldout)} held-out pairs"
+            + (f" ({int(hard.sum())} hard)" if hard is not None else "")
+            + f"; epochs {args.epochs}, batch {args.batch_size}, max_length {args.max_length}, lr {args.lr}",
+            flush=True,
+        )
+        table: dict[str, list[dict]] = {}
+        for seed in seeds:
+            args.seed = seed
+            for name in args.configs:
+                run_dir = tmp / f"{name}-{seed}"
+                start = time.perf_counter()
+                if CONFIGS[name] is None:
+                    result = run_plain_trl(plain_rows, plain_heldout, args, run_dir)
+                    result["heldout_accuracy"] = result["heldout_accuracy_keep_end"]
+                else:
+                    result = run_rm_demo(data, heldout, args, run_dir, **CONFIGS[name])
+                result.update(config=name, seed=seed, data=args.data, wall_seconds=time.perf_counter() - start)
+                if hard is not None:
+                    result["hard_accuracy"] = hard_accuracy(result, hard)
+                result.pop("heldout_margins", None)
+                table.setdefault(name, []).append(result)
+                print(json.dumps(result), flush=True)
+                if args.out:
+                    with open(args.out, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(result) + "\n")
+
+    print(f"\n{args.data}: held-out accuracy per seed {seeds}")
+    print(f"{'config':12} {'per seed':>22} {'mean':>6} {'spread':>7} {'hard':>6} {'train s':>8}")
+    for name, runs in table.items():
+        accs = [r["heldout_accuracy"] for r in runs]
+        hard_mean = np.mean([r["hard_accuracy"] for r in runs]) if hard is not None else float("nan")
+        print(
+            f"{name:12} {' '.join(f'{a:.3f}' for a in accs):>22} {np.mean(accs):6.3f} {max(accs) - min(accs):7.3f} "
+            f"{hard_mean:6.3f} {np.mean([r['train_seconds'] for r in runs]):8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
