@@ -298,6 +298,7 @@ TRAIN_FLAGS = [
     "gradient_accumulation",
     "max_length",
     "eval_fraction",
+    "curve_eval_pairs",
     "seed",
     "average_epochs",
     "margin",

@@ -162,6 +162,7 @@ class JobStatus:
     log_tail: str = ""
     queue_position: int = 0
     eval_pairs: int | None = None
+    curve_eval_pairs: int | None = None  # the evaluations during training scored this sample of them
 
     @property
     def progress(self) -> float:
@@ -190,6 +191,7 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
         position = 1 + sum(
             1 for r in list_runs(run.path.parent) if r.status in ("queued", "running") and r.created_at < me
         )
+    summary = data.get("data") if isinstance(data.get("data"), dict) else {}
     return JobStatus(
         name=run.name,
         status=status,
@@ -203,7 +205,8 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
         metrics=metrics,
         log_tail=run.log_tail(),
         queue_position=position,
-        eval_pairs=(data.get("data") or {}).get("eval_pairs") if isinstance(data.get("data"), dict) else None,
+        eval_pairs=summary.get("eval_pairs"),
+        curve_eval_pairs=summary.get("curve_eval_pairs"),
     )
 
 

@@ -98,9 +98,12 @@ def _saved_model_point(fig: go.Figure, metrics: list[dict], key: str, color: str
         )
 
 
-def accuracy_curves(metrics: list[dict], eval_pairs: int | None = None, min_pairs: int = 10) -> go.Figure:
+def accuracy_curves(
+    metrics: list[dict], eval_pairs: int | None = None, min_pairs: int = 10, curve_pairs: int | None = None
+) -> go.Figure:
     """Train (batch) and held-out accuracy by step. With fewer than `min_pairs` held-out pairs the
-    held-out line jumps between a few values by chance: it is drawn faint and the chart says so."""
+    held-out line jumps between a few values by chance: it is drawn faint and the chart says so.
+    `curve_pairs`: the evaluations during training scored a sample of that many held-out pairs."""
     fig = _figure("Pairwise accuracy", "training step", "share of pairs ranked right")
     train = [(m["step"], m["train_accuracy"]) for m in metrics if "train_accuracy" in m]
     evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m and not m.get("final")]
@@ -117,6 +120,8 @@ def accuracy_curves(metrics: list[dict], eval_pairs: int | None = None, min_pair
         )
     if evals:
         name = f"held-out ({eval_pairs} pair{'s' if eval_pairs != 1 else ''}: too few to judge)" if few else "held-out"
+        if not few and curve_pairs and eval_pairs and curve_pairs < eval_pairs:
+            name = f"held-out (a sample of {curve_pairs} of {eval_pairs} pairs)"
         fig.add_scatter(
             x=[s for s, _ in evals],
             y=[v for _, v in evals],

@@ -133,6 +133,8 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         tokenize_pairs(encoder, eval_pairs, config.margin, largest_gap) if len(eval_pairs) else (None, 0)
     )
 
+    curve_ds = curve_sample(eval_ds, config.curve_eval_pairs, config.seed)
+
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
     epochs = planned_epochs(config, len(train_pairs), world)
     args = reward_config(
@@ -155,6 +157,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
             "report": result.report.to_dict(),
             "train_pairs": len(train_pairs),
             "eval_pairs": len(eval_pairs),
+            "curve_eval_pairs": len(curve_ds) if curve_ds is not None else 0,
             "train_questions": int(train_pairs["prompt"].nunique()),
             "eval_questions": int(eval_pairs["prompt"].nunique()) if len(eval_pairs) else 0,
             "truncated_pairs": {"train": train_truncated, "eval": eval_truncated},
@@ -170,11 +173,12 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         model=model,
         args=args,
         train_dataset=train_ds,
-        eval_dataset=eval_ds,
+        eval_dataset=curve_ds,
         processing_class=tokenizer,
         callbacks=callbacks,
         peft_config=_lora_config(config),
     )
+    trainer.final_eval_dataset = eval_ds  # every held-out pair, for the evaluation after training
     # A per-process mean of sharded weights is not one this callback can check: those runs keep
     # their last weights.
     sharded = _weights_sharded(trainer)
@@ -182,6 +186,13 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         trainer.add_callback(EpochWeightAverage(config.average_epochs))
     info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
+
+
+def curve_sample(eval_ds, limit: int, seed: int):
+    """The held-out pairs the evaluations during training score: all, or a fixed seeded sample of `limit`."""
+    if eval_ds is None or not limit or len(eval_ds) <= limit:
+        return eval_ds
+    return eval_ds.shuffle(seed=seed).select(range(limit))
 
 
 def _lora_config(config: TrainConfig):
@@ -309,8 +320,9 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
             run.update(**info)
         train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final = {}
-        if trainer.eval_dataset is not None:
-            final = {k: float(v) for k, v in trainer.evaluate().items() if isinstance(v, (int, float))}
+        held_out = getattr(trainer, "final_eval_dataset", trainer.eval_dataset)
+        if held_out is not None:
+            final = {k: float(v) for k, v in trainer.evaluate(held_out).items() if isinstance(v, (int, float))}
         cancelled = run.cancel_requested
         save_model(trainer, str(run.model_dir), is_main)
         if is_main:

@@ -147,6 +147,8 @@ def test_the_accuracy_chart_says_when_held_out_pairs_are_too_few():
     assert any("too few" in (trace.name or "") for trace in few.data)
     enough = plots.accuracy_curves(metrics, eval_pairs=50)
     assert not any("too few" in (trace.name or "") for trace in enough.data)
+    sampled = plots.accuracy_curves(metrics, eval_pairs=400, curve_pairs=256)
+    assert any("a sample of 256 of 400" in (trace.name or "") for trace in sampled.data)
 
 
 def test_the_epochs_note_says_when_min_steps_raise_the_epochs(seed_csv):

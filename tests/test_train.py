@@ -258,3 +258,21 @@ def test_loss_settings_are_checked(change, message):
 
     with pytest.raises(InputError, match=message):
         TrainConfig(input="x.csv", **change).validate()
+
+
+def test_curves_score_a_sample_and_the_final_evaluation_every_held_out_pair(tmp_path):
+    from rm_demo.train import build_trainer
+
+    rows = ["question,answer,feedback"]
+    for q in range(40):
+        rows += [f"question {q},a good answer {q},5", f"question {q},a poor answer {q},1"]
+    (tmp_path / "f.csv").write_text("\n".join(rows) + "\n")
+    config = TrainConfig(
+        input=str(tmp_path / "f.csv"), output_dir=str(tmp_path / "run"), eval_fraction=0.5, curve_eval_pairs=5
+    )
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert len(trainer.eval_dataset) == 5 and info["data"]["curve_eval_pairs"] == 5
+    assert len(trainer.final_eval_dataset) == info["data"]["eval_pairs"] == 20
+    config.curve_eval_pairs = 0  # all, every time
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert len(trainer.eval_dataset) == len(trainer.final_eval_dataset) == 20

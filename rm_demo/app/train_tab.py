@@ -178,7 +178,7 @@ def poll_outputs(session: Session, status: JobStatus) -> tuple:
     curves = (
         (
             plots.loss_curves(status.metrics),
-            plots.accuracy_curves(status.metrics, status.eval_pairs, MIN_HELD_OUT_PAIRS),
+            plots.accuracy_curves(status.metrics, status.eval_pairs, MIN_HELD_OUT_PAIRS, status.curve_eval_pairs),
         )
         if changed
         else (gr.skip(), gr.skip())
