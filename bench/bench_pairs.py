@@ -24,11 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from seed_pairs_script import seed_pairs  # the article's code, shared with the whole-process run
 
 from rm_demo.pairs import PairOptions, pairs_from_file
 
@@ -57,28 +57,6 @@ def make_feedback_csv(path: Path, rows: int, answers_per_question: int = 5, seed
         }
     )
     frame.to_csv(path, index=False)
-
-
-def seed_pairs(path: Path) -> pd.DataFrame:
-    """The seed article's code, unchanged but for returning a frame instead of a datasets.Dataset."""
-    df = pd.read_csv(path)
-    df["tup"] = list(zip(df["answer"], df["feedback"]))
-    df_g = df.groupby("question")["tup"].apply(list).reset_index()
-    df_g["sorted_tup"] = df_g["tup"].apply(lambda x: sorted(x, key=itemgetter(1)))
-    df_g["chosen"] = df_g["sorted_tup"].apply(lambda x: x[-1][0])
-    df_g["chosen_score"] = df_g["sorted_tup"].apply(lambda x: x[-1][1])
-    df_g["rejected"] = df_g["sorted_tup"].apply(lambda x: x[0][0])
-    df_g["rejected_score"] = df_g["sorted_tup"].apply(lambda x: x[0][1])
-    df_g = df_g.dropna()
-    df_g = df_g[(df_g["chosen_score"] >= 4.0) & (df_g["rejected_score"] < 4.0)]
-    rows = []
-    for record in df_g.itertuples(index=True, name="Pandas"):
-        if record is None or len(record) == 0:
-            continue
-        rows.append(
-            {"instruction": record.question, "chosen_response": record.chosen, "rejected_response": record.rejected}
-        )
-    return pd.DataFrame(rows)
 
 
 def rm_demo_pairs(path: Path) -> pd.DataFrame:

@@ -13,7 +13,8 @@ from operator import itemgetter
 import pandas as pd
 
 
-def main(source: str, target: str) -> None:
+def seed_pairs(source) -> pd.DataFrame:
+    """The article's code, unchanged but for returning a frame instead of a `datasets.Dataset`."""
     df = pd.read_csv(source)
     df["tup"] = list(zip(df["answer"], df["feedback"]))
     df_g = df.groupby("question")["tup"].apply(list).reset_index()
@@ -31,7 +32,11 @@ def main(source: str, target: str) -> None:
         rows.append(
             {"instruction": record.question, "chosen_response": record.chosen, "rejected_response": record.rejected}
         )
-    pd.DataFrame(rows).to_json(target, orient="records", lines=True, force_ascii=False)
+    return pd.DataFrame(rows)
+
+
+def main(source: str, target: str) -> None:
+    seed_pairs(source).to_json(target, orient="records", lines=True, force_ascii=False)
 
 
 if __name__ == "__main__":
