@@ -124,10 +124,18 @@ def hh_heldout_triples(heldout_rows) -> list[tuple[str, str, str]]:
     return [split_shared_prompt(r["chosen"], r["rejected"]) for r in heldout_rows]
 
 
+def reward_margins(scorer, prompts: list[str], chosen: list[str], rejected: list[str]) -> np.ndarray:
+    """r(chosen) - r(rejected) per held-out pair: > 0 is a pair ranked right."""
+    rewards = scorer.score(prompts * 2, chosen + rejected)
+    return rewards[: len(prompts)] - rewards[len(prompts) :]
+
+
 def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: Path, **overrides) -> dict:
-    """`rm_demo train` on a pairs or feedback file; held-out accuracy on (prompt, chosen, rejected) triples."""
+    """`rm_demo train` on a pairs or feedback file; held-out accuracy on (prompt, chosen, rejected) triples.
+
+    The caller knows what a dropped pair is for its data (HH: rows of the pairs file not trained on)."""
     from rm_demo.runs import RunFolder
-    from rm_demo.score import Scorer, pairwise_accuracy
+    from rm_demo.score import Scorer
     from rm_demo.train import TrainConfig, build_trainer
 
     config = TrainConfig(
@@ -156,20 +164,18 @@ def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: 
 
     scorer = Scorer(str(out_dir / "run" / "model"), max_length=args.max_length)
     prompts, chosen, rejected = (list(column) for column in zip(*heldout))
-    rewards = scorer.score(prompts * 2, chosen + rejected)
-    margins = rewards[: len(prompts)] - rewards[len(prompts) :]
+    margins = reward_margins(scorer, prompts, chosen, rejected)
     scorer.model.load_state_dict(last.state)
-    acc_last = pairwise_accuracy(scorer, prompts, chosen, rejected)
+    margins_last = reward_margins(scorer, prompts, chosen, rejected)
     return {
         "pairs_trained": kept,
-        "pairs_dropped": info["data"]["report"]["pairs"] - kept if "pairs" in info["data"]["report"] else None,
         "pairs_truncated": info["data"]["truncated_pairs"]["train"],
         "precision": info["precision"],
         "train_seconds": seconds,
         "pairs_per_s": kept * args.epochs / seconds,
         "heldout_accuracy": float(np.mean(margins > 0)),
         "heldout_margins": margins.tolist(),
-        "heldout_accuracy_last_weights": acc_last["accuracy"],
+        "heldout_accuracy_last_weights": float(np.mean(margins_last > 0)),
         "weight_average_epochs": args.average_epochs,
     }
 

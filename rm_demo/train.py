@@ -320,9 +320,9 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
             run.update(**info)
         train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         final = {}
-        held_out = getattr(trainer, "final_eval_dataset", trainer.eval_dataset)
-        if held_out is not None:
-            final = {k: float(v) for k, v in trainer.evaluate(held_out).items() if isinstance(v, (int, float))}
+        if trainer.final_eval_dataset is not None:  # every held-out pair (the curves scored a sample)
+            metrics = trainer.evaluate(trainer.final_eval_dataset)
+            final = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
         cancelled = run.cancel_requested
         save_model(trainer, str(run.model_dir), is_main)
         if is_main:
