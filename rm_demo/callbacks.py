@@ -73,6 +73,33 @@ class CancelCallback(TrainerCallback):
         return control
 
 
+class CheckpointInterval(TrainerCallback):
+    """Lets a scheduled checkpoint through at most once every `min_seconds`; one on Stop always.
+
+    A checkpoint of MiniLM with its optimizer state is about 270 MB. Saved at each of a run's ten
+    evaluations, checkpoints took 5 s of a 58 s CPU run at 32 tokens, and on a GPU, together with
+    activation checkpointing, they made the default run 2.5x slower. A killed run redoes at most
+    about this much work.
+    """
+
+    def __init__(self, min_seconds: float = 60.0, clock=time.monotonic):
+        self.min_seconds = min_seconds
+        self.clock = clock
+        self.last = clock()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last = self.clock()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save and not control.should_training_stop:  # stopping: Stop's checkpoint
+            now = self.clock()
+            if now - self.last < self.min_seconds:
+                control.should_save = False
+            else:
+                self.last = now
+        return control
+
+
 class EpochWeightAverage(TrainerCallback):
     """Makes the final model the mean of the trainable weights at the ends of the last `epochs` epochs.
 

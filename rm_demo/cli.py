@@ -304,6 +304,7 @@ TRAIN_FLAGS = [
     "margin",
     "center_rewards",
     "lora",
+    "activation_checkpointing",
     "device",
     "precision",
     "trust_remote_code",

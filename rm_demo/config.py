@@ -23,6 +23,8 @@ MAX_EPOCHS = 1000
 MAX_STEPS = 1_000_000
 MAX_LENGTH_TOKENS = 32_768
 MARGIN_MODES = ("off", "gap", "scaled", "clipped")
+# Above this size activations start to crowd a GPU's memory at the default batch and length.
+CHECKPOINTING_ABOVE_PARAMS = 200_000_000
 
 
 def _opt(help: str, flag: str | None = None, choices: tuple | None = None, label: str | None = None) -> dict:
@@ -108,8 +110,8 @@ class TrainConfig:
     checkpoints: bool = field(
         default=True,
         metadata=_opt(
-            "without this flag a checkpoint is saved at each evaluation and on Stop, so the run can resume "
-            "(removed once it completes)",
+            "without this flag a checkpoint is saved at an evaluation at most once a minute, and on Stop, so "
+            "the run can resume (removed once it completes)",
             flag="--no-checkpoints",
         ),
     )
@@ -117,6 +119,16 @@ class TrainConfig:
         default=False, metadata=_opt("train LoRA adapters (peft) instead of all weights", label="LoRA (decoders)")
     )
     lora_r: int = field(default=16, metadata=_opt("LoRA rank"))
+    # TRL turns it on by default; for a small model it only costs time (the backward pass runs each
+    # layer's forward again: 30% more compute per step) and saves memory nobody is short of.
+    activation_checkpointing: str = field(
+        default="auto",
+        metadata=_opt(
+            "recompute activations in the backward pass: less memory, slower steps (auto: on for models of "
+            f"{CHECKPOINTING_ABOVE_PARAMS // 10**6}M parameters or more)",
+            choices=("auto", "on", "off"),
+        ),
+    )
     device: str = field(default="auto", metadata=_opt("where to train", choices=("auto", "cpu", "cuda", "mps")))
     precision: str = field(default="auto", metadata=_opt("number format", choices=("auto", "bf16", "fp16", "fp32")))
     trust_remote_code: bool = field(
@@ -147,6 +159,11 @@ class TrainConfig:
             self.margin in MARGIN_MODES,
             f"margin must be one of {', '.join(MARGIN_MODES)}, not {self.margin!r}",
             "use e.g. --margin off",
+        )
+        _check(
+            self.activation_checkpointing in ("auto", "on", "off"),
+            f"activation checkpointing must be auto, on or off, not {self.activation_checkpointing!r}",
+            "use e.g. --activation-checkpointing auto",
         )
         _check(
             math.isfinite(self.center_rewards) and 0 <= self.center_rewards < 10,
@@ -214,6 +231,13 @@ class TrainConfig:
         if "use_margin" in data and "margin" not in data:  # run.json files before margin modes
             data["margin"] = "gap" if data["use_margin"] else "off"
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def uses_activation_checkpointing(setting: str, model_params: int) -> bool:
+    """`auto`: on only for models big enough that their activations may not fit beside them."""
+    if setting == "auto":
+        return model_params >= CHECKPOINTING_ABOVE_PARAMS
+    return setting == "on"
 
 
 def planned_epochs(config: TrainConfig, train_pairs: int, world_size: int = 1) -> float:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rm_demo.config import TrainConfig, planned_epochs
+from rm_demo.config import TrainConfig, planned_epochs, uses_activation_checkpointing
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, pooler_starts_at_identity, resolve_model
@@ -117,7 +117,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
     import torch
 
-    from rm_demo.callbacks import CancelCallback, EpochWeightAverage, MetricsCallback
+    from rm_demo.callbacks import EpochWeightAverage
 
     config.validate()
     result = load_pairs(config)
@@ -134,11 +134,18 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     )
 
     curve_ds = curve_sample(eval_ds, config.curve_eval_pairs, config.seed)
+    checkpointing = uses_activation_checkpointing(config.activation_checkpointing, model.num_parameters())
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
     epochs = planned_epochs(config, len(train_pairs), world)
     args = reward_config(
-        config, choice, len(train_pairs), world, has_eval=eval_ds is not None, show_progress=progress and is_main
+        config,
+        choice,
+        len(train_pairs),
+        world,
+        has_eval=eval_ds is not None,
+        show_progress=progress and is_main,
+        activation_checkpointing=checkpointing,
     )
     info = {
         "device": choice.device,
@@ -151,6 +158,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         else "from the checkpoint",
         "world_size": world,
         "epochs_run": epochs,
+        "activation_checkpointing": checkpointing,
         "data": {
             "source": config.source_name or Path(config.input).name,
             "sha256_16": _data_hash(config.input),
@@ -166,16 +174,13 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         },
         "versions": _versions(),
     }
-    callbacks = [CancelCallback(run)] if run else []
-    if run and is_main:
-        callbacks.append(MetricsCallback(run))
     trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=train_ds,
         eval_dataset=curve_ds,
         processing_class=tokenizer,
-        callbacks=callbacks,
+        callbacks=_callbacks(config, run, is_main, world),
         peft_config=_lora_config(config),
     )
     trainer.final_eval_dataset = eval_ds  # every held-out pair, for the evaluation after training
@@ -186,6 +191,19 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         trainer.add_callback(EpochWeightAverage(config.average_epochs))
     info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
+
+
+def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int) -> list:
+    from rm_demo.callbacks import CancelCallback, CheckpointInterval, MetricsCallback
+
+    callbacks = [CancelCallback(run)] if run else []
+    # After Cancel's, so a Stop's checkpoint always goes through. One process only: processes' clocks
+    # could disagree on a save that all of them must join (launched runs keep one per evaluation).
+    if config.checkpoints and world == 1:
+        callbacks.append(CheckpointInterval())
+    if run and is_main:
+        callbacks.append(MetricsCallback(run))
+    return callbacks
 
 
 def curve_sample(eval_ds, limit: int, seed: int):
@@ -203,9 +221,25 @@ def _lora_config(config: TrainConfig):
     return LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.05)
 
 
-def reward_config(config: TrainConfig, choice, train_pairs: int, world: int, has_eval: bool, show_progress: bool):
+def reward_config(
+    config: TrainConfig,
+    choice,
+    train_pairs: int,
+    world: int,
+    has_eval: bool,
+    show_progress: bool,
+    activation_checkpointing: bool = False,
+):
     """TRL's `RewardConfig` for this run: epochs (raised for tiny data), evaluation cadence, precision."""
+    from dataclasses import fields
+
     from trl import RewardConfig
+
+    # transformers 5 renamed gradient_checkpointing (TRL's default: on) to activation_checkpointing.
+    names = {f.name for f in fields(RewardConfig)}
+    checkpointing_name = (
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    )
 
     steps_per_epoch = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world))
     epochs = planned_epochs(config, train_pairs, world)
@@ -236,6 +270,7 @@ def reward_config(config: TrainConfig, choice, train_pairs: int, world: int, has
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         length_column_name="length",
+        **{checkpointing_name: activation_checkpointing},
     )
 
 

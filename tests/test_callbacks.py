@@ -3,7 +3,7 @@
 import torch
 from transformers import TrainerControl, TrainerState
 
-from rm_demo.callbacks import EpochWeightAverage
+from rm_demo.callbacks import CheckpointInterval, EpochWeightAverage
 
 
 def _run_epochs(values, max_steps, stop_after=None):
@@ -53,3 +53,23 @@ def test_a_resumed_run_counts_epochs_by_number():
     average.on_epoch_end(None, state, control, model=model)
     average.on_train_end(None, state, control, model=model)
     assert average.epochs_ended == 3 and average.count == 1 and not average.applied
+
+
+def test_checkpoints_are_saved_at_most_once_a_minute_and_always_on_stop():
+    now = [0.0]
+    interval = CheckpointInterval(min_seconds=60, clock=lambda: now[0])
+    state, control = TrainerState(), TrainerControl()
+    interval.on_train_begin(None, state, control)
+
+    def scheduled_save_at(seconds, stopping=False):
+        now[0] = seconds
+        control.should_save, control.should_training_stop = True, stopping
+        return interval.on_step_end(None, state, control).should_save
+
+    assert not scheduled_save_at(30)  # too soon after the start
+    assert scheduled_save_at(61)
+    assert not scheduled_save_at(100)  # 39 s after the last one
+    assert scheduled_save_at(105, stopping=True)  # Stop's checkpoint: a resume goes on from here
+    now[0] = 200
+    control.should_save, control.should_training_stop = False, False
+    assert not interval.on_step_end(None, state, control).should_save  # nothing scheduled, nothing added

@@ -251,7 +251,11 @@ def test_old_run_files_keep_their_margin_setting():
 
 @pytest.mark.parametrize(
     "change, message",
-    [({"margin": "sometimes"}, "margin must be one of"), ({"center_rewards": -1.0}, "center rewards")],
+    [
+        ({"margin": "sometimes"}, "margin must be one of"),
+        ({"center_rewards": -1.0}, "center rewards"),
+        ({"activation_checkpointing": "yes"}, "activation checkpointing must be auto, on or off"),
+    ],
 )
 def test_loss_settings_are_checked(change, message):
     from rm_demo.errors import InputError
@@ -276,3 +280,26 @@ def test_curves_score_a_sample_and_the_final_evaluation_every_held_out_pair(tmp_
     config.curve_eval_pairs = 0  # all, every time
     trainer, info = build_trainer(config, None, is_main=True, progress=False)
     assert len(trainer.eval_dataset) == len(trainer.final_eval_dataset) == 20
+
+
+def test_activation_checkpointing_is_on_only_for_big_models_unless_asked(tmp_path):
+    """TRL turns it on for every model; for MiniLM it only slowed each step by a quarter (BENCHMARKS.md)."""
+    from rm_demo.cli import build_parser
+    from rm_demo.config import CHECKPOINTING_ABOVE_PARAMS, uses_activation_checkpointing
+    from rm_demo.train import build_trainer
+
+    assert not uses_activation_checkpointing("auto", 22_000_000)
+    assert uses_activation_checkpointing("auto", CHECKPOINTING_ABOVE_PARAMS)
+    assert uses_activation_checkpointing("on", 1) and not uses_activation_checkpointing("off", 10**10)
+
+    (tmp_path / "f.csv").write_text("question,answer,feedback\nq,good,5\nq,bad,1\n")
+    config = TrainConfig(input=str(tmp_path / "f.csv"), output_dir=str(tmp_path / "run"), eval_fraction=0)
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert info["activation_checkpointing"] is False and trainer.args.gradient_checkpointing is False
+    from rm_demo.callbacks import CheckpointInterval
+
+    assert any(isinstance(c, CheckpointInterval) for c in trainer.callback_handler.callbacks)
+    args = build_parser().parse_args(["train", "f.csv", "-o", "run", "--activation-checkpointing", "on"])
+    config.activation_checkpointing = args.activation_checkpointing
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert info["activation_checkpointing"] is True and trainer.args.gradient_checkpointing is True
