@@ -49,14 +49,17 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
     model.config.pad_token_id = tokenizer.pad_token_id
     max_length = getattr(args, "plain_max_length", None) or args.max_length
+    on_gpu = torch.cuda.is_available()
     config = RewardConfig(
         output_dir=str(out_dir),
         per_device_train_batch_size=args.batch_size,
         num_train_epochs=args.epochs,
         learning_rate=args.lr,
         max_length=max_length,
-        bf16=False,  # TRL's default bf16=True fails on a CPU unless use_cpu is set; plain = fp32
-        use_cpu=True,
+        # TRL's default bf16=True is what its docs run on a GPU; on a CPU it fails unless use_cpu is
+        # set, and plain there means fp32.
+        bf16=on_gpu,
+        use_cpu=not on_gpu,
         report_to=[],
         save_strategy="no",
         logging_steps=10,
@@ -85,6 +88,7 @@ def run_plain_trl(train_rows, heldout_rows, args, out_dir: Path) -> dict:
                 ]
                 enc = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
                 enc.pop("token_type_ids", None)  # TRL's collator never passes them
+                enc = enc.to(model.device)
                 logits = model(**enc).logits.squeeze(-1)
                 margins.extend((logits[: len(batch)] - logits[len(batch) :]).tolist())
         return np.array(margins)
@@ -180,6 +184,21 @@ def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: 
     }
 
 
+def warm_up_gpu(batch_size: int, max_length: int) -> None:
+    """A few untimed steps, so the first timed run does not pay for CUDA's kernels loading (~10 s)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rm_demo.models import default_model_path
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(default_model_path()), num_labels=1).cuda()
+    ids = torch.randint(1000, 2000, (2 * batch_size, max_length), device="cuda")
+    for _ in range(3):
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            model(input_ids=ids).logits.sum().backward()
+    torch.cuda.synchronize()
+    del model
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -199,8 +218,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("both", "plain", "rm_demo"), default="both")
     args = parser.parse_args()
     train_rows, heldout_rows = load_hh(args.data)
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, threads "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores{gpu}, torch {torch.__version__}, threads "
         f"{torch.get_num_threads()}"
     )
     print(
@@ -209,6 +229,11 @@ def main() -> None:
         f"max_length {args.max_length}, lr {args.lr}",
         flush=True,
     )
+    if torch.cuda.is_available():
+        try:
+            warm_up_gpu(args.batch_size, args.max_length)
+        except Exception as exc:  # a benchmark without its warm-up still measures something
+            print(f"GPU warm-up failed ({exc}); the first run includes CUDA's start-up")
     seeds = args.seed
     runs: dict[str, list[dict]] = {}
     for seed in seeds:
