@@ -619,15 +619,21 @@ def _plain_ascii_csv(path: Path, source: str, head: bytes, options: ReadOptions)
     return RawTable(frame, source, "csv", "utf-8", True, delimiter, notes)
 
 
-# A line inside a quoted field that ends like a row of its own: a delimiter, then a number (a score).
-_ROW_LIKE_LINE = r"\n[^\n]*{delim}[ \t]*[-+]?[0-9]+(?:[.,][0-9]+)?[ \t]*(?:\n|$)"
+def _row_like_line(delimiter: str, fields: int) -> str:
+    """A whole line inside a quoted field that reads as a row of its own: as many fields as the header,
+    the last a number (a score). Prose with a comma before a number ("2, 3") has too few fields."""
+    d = re.escape(delimiter)
+    decimal = "[.]" if delimiter == "," else "[.,]"
+    return rf"\n(?:[^{d}\n]*{d}){{{fields - 1}}}[ \t]*[-+]?[0-9]+(?:{decimal}[0-9]+)?[ \t]*(?:\n|$)"
 
 
 def _suspicious_quotes(frame: pd.DataFrame, delimiter: str) -> list[str]:
     """A stray quote makes the CSV rules swallow the following rows into one field. The file's meaning
     is kept as the rules give it; this names where a field spans lines that look like rows."""
-    pattern = _ROW_LIKE_LINE.format(delim=re.escape(delimiter))
     columns = [c for c in frame.columns if c != "row"]
+    if len(columns) < 2:
+        return []
+    pattern = _row_like_line(delimiter, len(columns))
     hits = np.zeros(len(frame), dtype=bool)
     for col in columns:
         values = pa.array(frame[col].to_numpy(dtype=object), type=pa.string(), from_pandas=True)

@@ -86,7 +86,8 @@ def test_a_stray_quote_is_named_with_its_line(tmp_path, capsys):
 
 
 def test_a_quoted_multi_line_answer_is_not_flagged(tmp_path, capsys):
-    text = 'question,answer,score\nQ1,"line one\nline two",5\nQ1,short,1\n'
+    # The second line ends in "delimiter, number" like a row, but has one field too few to be one.
+    text = 'question,answer,score\nQ1,"line one\nI have 2 cats, 3\nline three",5\nQ1,short,1\n'
     (tmp_path / "ok.csv").write_text(text)
     code, err = _run(capsys, "pairs", tmp_path / "ok.csv", "-o", tmp_path / "p.jsonl")
     assert code == 0 and "Check the quotes" not in err
