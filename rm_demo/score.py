@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import math
+import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,24 +107,77 @@ def pairwise_accuracy(scorer: Scorer, prompts, chosen, rejected) -> dict:
     }
 
 
-_cache_lock = threading.Lock()
+def _env_megabytes(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
 
 
-@functools.lru_cache(maxsize=3)
-def _cached_scorer(model: str) -> Scorer:
-    return Scorer(model)
+class ScorerCache:
+    """Loaded scorers by model, kept while their weights fit a memory budget; the least recently used
+    goes first, and the newest always stays.
+
+    In a workshop every visitor compares their own run against the base model: a cache of a fixed
+    three models reloaded a model on nearly every click once a fourth visitor came. A model loads
+    outside the cache's lock, so other visitors' clicks on loaded models answer meanwhile; two
+    clicks on the same unloaded model load it once.
+    """
+
+    def __init__(self, budget_bytes: float):
+        self.budget_bytes = budget_bytes
+        self.hits = self.misses = 0
+        self._scorers: OrderedDict[str, Scorer] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, model: str) -> Scorer:
+        with self._lock:
+            if model in self._scorers:
+                self.hits += 1
+                self._scorers.move_to_end(model)
+                return self._scorers[model]
+            model_lock = self._loading.setdefault(model, threading.Lock())
+        with model_lock:
+            with self._lock:
+                if model in self._scorers:  # loaded by another click while this one waited
+                    self.hits += 1
+                    return self._scorers[model]
+            scorer = Scorer(model)
+            with self._lock:
+                self.misses += 1
+                self._scorers[model] = scorer
+                self._loading.pop(model, None)
+                while len(self._scorers) > 1 and self.bytes_held() > self.budget_bytes:
+                    self._scorers.popitem(last=False)
+            return scorer
+
+    def bytes_held(self) -> int:
+        return sum(_weight_bytes(scorer.model) for scorer in self._scorers.values())
+
+    def models(self) -> list[str]:
+        with self._lock:
+            return list(self._scorers)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._scorers.clear()
+
+
+def _weight_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+# 1 GB holds about eleven MiniLM-sized models (91 MB each in fp32); a 0.5B model (2 GB) stays alone.
+scorer_cache = ScorerCache(_env_megabytes("RM_DEMO_SCORER_CACHE_MB", 1024) * 2**20)
 
 
 def get_scorer(model: str = "default") -> Scorer:
     """A loaded scorer, kept between calls (the app's clicks): loading is the slow part."""
-    with _cache_lock:
-        return _cached_scorer(model or "default")
+    return scorer_cache.get(model or "default")
 
 
 def forget_scorer() -> None:
     """Drop every cached model (after a run's model folder is replaced or deleted)."""
-    with _cache_lock:
-        _cached_scorer.cache_clear()
+    scorer_cache.clear()
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Scoring: exact fp32 by default; bf16 (where the CPU has it natively) for batch scoring, within rounding."""
 
+import threading
+
 import numpy as np
 import pytest
+import torch
 
 from rm_demo.models import cpu_has_native_bf16
 from rm_demo.score import Scorer
@@ -22,3 +25,56 @@ def test_bf16_scores_within_rounding_of_fp32():
     fast = Scorer("default", device="cpu", precision="auto")
     assert fast.choice.precision == "bf16"
     assert np.abs(fast.score(PROMPTS, ANSWERS) - exact).max() < 0.05
+
+
+class _FakeScorer:
+    """A 'model' of `megabytes` of fp32 weights; a model named slow* waits for `release`."""
+
+    started, release = threading.Event(), threading.Event()
+    loads: list[str] = []
+
+    def __init__(self, model: str):
+        if model.startswith("slow"):
+            self.started.set()
+            assert self.release.wait(10)
+        megabytes = int(model.split("-")[-1])
+        self.model = torch.nn.Linear(megabytes * 2**18, 1, bias=False)  # 2^18 floats = 1 MB
+        self.loads.append(model)
+
+
+@pytest.fixture
+def fake_scorers(monkeypatch):
+    from rm_demo import score
+
+    monkeypatch.setattr(score, "Scorer", _FakeScorer)
+    _FakeScorer.loads.clear()
+    _FakeScorer.started.clear()
+    _FakeScorer.release.clear()
+    return score
+
+
+def test_the_scorer_cache_keeps_models_within_its_memory_budget(fake_scorers):
+    cache = fake_scorers.ScorerCache(budget_bytes=2.5 * 2**20)
+    a = cache.get("a-1")
+    cache.get("b-1")
+    assert cache.get("a-1") is a  # a hit, and now the most recently used
+    cache.get("c-1")  # 3 MB > 2.5 MB: b, the least recently used, goes
+    assert cache.models() == ["a-1", "c-1"] and cache.get("a-1") is a
+    cache.get("big-5")  # bigger than the whole budget: it stays, alone
+    assert cache.models() == ["big-5"]
+    assert (cache.hits, cache.misses) == (2, 4) and _FakeScorer.loads == ["a-1", "b-1", "c-1", "big-5"]
+
+
+def test_a_slow_load_holds_up_no_other_model_and_loads_once(fake_scorers):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = fake_scorers.ScorerCache(budget_bytes=2**30)
+    cached = cache.get("fast-1")
+    with ThreadPoolExecutor(3) as pool:
+        first, second = pool.submit(cache.get, "slow-1"), pool.submit(cache.get, "slow-1")
+        assert _FakeScorer.started.wait(10)
+        assert pool.submit(cache.get, "fast-1").result(timeout=5) is cached  # while slow-1 is loading
+        assert not first.done()
+        _FakeScorer.release.set()
+        assert first.result(10) is second.result(10)
+    assert _FakeScorer.loads.count("slow-1") == 1
