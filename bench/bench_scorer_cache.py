@@ -36,7 +36,7 @@ def clicks(cache, runs: list[str], rounds: int) -> list[float]:
 
 def main() -> None:
     from rm_demo.models import default_model_path
-    from rm_demo.score import Scorer, ScorerCache, _weight_bytes
+    from rm_demo.score import ScorerCache
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, default=6)
@@ -48,7 +48,9 @@ def main() -> None:
             folder = Path(tmp) / f"run{i}" / "model"
             shutil.copytree(default_model_path(), folder)
             runs.append(str(folder))
-        model_bytes = _weight_bytes(Scorer("default").model)
+        probe = ScorerCache(budget_bytes=float("inf"))
+        probe.get("default")
+        model_bytes = probe.bytes_held()
         caches = {
             "three models (before)": ScorerCache(budget_bytes=3 * model_bytes),
             "1 GB budget (now)": ScorerCache(budget_bytes=1024 * 2**20),

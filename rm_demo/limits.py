@@ -29,7 +29,7 @@ PUBLIC_MODELS = (
 )
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float) -> float:
     value = os.environ.get(name)
     return float(value) if value not in (None, "") else default
 
@@ -60,14 +60,14 @@ class Limits:
         return cls(
             public=public,
             models=base.models + extra,
-            max_model_params_m=_env_number("RM_DEMO_MAX_MODEL_PARAMS_M", base.max_model_params_m),
-            max_epochs=_env_number("RM_DEMO_MAX_EPOCHS", base.max_epochs),
-            max_steps=int(_env_number("RM_DEMO_MAX_STEPS", base.max_steps)),
-            max_pairs=int(_env_number("RM_DEMO_MAX_PAIRS", base.max_pairs)),
-            live_per_visitor=int(_env_number("RM_DEMO_RUNS_PER_VISITOR", base.live_per_visitor)),
-            live_total=int(_env_number("RM_DEMO_MAX_QUEUE", base.live_total)),
-            run_ttl_hours=_env_number("RM_DEMO_RUN_TTL_HOURS", base.run_ttl_hours or 0) or None,
-            min_free_disk_mb=_env_number("RM_DEMO_MIN_FREE_DISK_MB", base.min_free_disk_mb),
+            max_model_params_m=env_number("RM_DEMO_MAX_MODEL_PARAMS_M", base.max_model_params_m),
+            max_epochs=env_number("RM_DEMO_MAX_EPOCHS", base.max_epochs),
+            max_steps=int(env_number("RM_DEMO_MAX_STEPS", base.max_steps)),
+            max_pairs=int(env_number("RM_DEMO_MAX_PAIRS", base.max_pairs)),
+            live_per_visitor=int(env_number("RM_DEMO_RUNS_PER_VISITOR", base.live_per_visitor)),
+            live_total=int(env_number("RM_DEMO_MAX_QUEUE", base.live_total)),
+            run_ttl_hours=env_number("RM_DEMO_RUN_TTL_HOURS", base.run_ttl_hours or 0) or None,
+            min_free_disk_mb=env_number("RM_DEMO_MIN_FREE_DISK_MB", base.min_free_disk_mb),
         )
 
     @classmethod

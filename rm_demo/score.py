@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from rm_demo.limits import env_number
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model
 
 DEFAULT_MAX_LENGTH = 256
@@ -107,11 +107,6 @@ def pairwise_accuracy(scorer: Scorer, prompts, chosen, rejected) -> dict:
     }
 
 
-def _env_megabytes(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
-
-
 class ScorerCache:
     """Loaded scorers by model, kept while their weights fit a memory budget; the least recently used
     goes first, and the newest always stays.
@@ -128,6 +123,7 @@ class ScorerCache:
         self._scorers: OrderedDict[str, Scorer] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self._generation = 0  # bumped by clear(): a load begun before it must not be cached after it
 
     def get(self, model: str) -> Scorer:
         with self._lock:
@@ -141,11 +137,14 @@ class ScorerCache:
                 if model in self._scorers:  # loaded by another click while this one waited
                     self.hits += 1
                     return self._scorers[model]
+                generation = self._generation
             scorer = Scorer(model)
             with self._lock:
                 self.misses += 1
-                self._scorers[model] = scorer
                 self._loading.pop(model, None)
+                if generation != self._generation:  # cleared meanwhile (a run deleted): answer, keep nothing
+                    return scorer
+                self._scorers[model] = scorer
                 while len(self._scorers) > 1 and self.bytes_held() > self.budget_bytes:
                     self._scorers.popitem(last=False)
             return scorer
@@ -160,6 +159,7 @@ class ScorerCache:
     def clear(self) -> None:
         with self._lock:
             self._scorers.clear()
+            self._generation += 1
 
 
 def _weight_bytes(model: torch.nn.Module) -> int:
@@ -167,7 +167,7 @@ def _weight_bytes(model: torch.nn.Module) -> int:
 
 
 # 1 GB holds about eleven MiniLM-sized models (91 MB each in fp32); a 0.5B model (2 GB) stays alone.
-scorer_cache = ScorerCache(_env_megabytes("RM_DEMO_SCORER_CACHE_MB", 1024) * 2**20)
+scorer_cache = ScorerCache(env_number("RM_DEMO_SCORER_CACHE_MB", 1024) * 2**20)
 
 
 def get_scorer(model: str = "default") -> Scorer:

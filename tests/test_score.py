@@ -78,3 +78,17 @@ def test_a_slow_load_holds_up_no_other_model_and_loads_once(fake_scorers):
         _FakeScorer.release.set()
         assert first.result(10) is second.result(10)
     assert _FakeScorer.loads.count("slow-1") == 1
+
+
+def test_a_model_loading_while_the_cache_is_cleared_is_not_kept(fake_scorers):
+    """forget_scorer() after a run is deleted: a load begun before must not bring its model back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = fake_scorers.ScorerCache(budget_bytes=2**30)
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(cache.get, "slow-1")
+        assert _FakeScorer.started.wait(10)
+        cache.clear()
+        _FakeScorer.release.set()
+        assert loading.result(10) is not None  # the click still gets its answer
+    assert cache.models() == []
