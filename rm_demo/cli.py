@@ -305,6 +305,8 @@ TRAIN_FLAGS = [
     "center_rewards",
     "lora",
     "activation_checkpointing",
+    "train_embeddings",
+    "dropout",
     "device",
     "precision",
     "trust_remote_code",

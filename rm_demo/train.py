@@ -134,6 +134,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     )
 
     curve_ds = curve_sample(eval_ds, config.curve_eval_pairs, config.seed)
+    freeze_word_embeddings(model, config)
     checkpointing = uses_activation_checkpointing(config.activation_checkpointing, model.num_parameters())
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
@@ -159,15 +160,11 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "world_size": world,
         "epochs_run": epochs,
         "activation_checkpointing": checkpointing,
+        "dropout": config.dropout,
+        "word_embeddings": "trained" if config.train_embeddings and not config.lora else "frozen",
         "data": {
-            "source": config.source_name or Path(config.input).name,
-            "sha256_16": _data_hash(config.input),
-            "report": result.report.to_dict(),
-            "train_pairs": len(train_pairs),
-            "eval_pairs": len(eval_pairs),
+            **data_summary(config, result.report, train_pairs, eval_pairs),
             "curve_eval_pairs": len(curve_ds) if curve_ds is not None else 0,
-            "train_questions": int(train_pairs["prompt"].nunique()),
-            "eval_questions": int(eval_pairs["prompt"].nunique()) if len(eval_pairs) else 0,
             "truncated_pairs": {"train": train_truncated, "eval": eval_truncated},
             "margin_used": "margin" in train_ds.column_names,
             "margin_mode": config.margin,
@@ -191,6 +188,30 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         trainer.add_callback(EpochWeightAverage(config.average_epochs))
     info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
+
+
+def data_summary(config: TrainConfig, report, train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame) -> dict:
+    """What run.json says of the data: where it came from, its accounting, the split."""
+    return {
+        "source": config.source_name or Path(config.input).name,
+        "sha256_16": _data_hash(config.input),
+        "report": report.to_dict(),
+        "train_pairs": len(train_pairs),
+        "eval_pairs": len(eval_pairs),
+        "train_questions": int(train_pairs["prompt"].nunique()),
+        "eval_questions": int(eval_pairs["prompt"].nunique()) if len(eval_pairs) else 0,
+    }
+
+
+def freeze_word_embeddings(model, config: TrainConfig) -> None:
+    """Keep the input word embeddings as the checkpoint has them, unless asked to train them.
+
+    Called before the optimizer exists, so it never holds their moments. LoRA runs (peft) freeze
+    every base weight anyway.
+    """
+    embeddings = model.get_input_embeddings()
+    if not config.train_embeddings and not config.lora and embeddings is not None:
+        embeddings.weight.requires_grad_(False)
 
 
 def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int) -> list:
@@ -266,6 +287,7 @@ def reward_config(
         use_cpu=choice.device == "cpu",
         disable_tqdm=not show_progress,
         center_rewards_coefficient=config.center_rewards or None,
+        disable_dropout=not config.dropout,
         warmup_steps=0.1,  # a fraction: 10% of the steps
         dataloader_num_workers=0,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",

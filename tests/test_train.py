@@ -174,6 +174,29 @@ def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
     assert AutoModelForSequenceClassification.from_pretrained(run / "model").config.pad_token_id == tok.pad_token_id
 
 
+def test_word_embeddings_stay_as_the_checkpoint_has_them_unless_asked(seed_csv, tmp_path):
+    folder = _tiny_decoder(tmp_path, chat_template=False)
+    start = AutoModelForSequenceClassification.from_pretrained(folder)
+    start_embeddings, start_layer = start.get_input_embeddings().weight, start.model.layers[0].mlp.up_proj.weight
+    for train_embeddings in (False, True):
+        run = tmp_path / f"run-{train_embeddings}"
+        config = TrainConfig(
+            input=str(seed_csv),
+            output_dir=str(run),
+            model=str(folder),
+            epochs=1,
+            batch_size=2,
+            max_length=32,
+            train_embeddings=train_embeddings,
+        )
+        assert train(config, progress=False)["status"] == "completed"
+        saved = AutoModelForSequenceClassification.from_pretrained(run / "model")
+        assert not torch.equal(saved.model.layers[0].mlp.up_proj.weight, start_layer)  # it did train
+        assert torch.equal(saved.get_input_embeddings().weight, start_embeddings) is not train_embeddings
+        recorded = json.loads((run / "run.json").read_text())["word_embeddings"]
+        assert recorded == ("trained" if train_embeddings else "frozen")
+
+
 def test_cli_flags_come_from_train_config():
     """One source for defaults: the parsed CLI with no options is TrainConfig() (plus input and output)."""
     from dataclasses import asdict
@@ -243,10 +266,14 @@ def test_the_margin_mode_decides_what_trl_sees():
     assert clipped["margin"] == [1.0, 1.0]
 
 
-def test_old_run_files_keep_their_margin_setting():
+def test_old_run_files_keep_their_settings():
     assert TrainConfig.from_dict({"use_margin": True}).margin == "gap"
     assert TrainConfig.from_dict({"use_margin": False}).margin == "off"
     assert TrainConfig.from_dict({}).margin == TrainConfig().margin
+    # runs from before frozen embeddings trained them; a resume must too (its optimizer state has them)
+    assert TrainConfig().train_embeddings is False
+    assert TrainConfig.from_dict({}).train_embeddings is True
+    assert TrainConfig.from_dict({"train_embeddings": False}).train_embeddings is False
 
 
 @pytest.mark.parametrize(
@@ -280,6 +307,21 @@ def test_curves_score_a_sample_and_the_final_evaluation_every_held_out_pair(tmp_
     config.curve_eval_pairs = 0  # all, every time
     trainer, info = build_trainer(config, None, is_main=True, progress=False)
     assert len(trainer.eval_dataset) == len(trainer.final_eval_dataset) == 20
+
+
+@pytest.mark.parametrize("dropout", [False, True])
+def test_dropout_is_off_unless_asked(tmp_path, dropout):
+    """TRL turns the model's dropout off; `--dropout` keeps the checkpoint's 0.1 (BENCHMARKS.md)."""
+    from rm_demo.train import build_trainer
+
+    (tmp_path / "f.csv").write_text("question,answer,feedback\nq,good,5\nq,bad,1\n")
+    config = TrainConfig(input=str(tmp_path / "f.csv"), output_dir=str(tmp_path / "run"), eval_fraction=0)
+    config.dropout = dropout
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    layer = trainer.model.bert.encoder.layer[0]
+    expected = 0.1 if dropout else 0.0
+    assert layer.output.dropout.p == layer.attention.self.dropout.p == trainer.model.dropout.p == expected
+    assert info["dropout"] is dropout
 
 
 def test_activation_checkpointing_is_on_only_for_big_models_unless_asked(tmp_path):
