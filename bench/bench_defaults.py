@@ -38,6 +38,9 @@ CONFIGS = {
     "clipped": {"margin": "clipped"},
     "center": {"margin": "off", "center_rewards": 0.01},
     "gap+center": {"margin": "gap", "center_rewards": 0.01},
+    # the defaults before 2026-11-26: word embeddings trained, no dropout (TRL's default)
+    "off-before": {"margin": "off", "train_embeddings": True},
+    "dropout": {"margin": "off", "dropout": True},
     "plain": None,
 }
 
