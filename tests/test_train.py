@@ -151,6 +151,13 @@ def _tiny_decoder(tmp_path, chat_template: bool):
     return folder
 
 
+def _tiny_run(data, run, folder, **changes) -> TrainConfig:
+    """One short epoch of a tiny decoder on `data`."""
+    return TrainConfig(
+        input=str(data), output_dir=str(run), model=str(folder), epochs=1, batch_size=2, max_length=32, **changes
+    )
+
+
 @pytest.mark.parametrize("chat_template", [False, True])
 def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
     folder = _tiny_decoder(tmp_path, chat_template)
@@ -165,9 +172,7 @@ def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
         assert ids[-1] == tok.eos_token_id
     run = tmp_path / "run"
     final = train(
-        TrainConfig(
-            input=str(seed_csv), output_dir=str(run), model=str(folder), epochs=1, batch_size=2, max_length=32
-        ),
+        _tiny_run(seed_csv, run, folder),
         progress=False,
     )
     assert final["status"] == "completed"
@@ -180,15 +185,7 @@ def test_word_embeddings_stay_as_the_checkpoint_has_them_unless_asked(seed_csv, 
     start_embeddings, start_layer = start.get_input_embeddings().weight, start.model.layers[0].mlp.up_proj.weight
     for train_embeddings in (False, True):
         run = tmp_path / f"run-{train_embeddings}"
-        config = TrainConfig(
-            input=str(seed_csv),
-            output_dir=str(run),
-            model=str(folder),
-            epochs=1,
-            batch_size=2,
-            max_length=32,
-            train_embeddings=train_embeddings,
-        )
+        config = _tiny_run(seed_csv, run, folder, train_embeddings=train_embeddings)
         assert train(config, progress=False)["status"] == "completed"
         saved = AutoModelForSequenceClassification.from_pretrained(run / "model")
         assert not torch.equal(saved.model.layers[0].mlp.up_proj.weight, start_layer)  # it did train
@@ -215,17 +212,7 @@ def test_lora_run_saves_a_whole_merged_model(seed_csv, tmp_path):
     folder = _tiny_decoder(tmp_path, chat_template=True)
     run = tmp_path / "run"
     final = train(
-        TrainConfig(
-            input=str(seed_csv),
-            output_dir=str(run),
-            model=str(folder),
-            epochs=1,
-            batch_size=2,
-            max_length=32,
-            lora=True,
-            lora_r=4,
-            learning_rate=1e-2,
-        ),
+        _tiny_run(seed_csv, run, folder, lora=True, lora_r=4, learning_rate=1e-2),
         progress=False,
     )
     assert final["status"] == "completed"
