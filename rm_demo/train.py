@@ -134,7 +134,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     )
 
     curve_ds = curve_sample(eval_ds, config.curve_eval_pairs, config.seed)
-    freeze_word_embeddings(model, config)
+    word_embeddings = freeze_word_embeddings(model, config)
     checkpointing = uses_activation_checkpointing(config.activation_checkpointing, model.num_parameters())
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
@@ -161,7 +161,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "epochs_run": epochs,
         "activation_checkpointing": checkpointing,
         "dropout": config.dropout,
-        "word_embeddings": "trained" if config.train_embeddings and not config.lora else "frozen",
+        "word_embeddings": word_embeddings,
         "data": {
             **data_summary(config, result.report, train_pairs, eval_pairs),
             "curve_eval_pairs": len(curve_ds) if curve_ds is not None else 0,
@@ -203,15 +203,18 @@ def data_summary(config: TrainConfig, report, train_pairs: pd.DataFrame, eval_pa
     }
 
 
-def freeze_word_embeddings(model, config: TrainConfig) -> None:
+def freeze_word_embeddings(model, config: TrainConfig) -> str:
     """Keep the input word embeddings as the checkpoint has them, unless asked to train them.
 
     Called before the optimizer exists, so it never holds their moments. LoRA runs (peft) freeze
-    every base weight anyway.
+    every base weight anyway. Returns what run.json records: "frozen" or "trained".
     """
+    if config.train_embeddings and not config.lora:
+        return "trained"
     embeddings = model.get_input_embeddings()
-    if not config.train_embeddings and not config.lora and embeddings is not None:
+    if embeddings is not None:
         embeddings.weight.requires_grad_(False)
+    return "frozen"
 
 
 def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int) -> list:
@@ -221,7 +224,9 @@ def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world:
     # After Cancel's, so a Stop's checkpoint always goes through. One process only: processes' clocks
     # could disagree on a save that all of them must join (launched runs keep one per evaluation).
     if config.checkpoints and world == 1:
-        callbacks.append(CheckpointInterval())
+        from rm_demo.limits import env_number
+
+        callbacks.append(CheckpointInterval(env_number("RM_DEMO_CHECKPOINT_SECONDS", 60.0)))
     if run and is_main:
         callbacks.append(MetricsCallback(run))
     return callbacks

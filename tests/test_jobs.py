@@ -128,9 +128,10 @@ def _train_steps(run) -> list[int]:
     return [m["step"] for m in run.metrics() if "loss" in m]
 
 
-def test_a_killed_run_resumes_from_its_checkpoint_with_its_whole_curve(seed_csv, tmp_path):
+def test_a_killed_run_resumes_from_its_checkpoint_with_its_whole_curve(seed_csv, tmp_path, monkeypatch):
     """Killed at step k (kill -9, no warning), resumed by the CLI: it finishes, and its metrics hold
     one loss point per logged step from 1 to the end, the ones before the kill included."""
+    monkeypatch.setenv("RM_DEMO_CHECKPOINT_SECONDS", "0")  # a 3-second run: every scheduled checkpoint
     run = start_job(_config(seed_csv, tmp_path / "runs" / "resumable", epochs=1))  # min steps: 30
     deadline = time.time() + 240
     from rm_demo.train import latest_checkpoint

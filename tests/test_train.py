@@ -302,8 +302,9 @@ def test_dropout_is_off_unless_asked(tmp_path, dropout):
     from rm_demo.train import build_trainer
 
     (tmp_path / "f.csv").write_text("question,answer,feedback\nq,good,5\nq,bad,1\n")
-    config = TrainConfig(input=str(tmp_path / "f.csv"), output_dir=str(tmp_path / "run"), eval_fraction=0)
-    config.dropout = dropout
+    config = TrainConfig(
+        input=str(tmp_path / "f.csv"), output_dir=str(tmp_path / "run"), eval_fraction=0, dropout=dropout
+    )
     trainer, info = build_trainer(config, None, is_main=True, progress=False)
     layer = trainer.model.bert.encoder.layer[0]
     expected = 0.1 if dropout else 0.0
