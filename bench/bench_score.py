@@ -1,6 +1,7 @@
 """Benchmark: scoring speed with the embedded model on the CPU, model already loaded.
 
-1. compare two short answers (what the app's Compare button does): p50 and p95 latency;
+1. compare two short answers (what the app's Compare button does): p50 and p95 latency, in rounds
+   against the same model with its whole last layer (before `last_layer_reads_first_token_only`);
 2. batch scoring of 2,000 answers of <= 64 tokens (HH-RLHF answers, cut to 64 tokens):
    `Scorer.score` (length-sorted batches, no gradient) against a naive loop that tokenizes and runs
    the model one answer at a time, in the same run.
@@ -43,10 +44,36 @@ def answers(n: int, tokenizer) -> tuple[list[str], list[str]]:
     return prompts[:n], texts[:n]
 
 
+def plain_model():
+    """The default reward model as plain transformers loads it (with rm_demo's identity pooler)."""
+    from transformers import AutoModelForSequenceClassification
+
+    from rm_demo.models import default_model_path, reset_untrained_pooler
+
+    path = str(default_model_path())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the reward head's start, as `load_reward_model` seeds it
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+    reset_untrained_pooler(model, path)
+    return model.eval()
+
+
+def compare_latencies(scorer, calls: int) -> list[float]:
+    for _ in range(5):  # warm-up
+        scorer.compare("What is your name?", "My name is Amit.", "Amit is my name.")
+    latencies = []
+    for i in range(calls):
+        start = time.perf_counter()
+        scorer.compare("What is your name?", f"My name is Amit ({i}).", "Answer : Amit is my name")
+        latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answers", type=int, default=2000)
     parser.add_argument("--compares", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3, help="Compare: rounds of the two variants in turns")
     args = parser.parse_args()
     from rm_demo.score import Scorer
 
@@ -56,17 +83,18 @@ def main() -> None:
         f"{torch.get_num_threads()}"
     )
 
-    for _ in range(5):  # warm-up
-        scorer.compare("What is your name?", "My name is Amit.", "Amit is my name.")
-    latencies = []
-    for i in range(args.compares):
-        start = time.perf_counter()
-        scorer.compare("What is your name?", f"My name is Amit ({i}).", "Answer : Amit is my name")
-        latencies.append((time.perf_counter() - start) * 1000)
-    print(
-        f"compare two short answers: p50 {np.percentile(latencies, 50):.1f} ms, p95 "
-        f"{np.percentile(latencies, 95):.1f} ms ({args.compares} calls)"
-    )
+    # The same model without the last-layer cut (`last_layer_reads_first_token_only`): what the app ran
+    # before 2026-11-26, and what a plain transformers loop runs.
+    plain = Scorer("default", device="cpu")
+    plain.model = plain_model()
+    for round_ in range(1, args.rounds + 1):
+        for name, candidate in (("whole last layer", plain), ("rm_demo (first token only)", scorer)):
+            latencies = compare_latencies(candidate, args.compares)
+            print(
+                f"round {round_}: compare two short answers, {name}: p50 {np.percentile(latencies, 50):.1f} ms, "
+                f"p95 {np.percentile(latencies, 95):.1f} ms ({args.compares} calls)",
+                flush=True,
+            )
 
     prompts, texts = answers(args.answers, scorer.tokenizer)
     start = time.perf_counter()
@@ -78,7 +106,7 @@ def main() -> None:
     fast_rewards = fast.score(prompts, texts)
     fast_s = time.perf_counter() - start
 
-    model, tok = scorer.model, scorer.tokenizer
+    model, tok = plain.model, scorer.tokenizer
     naive = []
     start = time.perf_counter()
     with torch.inference_mode():

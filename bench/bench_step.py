@@ -9,6 +9,9 @@ turns so that a drifting machine hits all of them alike:
 * frozen: the input word embeddings stay as loaded (`--train-embeddings` off);
 * dropout: frozen, with the checkpoint's dropout (0.1 on hidden states and attention weights);
 * hidden-dropout: frozen, dropout on hidden states only (attention weights undropped);
+* frozen-N: frozen, and the first N encoder layers too (no backward through them);
+* VARIANT+first: the same, with the last layer past its attention run for the first token only
+  (`last_layer_reads_first_token_only`, the default since 2026-11-26);
 * compiled: `torch.compile(dynamic=True)` of the whole model, every weight training; its first two
   steps (the compilation) are reported apart.
 
@@ -27,14 +30,18 @@ import torch
 from transformers import AutoModelForSequenceClassification
 from trl.trainer.utils import disable_dropout_in_model
 
-from rm_demo.models import choose_device, default_model_path
+from rm_demo.models import choose_device, default_model_path, last_layer_reads_first_token_only
 
-VARIANTS = ("trained", "frozen", "dropout", "hidden-dropout", "compiled")
+VARIANTS = ("trained", "frozen", "dropout", "hidden-dropout", "compiled", "frozen-2", "frozen-3")
+VARIANTS += tuple(f"{variant}+first" for variant in VARIANTS if variant != "compiled")
 
 
 def make_step(variant: str, pairs: int):
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(str(default_model_path()), num_labels=1)
+    if variant.endswith("+first"):
+        variant = variant.removesuffix("+first")
+        last_layer_reads_first_token_only(model)
     model.train()
     if variant not in ("dropout", "hidden-dropout"):
         disable_dropout_in_model(model)
@@ -43,6 +50,9 @@ def make_step(variant: str, pairs: int):
             layer.attention.self.dropout.p = 0.0
     if variant not in ("trained", "compiled"):
         model.get_input_embeddings().weight.requires_grad_(False)
+    if variant.startswith("frozen-"):  # the embeddings and the first N encoder layers stay as loaded
+        for layer in model.bert.encoder.layer[: int(variant.split("-")[1])]:
+            layer.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5, fused=True)
     forward = torch.compile(model, dynamic=True) if variant == "compiled" else model
     bf16 = choose_device("cpu", "auto").precision == "bf16"

@@ -1,0 +1,67 @@
+"""Model surgery that must not change what a model computes: tiny random models, built from a config."""
+
+import copy
+
+import pytest
+import torch
+from trl.trainer.utils import disable_dropout_in_model
+
+from rm_demo.models import last_layer_reads_first_token_only, load_reward_model, resolve_model, transformer_layers
+
+
+def _tiny_encoder(kind: str):
+    from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
+
+    shape = dict(
+        vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, num_labels=1
+    )
+    torch.manual_seed(0)
+    if kind == "bert":
+        return BertForSequenceClassification(BertConfig(**shape))
+    return RobertaForSequenceClassification(RobertaConfig(**shape, pad_token_id=1, max_position_embeddings=40))
+
+
+def _rewards_and_gradients(model, ids, mask):
+    model.zero_grad()
+    rewards = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
+    (rewards * torch.arange(1.0, len(rewards) + 1)).sum().backward()  # a different weight per row
+    return rewards.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+def test_the_last_layer_for_the_first_token_only_gives_the_same_rewards_and_gradients(kind):
+    full = _tiny_encoder(kind).train()
+    disable_dropout_in_model(full)
+    cut = copy.deepcopy(full)
+    assert last_layer_reads_first_token_only(cut)
+    ids = torch.randint(5, 60, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 7:] = 0  # padded rows, as in any batch of unequal lengths
+    mask[2, 3:] = 0
+    ids[mask == 0] = full.config.pad_token_id or 0
+    rewards, grads = _rewards_and_gradients(full, ids, mask)
+    rewards_cut, grads_cut = _rewards_and_gradients(cut, ids, mask)
+    assert torch.allclose(rewards, rewards_cut, atol=1e-6)
+    assert grads.keys() == grads_cut.keys()
+    for name, grad in grads.items():
+        assert torch.allclose(grad, grads_cut[name], atol=1e-5), name
+    with torch.no_grad():  # the hook only runs the last layer's tail: its output has one position left
+        hidden = cut.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert hidden.shape[1] == 1
+
+
+def test_models_that_read_another_token_keep_every_position():
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    config = LlamaConfig(
+        vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2, num_labels=1
+    )
+    decoder = LlamaForSequenceClassification(config)  # its reward is read at the last real token
+    assert len(transformer_layers(decoder)) == 2
+    assert not last_layer_reads_first_token_only(decoder)
+
+
+def test_the_default_model_loads_with_its_last_layer_cut_to_the_first_token():
+    model, _ = load_reward_model(resolve_model("default"))
+    hidden = model.base_model(input_ids=torch.tensor([[101, 2054, 2003, 102]])).last_hidden_state
+    assert hidden.shape[1] == 1
