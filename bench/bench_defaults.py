@@ -41,6 +41,8 @@ CONFIGS = {
     # the defaults before 2026-11-26: word embeddings trained, no dropout (TRL's default)
     "off-before": {"margin": "off", "train_embeddings": True},
     "dropout": {"margin": "off", "dropout": True},
+    "frozen-2": {"margin": "off", "freeze_layers": 2},
+    "frozen-3": {"margin": "off", "freeze_layers": 3},
     "plain": None,
 }
 

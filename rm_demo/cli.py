@@ -306,6 +306,7 @@ TRAIN_FLAGS = [
     "lora",
     "activation_checkpointing",
     "train_embeddings",
+    "freeze_layers",
     "dropout",
     "device",
     "precision",

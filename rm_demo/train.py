@@ -22,7 +22,14 @@ import pandas as pd
 from rm_demo.config import TrainConfig, planned_epochs, uses_activation_checkpointing
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.models import PairEncoder, choose_device, load_reward_model, pooler_starts_at_identity, resolve_model
+from rm_demo.models import (
+    PairEncoder,
+    choose_device,
+    load_reward_model,
+    pooler_starts_at_identity,
+    resolve_model,
+    transformer_layers,
+)
 from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import RunFolder
 
@@ -135,6 +142,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
 
     curve_ds = curve_sample(eval_ds, config.curve_eval_pairs, config.seed)
     word_embeddings = freeze_word_embeddings(model, config)
+    frozen_layers = freeze_first_layers(model, config)
     checkpointing = uses_activation_checkpointing(config.activation_checkpointing, model.num_parameters())
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
@@ -162,6 +170,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "activation_checkpointing": checkpointing,
         "dropout": config.dropout,
         "word_embeddings": word_embeddings,
+        "frozen_layers": frozen_layers,
         "data": {
             **data_summary(config, result.report, train_pairs, eval_pairs),
             "curve_eval_pairs": len(curve_ds) if curve_ds is not None else 0,
@@ -215,6 +224,19 @@ def freeze_word_embeddings(model, config: TrainConfig) -> str:
     if embeddings is not None:
         embeddings.weight.requires_grad_(False)
     return "frozen"
+
+
+def freeze_first_layers(model, config: TrainConfig) -> int:
+    """Keep the first `freeze_layers` transformer layers as loaded (no backward pass through them).
+
+    Before the optimizer exists, like the embeddings. Returns how many were frozen, for run.json.
+    """
+    if config.lora:  # peft freezes every base weight anyway
+        return 0
+    frozen = transformer_layers(model)[: config.freeze_layers]
+    for layer in frozen:
+        layer.requires_grad_(False)
+    return len(frozen)
 
 
 def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int) -> list:

@@ -194,6 +194,18 @@ def test_word_embeddings_stay_as_the_checkpoint_has_them_unless_asked(seed_csv, 
         assert recorded == ("trained" if train_embeddings else "frozen")
 
 
+def test_the_first_layers_stay_as_the_checkpoint_has_them_when_asked(seed_csv, tmp_path):
+    folder = _tiny_decoder(tmp_path, chat_template=False)
+    start = AutoModelForSequenceClassification.from_pretrained(folder)
+    run = tmp_path / "run"
+    assert train(_tiny_run(seed_csv, run, folder, freeze_layers=1), progress=False)["status"] == "completed"
+    saved = AutoModelForSequenceClassification.from_pretrained(run / "model")
+    first, second = (dict(layer.named_parameters()) for layer in saved.model.layers)
+    assert all(torch.equal(p, start.model.layers[0].get_parameter(name)) for name, p in first.items())
+    assert not torch.equal(second["mlp.up_proj.weight"], start.model.layers[1].mlp.up_proj.weight)
+    assert json.loads((run / "run.json").read_text())["frozen_layers"] == 1
+
+
 def test_cli_flags_come_from_train_config():
     """One source for defaults: the parsed CLI with no options is TrainConfig() (plus input and output)."""
     from dataclasses import asdict
@@ -269,6 +281,7 @@ def test_old_run_files_keep_their_settings():
         ({"margin": "sometimes"}, "margin must be one of"),
         ({"center_rewards": -1.0}, "center rewards"),
         ({"activation_checkpointing": "yes"}, "activation checkpointing must be auto, on or off"),
+        ({"freeze_layers": -1}, "freeze layers must be >= 0"),
     ],
 )
 def test_loss_settings_are_checked(change, message):
