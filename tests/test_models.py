@@ -10,15 +10,17 @@ from rm_demo.models import last_layer_reads_first_token_only, load_reward_model,
 
 
 def _tiny_encoder(kind: str):
-    from transformers import BertConfig, BertForSequenceClassification, RobertaConfig, RobertaForSequenceClassification
+    import transformers
 
     shape = dict(
         vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, num_labels=1
     )
     torch.manual_seed(0)
     if kind == "bert":
-        return BertForSequenceClassification(BertConfig(**shape))
-    return RobertaForSequenceClassification(RobertaConfig(**shape, pad_token_id=1, max_position_embeddings=40))
+        return transformers.BertForSequenceClassification(transformers.BertConfig(**shape))
+    name = {"roberta": "Roberta", "xlm-roberta": "XLMRoberta"}[kind]  # positions start after the pad id
+    config = getattr(transformers, f"{name}Config")(**shape, pad_token_id=1, max_position_embeddings=40)
+    return getattr(transformers, f"{name}ForSequenceClassification")(config)
 
 
 def _rewards_and_gradients(model, ids, mask):
@@ -28,7 +30,7 @@ def _rewards_and_gradients(model, ids, mask):
     return rewards.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("kind", ["bert", "roberta"])
+@pytest.mark.parametrize("kind", ["bert", "roberta", "xlm-roberta"])
 def test_the_last_layer_for_the_first_token_only_gives_the_same_rewards_and_gradients(kind):
     full = _tiny_encoder(kind).train()
     disable_dropout_in_model(full)
