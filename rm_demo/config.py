@@ -137,7 +137,7 @@ class TrainConfig:
         metadata=_opt("train the input word embeddings too (by default they stay as the checkpoint has them)"),
     )
     # Freezing the first 2 of MiniLM's 6 layers made steps 5-10% faster; on the scored set it gained
-    # 0.006 (inside the seed spread) and on HH it lost: an option (BENCHMARKS.md section 7).
+    # 0.006 (inside the seed spread) and on HH it lost 0.013: an option (BENCHMARKS.md section 7).
     freeze_layers: int = field(
         default=0,
         metadata=_opt("keep the first N transformer layers as the checkpoint has them (no backward through them)"),

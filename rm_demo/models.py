@@ -197,6 +197,8 @@ def last_layer_reads_first_token_only(model) -> bool:
     """
     if model.config.model_type not in FIRST_TOKEN_HEADS or model.config.is_decoder:
         return False
+    if not type(model).__module__.startswith("transformers."):  # a checkpoint's own code may read more
+        return False
     layers = transformer_layers(model)
     output = getattr(getattr(layers[-1], "attention", None), "output", None) if layers else None
     if output is None:

@@ -67,3 +67,12 @@ def test_the_default_model_loads_with_its_last_layer_cut_to_the_first_token():
     model, _ = load_reward_model(resolve_model("default"))
     hidden = model.base_model(input_ids=torch.tensor([[101, 2054, 2003, 102]])).last_hidden_state
     assert hidden.shape[1] == 1
+
+
+def test_a_checkpoints_own_model_code_keeps_every_position():
+    from transformers import BertForSequenceClassification
+
+    class OwnHead(BertForSequenceClassification):  # as trust_remote_code would load: it may read any token
+        pass
+
+    assert not last_layer_reads_first_token_only(OwnHead(_tiny_encoder("bert").config))
