@@ -142,12 +142,12 @@ class TrainConfig:
         default=0,
         metadata=_opt("keep the first N transformer layers as the checkpoint has them (no backward through them)"),
     )
-    # TRL turns dropout off for reward models. The checkpoint's dropout raised HH accuracy by 0.015
-    # (three seeds) at a fifth more per CPU step, and lowered the scored set's by 0.019: an option,
-    # not the default (BENCHMARKS.md sections 2 and 7).
+    # TRL turns dropout off for reward models. The checkpoint's dropout left HH accuracy as it was
+    # over five seeds (0.667 against 0.668) at a fifth more per CPU step, and lowered the scored set's
+    # by 0.019: an option, not the default (BENCHMARKS.md sections 2 and 7).
     dropout: bool = field(
         default=False,
-        metadata=_opt("keep the model's own dropout while training (TRL turns it off): HH +0.015, scored set -0.019"),
+        metadata=_opt("keep the model's own dropout while training (TRL turns it off): HH same, scored set -0.019"),
     )
     device: str = field(default="auto", metadata=_opt("where to train", choices=("auto", "cpu", "cuda", "mps")))
     precision: str = field(default="auto", metadata=_opt("number format", choices=("auto", "bf16", "fp16", "fp32")))
