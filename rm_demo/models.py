@@ -191,8 +191,8 @@ FIRST_TOKEN_HEADS = ("bert", "roberta", "xlm-roberta")
 def last_layer_reads_first_token_only(model) -> bool:
     """Run the last layer's attention output and feed-forward for the first token only. True if applied.
 
-    The reward reads nothing else: the same rewards and gradients to float rounding, for about an
-    eighth less compute per forward and backward pass of a 6-layer model (BENCHMARKS.md section 3).
+    The reward reads nothing else: the same rewards and gradients to float rounding, for up to an
+    eighth less compute per pass of a 6-layer model, more as texts grow (BENCHMARKS.md sections 2, 3).
     The attention itself still reads every token. Hooks are not saved: the model folder is unchanged.
     """
     if model.config.model_type not in FIRST_TOKEN_HEADS or model.config.is_decoder:

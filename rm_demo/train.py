@@ -231,9 +231,15 @@ def freeze_first_layers(model, config: TrainConfig) -> int:
 
     Before the optimizer exists, like the embeddings. Returns how many were frozen, for run.json.
     """
-    if config.lora:  # peft freezes every base weight anyway
+    if config.lora or not config.freeze_layers:  # peft freezes every base weight anyway
         return 0
-    frozen = transformer_layers(model)[: config.freeze_layers]
+    layers = transformer_layers(model)
+    if config.freeze_layers > len(layers):  # more than it has, or a layout not found: say so, never train less
+        raise InputError(
+            f"--freeze-layers {config.freeze_layers}: the model has {len(layers) or 'no recognisable'} layers",
+            fix=f"freeze at most {len(layers)} layers" if layers else "leave --freeze-layers at 0",
+        )
+    frozen = layers[: config.freeze_layers]
     for layer in frozen:
         layer.requires_grad_(False)
     return len(frozen)

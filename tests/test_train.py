@@ -204,6 +204,10 @@ def test_the_first_layers_stay_as_the_checkpoint_has_them_when_asked(seed_csv, t
     assert all(torch.equal(p, start.model.layers[0].get_parameter(name)) for name, p in first.items())
     assert not torch.equal(second["mlp.up_proj.weight"], start.model.layers[1].mlp.up_proj.weight)
     assert json.loads((run / "run.json").read_text())["frozen_layers"] == 1
+    from rm_demo.errors import InputError
+
+    with pytest.raises(InputError, match="the model has 2 layers"):
+        train(_tiny_run(seed_csv, tmp_path / "run-too-many", folder, freeze_layers=3), progress=False)
 
 
 def test_cli_flags_come_from_train_config():
