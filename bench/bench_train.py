@@ -9,7 +9,9 @@ transcript the way its trainer saw it (text + EOS, cut at max_length); rm_demo's
 (prompt, answer) through its own encoder, as training did.
 
     python bench/bench_train.py [--epochs 2] [--batch-size 32] [--max-length 256]
-                                [--only both|plain|rm_demo] [--seed 42 7 1]
+                                [--only both|plain|rm_demo] [--seed 42 7 1] [--rm-demo-defaults]
+
+`--rm-demo-defaults`: rm_demo as `rm_demo train` runs with no options, plain TRL at the settings given.
 """
 
 from __future__ import annotations
@@ -184,6 +186,24 @@ def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: 
     }
 
 
+def rm_demo_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """The shared settings, or with `--rm-demo-defaults` those `rm_demo train` uses when given none."""
+    if not args.rm_demo_defaults:
+        return args
+    from rm_demo.train import TrainConfig
+
+    defaults = TrainConfig(input="", output_dir="")
+    return argparse.Namespace(
+        **{
+            **vars(args),
+            "epochs": defaults.epochs,
+            "batch_size": defaults.batch_size,
+            "max_length": defaults.max_length,
+            "lr": defaults.learning_rate,
+        }
+    )
+
+
 def warm_up_gpu(batch_size: int, max_length: int) -> None:
     """A few untimed steps, so the first timed run does not pay for CUDA's kernels loading (~10 s)."""
     from transformers import AutoModelForSequenceClassification
@@ -216,6 +236,12 @@ def main() -> None:
     )
     parser.add_argument("--no-group", action="store_true", help="rm_demo without length-grouped batches")
     parser.add_argument("--only", choices=("both", "plain", "rm_demo"), default="both")
+    parser.add_argument(
+        "--rm-demo-defaults",
+        action="store_true",
+        help="rm_demo with its own defaults (epochs, batch size, max length, lr) instead of the shared settings; "
+        "plain TRL keeps the settings given",
+    )
     args = parser.parse_args()
     train_rows, heldout_rows = load_hh(args.data)
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
@@ -229,6 +255,13 @@ def main() -> None:
         f"max_length {args.max_length}, lr {args.lr}",
         flush=True,
     )
+    if args.rm_demo_defaults:
+        own = rm_demo_settings(args)
+        print(
+            f"rm_demo with its defaults: epochs {own.epochs}, batch {own.batch_size}, max_length {own.max_length}, "
+            f"lr {own.lr}",
+            flush=True,
+        )
     if torch.cuda.is_available():
         try:
             warm_up_gpu(args.batch_size, args.max_length)
@@ -247,7 +280,7 @@ def main() -> None:
                 print(f"plain TRL (seed {seed}):", json.dumps(r), flush=True)
             if args.only in ("both", "rm_demo"):
                 data = hh_pairs_file(train_rows, Path(tmp))
-                r = run_rm_demo(data, hh_heldout_triples(heldout_rows), args, Path(tmp))
+                r = run_rm_demo(data, hh_heldout_triples(heldout_rows), rm_demo_settings(args), Path(tmp))
                 r["pairs_dropped"] = len(train_rows) - r["pairs_trained"]
                 r.pop("heldout_margins")
                 runs.setdefault("rm_demo", []).append(r)
