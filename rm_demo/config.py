@@ -195,6 +195,17 @@ class TrainConfig:
             f"freeze layers must be >= 0, not {self.freeze_layers}",
             "use 0 (every layer trains) or e.g. --freeze-layers 2",
         )
+        # LoRA (peft) keeps every base weight as loaded, so these would do nothing: say so, not ignore them.
+        _check(
+            not (self.lora and self.freeze_layers),
+            f"--freeze-layers {self.freeze_layers} does nothing with --lora: LoRA keeps every base weight frozen",
+            "drop --freeze-layers, or --lora to train the weights themselves",
+        )
+        _check(
+            not (self.lora and self.train_embeddings),
+            "--train-embeddings does nothing with --lora: LoRA trains adapters, never the base model's weights",
+            "drop --train-embeddings, or --lora to train the weights themselves",
+        )
         _check(
             self.average_epochs >= 1,
             f"average epochs must be >= 1, not {self.average_epochs}",
@@ -256,8 +267,8 @@ class TrainConfig:
         if "use_margin" in data and "margin" not in data:  # run.json files before margin modes
             data["margin"] = "gap" if data["use_margin"] else "off"
         # Runs saved before embeddings were frozen trained them: a resume must go on the same way
-        # (its optimizer state holds the embedding's moments).
-        data.setdefault("train_embeddings", True)
+        # (its optimizer state holds the embedding's moments). LoRA runs never trained them.
+        data.setdefault("train_embeddings", not data.get("lora", False))
         return cls(**{k: v for k, v in data.items() if k in known})
 
 

@@ -218,7 +218,7 @@ def freeze_word_embeddings(model, config: TrainConfig) -> str:
     Called before the optimizer exists, so it never holds their moments. LoRA runs (peft) freeze
     every base weight anyway. Returns what run.json records: "frozen" or "trained".
     """
-    if config.train_embeddings and not config.lora:
+    if config.train_embeddings:  # never with --lora (the config refuses the pair)
         return "trained"
     embeddings = model.get_input_embeddings()
     if embeddings is not None:
@@ -231,7 +231,7 @@ def freeze_first_layers(model, config: TrainConfig) -> int:
 
     Before the optimizer exists, like the embeddings. Returns how many were frozen, for run.json.
     """
-    if config.lora or not config.freeze_layers:  # peft freezes every base weight anyway
+    if not config.freeze_layers:  # never set with --lora (the config refuses the pair: peft freezes them all)
         return 0
     layers = transformer_layers(model)
     if config.freeze_layers > len(layers):  # more than it has, or a layout not found: say so, never train less

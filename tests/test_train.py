@@ -277,6 +277,7 @@ def test_old_run_files_keep_their_settings():
     assert TrainConfig().train_embeddings is False
     assert TrainConfig.from_dict({}).train_embeddings is True
     assert TrainConfig.from_dict({"train_embeddings": False}).train_embeddings is False
+    TrainConfig.from_dict({"lora": True}).validate()  # an old LoRA run never trained them: it still resumes
 
 
 @pytest.mark.parametrize(
@@ -286,6 +287,9 @@ def test_old_run_files_keep_their_settings():
         ({"center_rewards": -1.0}, "center rewards"),
         ({"activation_checkpointing": "yes"}, "activation checkpointing must be auto, on or off"),
         ({"freeze_layers": -1}, "freeze layers must be >= 0"),
+        # options LoRA would ignore are refused, not silently dropped
+        ({"lora": True, "freeze_layers": 2}, "--freeze-layers 2 does nothing with --lora"),
+        ({"lora": True, "train_embeddings": True}, "--train-embeddings does nothing with --lora"),
     ],
 )
 def test_loss_settings_are_checked(change, message):
