@@ -627,6 +627,14 @@ def _row_like_line(delimiter: str, fields: int) -> str:
     return rf"\n(?:[^{d}\n]*{d}){{{fields - 1}}}[ \t]*[-+]?[0-9]+(?:{decimal}[0-9]+)?[ \t]*(?:\n|$)"
 
 
+def _row_tail_first_line(delimiter: str, fields: int) -> str:
+    """A field's first line that ends with `fields` more fields of a row, the last a number: what a quote
+    left open at the start of the field swallows of its own row before it reaches the next line."""
+    d = re.escape(delimiter)
+    decimal = "[.]" if delimiter == "," else "[.,]"
+    return rf"^[^\n]*(?:{d}[^{d}\n]*){{{fields - 1}}}{d}[ \t]*[-+]?[0-9]+(?:{decimal}[0-9]+)?[ \t]*\n"
+
+
 def _suspicious_quotes(frame: pd.DataFrame, delimiter: str) -> list[str]:
     """A stray quote makes the CSV rules swallow the following rows into one field. The file's meaning
     is kept as the rules give it; this names where a field spans lines that look like rows."""
@@ -635,10 +643,14 @@ def _suspicious_quotes(frame: pd.DataFrame, delimiter: str) -> list[str]:
         return []
     pattern = _row_like_line(delimiter, len(columns))
     hits = np.zeros(len(frame), dtype=bool)
-    for col in columns:
+    for index, col in enumerate(columns):
         values = pa.array(frame[col].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
         if pc.any(pc.match_substring(values, "\n")).as_py():
-            hits |= pc.match_substring_regex(values, pattern).to_numpy(zero_copy_only=False)
+            found = pc.match_substring_regex(values, pattern)
+            after = len(columns) - index - 1
+            if after:  # a stray quote also swallows the rest of its own row: the field's first line ends like it
+                found = pc.and_(found, pc.match_substring_regex(values, _row_tail_first_line(delimiter, after)))
+            hits |= found.to_numpy(zero_copy_only=False)
     if not hits.any():
         return []
     # The line a record starts on: the header's line, plus one per record and per line break before it.

@@ -85,9 +85,15 @@ def test_a_stray_quote_is_named_with_its_line(tmp_path, capsys):
     assert report["rows_read"] == 5  # the CSV rules' meaning is kept: four lines are one record
 
 
-def test_a_quoted_multi_line_answer_is_not_flagged(tmp_path, capsys):
-    # The second line ends in "delimiter, number" like a row, but has one field too few to be one.
-    text = 'question,answer,score\nQ1,"line one\nI have 2 cats, 3\nline three",5\nQ1,short,1\n'
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "line one\nI have 2 cats, 3\nline three",  # a line ending in "delimiter, number", one field too few for a row
+        "line one\nHuman: cats, dogs, 3\nline three",  # a line with a row's fields, but the first line is no row's end
+    ],
+)
+def test_a_quoted_multi_line_answer_is_not_flagged(tmp_path, capsys, answer):
+    text = f'question,answer,score\nQ1,"{answer}",5\nQ1,short,1\n'
     (tmp_path / "ok.csv").write_text(text)
     code, err = _run(capsys, "pairs", tmp_path / "ok.csv", "-o", tmp_path / "p.jsonl")
     assert code == 0 and "Check the quotes" not in err
