@@ -5,7 +5,9 @@ Training and scoring both call `PairEncoder.encode`, so a reward means the same 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,11 +102,16 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
         tokenizer = load_tokenizer(model, trust_remote_code)
         # A base model gets a new, random reward head: seed it so "the untrained base" scores the
         # same every time it is loaded, without touching the caller's random state.
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _held_load_report() as report:
             torch.manual_seed(0)
-            reward_model = AutoModelForSequenceClassification.from_pretrained(
-                model, num_labels=1, trust_remote_code=trust_remote_code, **({"dtype": dtype} if dtype else {})
+            reward_model, loading = AutoModelForSequenceClassification.from_pretrained(
+                model,
+                num_labels=1,
+                trust_remote_code=trust_remote_code,
+                output_loading_info=True,
+                **({"dtype": dtype} if dtype else {}),
             )
+        _report_unexpected_gaps(reward_model, loading, report)
     except (OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
@@ -121,6 +128,38 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
     reset_untrained_pooler(reward_model, model)
     last_layer_reads_first_token_only(reward_model)
     return reward_model, tokenizer
+
+
+@contextlib.contextmanager
+def _held_load_report():
+    """Hold back transformers' load report (a table of weights missing from the checkpoint) while loading."""
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        if "LOAD REPORT" in str(record.msg):
+            held.append(record)
+            return False
+        return True
+
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addFilter(hold)
+    try:
+        yield held
+    finally:
+        logger.removeFilter(hold)
+
+
+def _report_unexpected_gaps(reward_model, loading: dict, report: list[logging.LogRecord]) -> None:
+    """Let the load report through only when it says something a user did not ask for.
+
+    A base model always lacks the new reward head (and may carry weights of its pretraining head,
+    which go unused): the report then only repeats what loading a base model means. Any other
+    missing weight starts random, which a user must hear about."""
+    prefix = f"{reward_model.base_model_prefix}." if reward_model.base_model_prefix else ""
+    unexpected = [key for key in loading.get("missing_keys") or () if not prefix or key.startswith(prefix)]
+    if unexpected:
+        for record in report:
+            logging.getLogger("transformers.modeling_utils").handle(record)
 
 
 def is_sentence_transformers_checkpoint(model: str) -> bool:
@@ -185,7 +224,7 @@ def transformer_layers(model) -> list:
 
 # Encoders whose sequence-classification head reads only the first token's last hidden state ([CLS]),
 # and whose layers end in `attention.output(attention, residual)` then a position-wise feed-forward.
-FIRST_TOKEN_HEADS = ("bert", "roberta", "xlm-roberta")
+FIRST_TOKEN_HEADS = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "deberta", "deberta-v2")
 
 
 def last_layer_reads_first_token_only(model) -> bool:
@@ -195,7 +234,7 @@ def last_layer_reads_first_token_only(model) -> bool:
     eighth less compute per pass of a 6-layer model, more as texts grow (BENCHMARKS.md sections 2, 3).
     The attention itself still reads every token. Hooks are not saved: the model folder is unchanged.
     """
-    if model.config.model_type not in FIRST_TOKEN_HEADS or model.config.is_decoder:
+    if model.config.model_type not in FIRST_TOKEN_HEADS or getattr(model.config, "is_decoder", False):
         return False
     if not type(model).__module__.startswith("transformers."):  # a checkpoint's own code may read more
         return False

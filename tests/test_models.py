@@ -1,12 +1,20 @@
-"""Model surgery that must not change what a model computes: tiny random models, built from a config."""
+"""Loading models, and model surgery that must not change what a model computes: tiny random models, built from a
+config."""
 
 import copy
+import logging
 
 import pytest
 import torch
 from trl.trainer.utils import disable_dropout_in_model
 
-from rm_demo.models import last_layer_reads_first_token_only, load_reward_model, resolve_model, transformer_layers
+from rm_demo.models import (
+    FIRST_TOKEN_HEADS,
+    last_layer_reads_first_token_only,
+    load_reward_model,
+    resolve_model,
+    transformer_layers,
+)
 
 
 def _tiny_encoder(kind: str):
@@ -18,7 +26,15 @@ def _tiny_encoder(kind: str):
     torch.manual_seed(0)
     if kind == "bert":
         return transformers.BertForSequenceClassification(transformers.BertConfig(**shape))
-    name = {"roberta": "Roberta", "xlm-roberta": "XLMRoberta"}[kind]  # positions start after the pad id
+    if kind == "electra":  # its own embedding size, projected to the hidden size
+        return transformers.ElectraForSequenceClassification(transformers.ElectraConfig(**shape, embedding_size=8))
+    if kind == "deberta-v2":  # relative positions: the attention reads them, the cut comes after it
+        config = transformers.DebertaV2Config(**shape, relative_attention=True, pos_att_type=["p2c", "c2p"])
+        return transformers.DebertaV2ForSequenceClassification(config)
+    if kind == "deberta":
+        return transformers.DebertaForSequenceClassification(transformers.DebertaConfig(**shape))
+    name = {"roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert"}[kind]
+    # positions start after the pad id
     config = getattr(transformers, f"{name}Config")(**shape, pad_token_id=1, max_position_embeddings=40)
     return getattr(transformers, f"{name}ForSequenceClassification")(config)
 
@@ -30,7 +46,7 @@ def _rewards_and_gradients(model, ids, mask):
     return rewards.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("kind", ["bert", "roberta", "xlm-roberta"])
+@pytest.mark.parametrize("kind", FIRST_TOKEN_HEADS)
 def test_the_last_layer_for_the_first_token_only_gives_the_same_rewards_and_gradients(kind):
     full = _tiny_encoder(kind).train()
     disable_dropout_in_model(full)
@@ -76,3 +92,40 @@ def test_a_checkpoints_own_model_code_keeps_every_position():
         pass
 
     assert not last_layer_reads_first_token_only(OwnHead(_tiny_encoder("bert").config))
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(str(record.msg))
+
+
+@pytest.fixture
+def load_reports():
+    handler = _Records()
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_loading_a_base_model_does_not_warn_of_its_new_reward_head(load_reports):
+    load_reward_model(resolve_model("default"))  # the head is new: nothing a user needs to hear
+    assert not [m for m in load_reports if "LOAD REPORT" in m]
+
+
+def test_a_checkpoint_missing_an_encoder_weight_is_still_reported(tmp_path, load_reports):
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
+
+    model = _tiny_encoder("bert")
+    model.config.save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(resolve_model("default")).save_pretrained(tmp_path)
+    weights = {k: v.contiguous() for k, v in model.state_dict().items() if "layer.0.attention.self.query" not in k}
+    save_file(weights, tmp_path / "model.safetensors")
+    load_reward_model(str(tmp_path))
+    reports = [m for m in load_reports if "LOAD REPORT" in m]
+    assert len(reports) == 1
