@@ -16,6 +16,7 @@ def test_seed_sample_view(seed_csv):
     view = data_tab.derive_view(str(seed_csv), "seed_feedback.csv", AUTO_SETTINGS)
     assert view.ok and "mac_roman" in view.message and "comma" in view.message
     assert len(pairs_tab.pairs_table(view.pairs)) == 3
+    assert list(pairs_tab.pairs_table(view.pairs).columns)[3:] == ["chosen score", "rejected score", "margin"]
     assert "6** rows read = **6** used + **0** dropped" in view.summary
     assert len(view.figures) == 3 and all(fig.layout.xaxis.title.text for fig in view.figures)
 

@@ -58,7 +58,9 @@ def compare_view(
     if len(results) == 2:
         before = results[BASE_MODEL_LABEL]["p_a_preferred"]
         message += (
-            f" Before training: {before:.1%}, so training moved P(A) by **{final['p_a_preferred'] - before:+.1%}**."
+            # the change of a percentage is in points: 51% to 99% is +48 points, not +48%
+            f" Before training: {before:.1%}, so training moved P(A) by "
+            f"**{100 * (final['p_a_preferred'] - before):+.1f} percentage points**."
         )
     return CompareView(message, results_html(results), plots.compare_models(results), results)
 

@@ -40,9 +40,10 @@ def dropped_table(result: PairsResult) -> pd.DataFrame:
 
 
 def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
-    if not len(pairs):
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    return pairs[PAIR_COLUMNS].head(PREVIEW_ROWS).reset_index(drop=True)
+    """The preview's first rows. Headers with spaces, so the narrow score columns wrap between words
+    (`chosen_score` broke mid-word); the downloads keep the files' own column names."""
+    shown = pd.DataFrame(columns=PAIR_COLUMNS) if not len(pairs) else pairs[PAIR_COLUMNS].head(PREVIEW_ROWS)
+    return shown.reset_index(drop=True).rename(columns=lambda name: name.replace("_", " "))
 
 
 def export_pairs(session: Session, pairs: pd.DataFrame) -> Session:
@@ -83,7 +84,7 @@ class PairsTab:
             interactive=False,
             max_height=420,
             elem_id="pairs-table",
-            column_widths=["22%", "31%", "31%", "5%", "5%", "6%"],
+            column_widths=["21%", "29%", "29%", "7%", "7%", "7%"],
         )
         with gr.Row():
             dl_csv = gr.DownloadButton("Download pairs (CSV)", visible=False)
