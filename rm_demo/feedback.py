@@ -619,20 +619,24 @@ def _plain_ascii_csv(path: Path, source: str, head: bytes, options: ReadOptions)
     return RawTable(frame, source, "csv", "utf-8", True, delimiter, notes)
 
 
+def _score_at_line_end(delimiter: str) -> str:
+    """A number closing a line, as a score column ends a row (a decimal comma only where it is no delimiter)."""
+    decimal = "[.]" if delimiter == "," else "[.,]"
+    return rf"[ \t]*[-+]?[0-9]+(?:{decimal}[0-9]+)?[ \t]*"
+
+
 def _row_like_line(delimiter: str, fields: int) -> str:
     """A whole line inside a quoted field that reads as a row of its own: as many fields as the header,
     the last a number (a score). Prose with a comma before a number ("2, 3") has too few fields."""
     d = re.escape(delimiter)
-    decimal = "[.]" if delimiter == "," else "[.,]"
-    return rf"\n(?:[^{d}\n]*{d}){{{fields - 1}}}[ \t]*[-+]?[0-9]+(?:{decimal}[0-9]+)?[ \t]*(?:\n|$)"
+    return rf"\n(?:[^{d}\n]*{d}){{{fields - 1}}}{_score_at_line_end(delimiter)}(?:\n|$)"
 
 
 def _row_tail_first_line(delimiter: str, fields: int) -> str:
     """A field's first line that ends with `fields` more fields of a row, the last a number: what a quote
     left open at the start of the field swallows of its own row before it reaches the next line."""
     d = re.escape(delimiter)
-    decimal = "[.]" if delimiter == "," else "[.,]"
-    return rf"^[^\n]*(?:{d}[^{d}\n]*){{{fields - 1}}}{d}[ \t]*[-+]?[0-9]+(?:{decimal}[0-9]+)?[ \t]*\n"
+    return rf"^[^\n]*(?:{d}[^{d}\n]*){{{fields - 1}}}{d}{_score_at_line_end(delimiter)}\n"
 
 
 def _suspicious_quotes(frame: pd.DataFrame, delimiter: str) -> list[str]:
