@@ -149,3 +149,76 @@ class EpochWeightAverage(TrainerCallback):
             for name, p in self._trainable(model):
                 p.copy_(self.mean[name].to(device=p.device, dtype=p.dtype))
         self.applied = True
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
+
+
+class ConsoleProgress(TrainerCallback):
+    """What a person watching the terminal (or the app's log box) reads while a run trains.
+
+    In a terminal: one progress bar, the latest loss and batch accuracy beside it, and a line per
+    evaluation. Into a file (the app's train.log, CI): a plain line per log event, no redraws.
+    Replaces the Trainer's own printer, which dumps raw metric dicts and a bar per evaluation.
+    """
+
+    def __init__(self, stream=None, interactive: bool | None = None):
+        import sys
+
+        self.stream = stream or sys.stderr
+        self.interactive = self.stream.isatty() if interactive is None else interactive
+        self.bar = None
+        self.started = time.time()
+        self.trained = False
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.started, self.trained = time.time(), False
+        resumed = f", resuming at step {state.global_step}" if state.global_step else ""
+        self._say(f"training: {state.max_steps} steps, {state.num_train_epochs:g} epochs{resumed}")
+        if self.interactive:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=state.max_steps, initial=state.global_step, unit="step", file=self.stream, dynamic_ncols=True
+            )
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        where = f"step {state.global_step}/{state.max_steps}, epoch {state.epoch or 0:.2f}"
+        if "eval_accuracy" in logs:
+            loss = f", loss {logs['eval_loss']:.4f}" if "eval_loss" in logs else ""
+            # the curves may score a sample; the evaluation after training scores every held-out pair
+            where = "the saved model, every held-out pair" if self.trained else where
+            self._say(f"{where}: held-out accuracy {logs['eval_accuracy']:.3f}{loss}")
+        elif "loss" in logs:
+            accuracy = f", batch accuracy {logs['accuracy']:.3f}" if "accuracy" in logs else ""
+            if self.bar is not None:
+                self.bar.set_postfix_str(f"loss {logs['loss']:.4f}{accuracy}", refresh=True)
+            else:
+                elapsed = time.time() - self.started
+                done = state.global_step / state.max_steps if state.max_steps else 0
+                left = f", about {_clock(elapsed / done * (1 - done))} left" if 0 < done < 1 else ""
+                self._say(f"{where}: loss {logs['loss']:.4f}{accuracy} ({_clock(elapsed)} elapsed{left})")
+        elif "train_runtime" in logs:
+            self._say(f"trained {state.global_step} steps in {_clock(logs['train_runtime'])}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.trained = True  # an evaluation from now on is the final one, of the saved model
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

@@ -153,7 +153,6 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         len(train_pairs),
         world,
         has_eval=eval_ds is not None,
-        show_progress=progress and is_main,
         activation_checkpointing=checkpointing,
     )
     info = {
@@ -190,6 +189,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         peft_config=_lora_config(config),
     )
     trainer.final_eval_dataset = eval_ds  # every held-out pair, for the evaluation after training
+    _console(trainer, progress and is_main)
     # A per-process mean of sharded weights is not one this callback can check: those runs keep
     # their last weights.
     sharded = _weights_sharded(trainer)
@@ -260,6 +260,17 @@ def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world:
     return callbacks
 
 
+def _console(trainer, progress: bool) -> None:
+    """Our reporter in place of the Trainer's printer (raw metric dicts, a bar per evaluation)."""
+    from transformers import PrinterCallback
+
+    from rm_demo.callbacks import ConsoleProgress
+
+    trainer.remove_callback(PrinterCallback)
+    if progress:
+        trainer.add_callback(ConsoleProgress())
+
+
 def curve_sample(eval_ds, limit: int, seed: int):
     """The held-out pairs the evaluations during training score: all, or a fixed seeded sample of `limit`."""
     if eval_ds is None or not limit or len(eval_ds) <= limit:
@@ -281,7 +292,6 @@ def reward_config(
     train_pairs: int,
     world: int,
     has_eval: bool,
-    show_progress: bool,
     activation_checkpointing: bool = False,
 ):
     """TRL's `RewardConfig` for this run: epochs (raised for tiny data), evaluation cadence, precision."""
@@ -318,7 +328,7 @@ def reward_config(
         bf16=choice.precision == "bf16",
         fp16=choice.precision == "fp16",
         use_cpu=choice.device == "cpu",
-        disable_tqdm=not show_progress,
+        disable_tqdm=True,  # ConsoleProgress reports instead (see _console)
         center_rewards_coefficient=config.center_rewards or None,
         disable_dropout=not config.dropout,
         warmup_steps=0.1,  # a fraction: 10% of the steps

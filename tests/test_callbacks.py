@@ -73,3 +73,44 @@ def test_checkpoints_are_saved_at_most_once_a_minute_and_always_on_stop():
     now[0] = 200
     control.should_save, control.should_training_stop = False, False
     assert not interval.on_step_end(None, state, control).should_save  # nothing scheduled, nothing added
+
+
+def test_console_progress_reads_as_lines_not_metric_dicts():
+    import io
+
+    from rm_demo.callbacks import ConsoleProgress
+
+    out = io.StringIO()
+    console = ConsoleProgress(out, interactive=False)
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps, state.num_train_epochs, state.is_world_process_zero = 30, 3, True
+    console.on_train_begin(None, state, control)
+    state.global_step, state.epoch = 10, 1.0
+    console.on_log(None, state, control, logs={"loss": 0.61234, "accuracy": 0.75, "grad_norm": 1.0})
+    console.on_log(None, state, control, logs={"eval_loss": 0.65, "eval_accuracy": 0.625, "eval_margin": 0.1})
+    state.global_step = 30
+    console.on_log(None, state, control, logs={"train_runtime": 75.0, "train_loss": 0.5})
+    console.on_train_end(None, state, control)
+    console.on_log(None, state, control, logs={"eval_loss": 0.6, "eval_accuracy": 0.7})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "training: 30 steps, 3 epochs"
+    assert lines[1].startswith("step 10/30, epoch 1.00: loss 0.6123, batch accuracy 0.750 (")
+    assert "left)" in lines[1]  # a third done: an estimate of the rest
+    assert lines[2] == "step 10/30, epoch 1.00: held-out accuracy 0.625, loss 0.6500"
+    assert lines[3] == "trained 30 steps in 1:15"
+    assert lines[4] == "the saved model, every held-out pair: held-out accuracy 0.700, loss 0.6000"
+    assert "{" not in out.getvalue()
+
+
+def test_console_progress_is_silent_on_other_processes():
+    import io
+
+    from rm_demo.callbacks import ConsoleProgress
+
+    out = io.StringIO()
+    console = ConsoleProgress(out, interactive=False)
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps, state.is_world_process_zero = 30, False
+    console.on_train_begin(None, state, control)
+    console.on_log(None, state, control, logs={"loss": 0.6})
+    assert out.getvalue() == ""
