@@ -102,7 +102,7 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
         tokenizer = load_tokenizer(model, trust_remote_code)
         # A base model gets a new, random reward head: seed it so "the untrained base" scores the
         # same every time it is loaded, without touching the caller's random state.
-        with torch.random.fork_rng(devices=[]), _held_load_report() as report:
+        with torch.random.fork_rng(devices=[]), _held_load_report() as report, quiet_weight_bars():
             torch.manual_seed(0)
             reward_model, loading = AutoModelForSequenceClassification.from_pretrained(
                 model,
@@ -128,6 +128,24 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
     reset_untrained_pooler(reward_model, model)
     last_layer_reads_first_token_only(reward_model)
     return reward_model, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_weight_bars():
+    """No progress bar for reading or writing weights ("Loading weights", "Writing model shards"): for a
+    model of this size they flash by and fill logs. Downloads from the hub keep their bars."""
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    was_on, hub_on = hf_logging.is_progress_bar_enabled(), not are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()  # transformers' own bars, and the hub's with them...
+    if hub_on:
+        enable_progress_bars()  # ...which come back
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 @contextlib.contextmanager

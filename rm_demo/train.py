@@ -27,6 +27,7 @@ from rm_demo.models import (
     choose_device,
     load_reward_model,
     pooler_starts_at_identity,
+    quiet_weight_bars,
     resolve_model,
     transformer_layers,
 )
@@ -418,16 +419,17 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
         trainer, info = build_trainer(config, run, is_main, progress)
         if is_main:
             run.update(**info)
-        train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-        final = {}
-        if trainer.final_eval_dataset is not None:  # every held-out pair (the curves scored a sample)
-            metrics = trainer.evaluate(trainer.final_eval_dataset)
-            final = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
-        cancelled = run.cancel_requested
-        save_model(trainer, str(run.model_dir), is_main)
-        if is_main:
-            return _finish_record(run, trainer, info, final, train_output, cancelled)
-        return {}
+        with quiet_weight_bars():  # checkpoints and the saved model: no "Writing model shards" bars
+            train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            final = {}
+            if trainer.final_eval_dataset is not None:  # every held-out pair (the curves scored a sample)
+                metrics = trainer.evaluate(trainer.final_eval_dataset)
+                final = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+            cancelled = run.cancel_requested
+            save_model(trainer, str(run.model_dir), is_main)
+            if is_main:
+                return _finish_record(run, trainer, info, final, train_output, cancelled)
+            return {}
     except InputError as exc:
         if is_main:
             run.update(status="failed", error=str(exc), finished_at=time.time())

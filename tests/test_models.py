@@ -129,3 +129,15 @@ def test_a_checkpoint_missing_an_encoder_weight_is_still_reported(tmp_path, load
     load_reward_model(str(tmp_path))
     reports = [m for m in load_reports if "LOAD REPORT" in m]
     assert len(reports) == 1
+
+
+def test_weight_bars_are_off_while_loading_and_back_after():
+    from huggingface_hub.utils import are_progress_bars_disabled
+    from transformers.utils import logging as hf_logging
+
+    from rm_demo.models import quiet_weight_bars
+
+    with quiet_weight_bars():
+        assert not hf_logging.is_progress_bar_enabled()  # no "Loading weights" bar
+        assert not are_progress_bars_disabled()  # a download still shows its progress
+    assert hf_logging.is_progress_bar_enabled()
