@@ -205,6 +205,7 @@ def cmd_evaluate(args) -> int:
     keys = (
         "model",
         "pairs",
+        "note",
         "accuracy",
         "mean_margin",
         "base",

@@ -37,6 +37,7 @@ def length_baselines(chosen_len: np.ndarray, rejected_len: np.ndarray, margin: n
         "shorter_answer": {"accuracy": float(np.mean(shorter)) if shorter.size else None},
         "model_agrees_with_longer": agreement,
         "pairs_of_equal_length": int((~decided).sum()),
+        "pairs_of_different_length": int(decided.sum()),
     }
 
 
@@ -47,7 +48,11 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
 
 
 def length_warning(baselines: dict, correlation: float | None) -> str | None:
-    """Plain words when the model seems to rank by length."""
+    """Plain words when the model seems to rank by length, on enough pairs of unequal length to say so."""
+    from rm_demo.runs import MIN_HELD_OUT_PAIRS
+
+    if (baselines.get("pairs_of_different_length") or 0) < MIN_HELD_OUT_PAIRS:
+        return None  # "100% of 1 pair" is no pattern
     agreement = baselines.get("model_agrees_with_longer")
     if agreement is not None and agreement >= LENGTH_AGREEMENT_WARNING:
         return (

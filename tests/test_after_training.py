@@ -14,7 +14,7 @@ from rm_demo.app.state import SAMPLES
 from rm_demo.errors import InputError
 from rm_demo.evaluate import evaluate_run
 from rm_demo.export import export_run, push_to_hub
-from rm_demo.runs import RunFolder, list_runs
+from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, list_runs
 from rm_demo.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
@@ -56,6 +56,21 @@ def test_evaluation_report(run_dir):
     assert sum(b["count"] for b in report["calibration"]) == 2 * report["pairs"]
     assert all(m["margin"] <= 0 for m in report["worst_mistakes"])
     assert len(report["rewards"]["chosen"]) == report["pairs"]
+    assert ("note" in report) == (report["pairs"] < MIN_HELD_OUT_PAIRS)
+
+
+def test_an_evaluation_on_a_handful_of_pairs_says_so(run_dir, tmp_path):
+    pairs = tmp_path / "three.jsonl"
+    pairs.write_text(
+        "".join(
+            json.dumps({"prompt": f"Q{i}?", "chosen": "A good answer.", "rejected": "No."}) + "\n" for i in range(3)
+        )
+    )
+    result = _cli("evaluate", "--model", str(run_dir / "model"), str(pairs))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["note"] == "only 3 pairs: too few for the accuracy to mean much (at least 10 needed)"
+    assert report["length_warning"] is None  # 3 pairs make no length pattern either
 
 
 def test_cli_compare_and_score(run_dir, tmp_path):

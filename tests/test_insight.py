@@ -23,10 +23,13 @@ def test_length_baselines_on_known_pairs():
 
 
 def test_the_length_warning_speaks_only_when_length_decides():
-    assert "longer answer in 90%" in length_warning({"model_agrees_with_longer": 0.9}, 0.8)
-    assert "shorter answer in 95%" in length_warning({"model_agrees_with_longer": 0.05}, -0.8)
-    assert length_warning({"model_agrees_with_longer": 0.55}, 0.1) is None
+    enough = {"pairs_of_different_length": 40}
+    assert "longer answer in 90%" in length_warning({**enough, "model_agrees_with_longer": 0.9}, 0.8)
+    assert "shorter answer in 95%" in length_warning({**enough, "model_agrees_with_longer": 0.05}, -0.8)
+    assert length_warning({**enough, "model_agrees_with_longer": 0.55}, 0.1) is None
     assert length_warning({"model_agrees_with_longer": None}, None) is None
+    # one pair of unequal length is no pattern, whichever way the model went
+    assert length_warning({"pairs_of_different_length": 1, "model_agrees_with_longer": 0.0}, None) is None
 
 
 def test_spearman():
