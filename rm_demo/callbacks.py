@@ -164,14 +164,16 @@ class ConsoleProgress(TrainerCallback):
     Replaces the Trainer's own printer, which dumps raw metric dicts and a bar per evaluation.
     """
 
-    def __init__(self, stream=None, interactive: bool | None = None):
+    def __init__(self, stream=None, interactive: bool | None = None, clock=time.time):
         import sys
 
+        self.clock = clock
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.bar = None
-        self.started = time.time()
+        self.started = clock()
         self.trained = False
+        self.first_step = 0
 
     def _say(self, line: str) -> None:
         if self.bar is not None:
@@ -182,7 +184,7 @@ class ConsoleProgress(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        self.started, self.trained = time.time(), False
+        self.started, self.trained, self.first_step = self.clock(), False, state.global_step
         resumed = f", resuming at step {state.global_step}" if state.global_step else ""
         self._say(f"training: {state.max_steps} steps, {state.num_train_epochs:g} epochs{resumed}")
         if self.interactive:
@@ -210,8 +212,10 @@ class ConsoleProgress(TrainerCallback):
             if self.bar is not None:
                 self.bar.set_postfix_str(f"loss {logs['loss']:.4f}{accuracy}", refresh=True)
             else:
-                elapsed = time.time() - self.started
-                done = state.global_step / state.max_steps if state.max_steps else 0
+                elapsed = self.clock() - self.started
+                # a resumed run: the clock started at its first step, not at step 0
+                total = state.max_steps - self.first_step
+                done = (state.global_step - self.first_step) / total if total > 0 else 0
                 left = f", about {_clock(elapsed / done * (1 - done))} left" if 0 < done < 1 else ""
                 self._say(f"{where}: loss {logs['loss']:.4f}{accuracy} ({_clock(elapsed)} elapsed{left})")
         elif "train_runtime" in logs:

@@ -114,3 +114,22 @@ def test_console_progress_is_silent_on_other_processes():
     console.on_train_begin(None, state, control)
     console.on_log(None, state, control, logs={"loss": 0.6})
     assert out.getvalue() == ""
+
+
+def test_a_resumed_runs_estimate_counts_from_where_it_resumed():
+    import io
+
+    from rm_demo.callbacks import ConsoleProgress
+
+    now = [0.0]
+    out = io.StringIO()
+    console = ConsoleProgress(out, interactive=False, clock=lambda: now[0])
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps, state.num_train_epochs, state.is_world_process_zero = 30, 3, True
+    state.global_step, state.epoch = 20, 2.0
+    console.on_train_begin(None, state, control)
+    now[0], state.global_step = 10.0, 25  # 5 steps in 10 s, 5 to go
+    console.on_log(None, state, control, logs={"loss": 0.5})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "training: 30 steps, 3 epochs, resuming at step 20"
+    assert lines[1].endswith("(0:10 elapsed, about 0:10 left)")
