@@ -91,6 +91,11 @@ def load_tokenizer(model: str, trust_remote_code: bool = False):
     if tokenizer.pad_token is None:
         # Decoders often ship without one; the EOS (or UNK) token is the usual stand-in.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    # PairEncoder reads whole texts and cuts them to max_length itself (the prompt from the left), so
+    # the tokenizer's "longer than the maximum ... will result in indexing errors" never applies here.
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
     return tokenizer
 
 

@@ -141,3 +141,20 @@ def test_weight_bars_are_off_while_loading_and_back_after():
         assert not hf_logging.is_progress_bar_enabled()  # no "Loading weights" bar
         assert not are_progress_bars_disabled()  # a download still shows its progress
     assert hf_logging.is_progress_bar_enabled()
+
+
+def test_encoding_a_text_longer_than_the_model_takes_raises_no_scary_warning():
+    from rm_demo.models import PairEncoder, load_tokenizer
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    logger.addHandler(handler)
+    try:
+        tokenizer = load_tokenizer(resolve_model("default"))
+        encoded = PairEncoder(tokenizer, 128, is_decoder=False).encode(["word " * 600], ["an answer"])
+    finally:
+        logger.removeHandler(handler)
+    assert len(encoded.input_ids[0]) == 128 and encoded.truncated == [True]  # cut by PairEncoder, as it should
+    assert not [r for r in records if "indexing errors" in str(r.msg)]
