@@ -179,8 +179,8 @@ def _report_unexpected_gaps(reward_model, loading: dict, report: list[logging.Lo
     which go unused): the report then only repeats what loading a base model means. Any other
     missing weight starts random, which a user must hear about."""
     prefix = f"{reward_model.base_model_prefix}." if reward_model.base_model_prefix else ""
-    unexpected = [key for key in loading.get("missing_keys") or () if not prefix or key.startswith(prefix)]
-    if unexpected:
+    missing_from_base = [key for key in loading.get("missing_keys") or () if not prefix or key.startswith(prefix)]
+    if missing_from_base:
         for record in report:
             logging.getLogger("transformers.modeling_utils").handle(record)
 
