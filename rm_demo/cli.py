@@ -107,6 +107,11 @@ def cmd_train(args) -> int:
     out = Path(config.output_dir)
     if out.exists() and not out.is_dir():
         raise InputError("is a file, not a run folder", source=str(out), fix="give a folder name, e.g. -o runs/first")
+    # A Stop (or --resume after one) leaves the run's cancel request behind; starting again from the
+    # shell is the new request, as the app's start_job has it. Without this a resume stopped at once.
+    from rm_demo.runs import RunFolder
+
+    RunFolder(config.output_dir).cancel_path.unlink(missing_ok=True)
     # stdout carries only the final JSON; the trainer's progress and logs go to stderr.
     with contextlib.redirect_stdout(sys.stderr):
         final = train(config, resume=resume)

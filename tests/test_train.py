@@ -210,6 +210,20 @@ def test_the_first_layers_stay_as_the_checkpoint_has_them_when_asked(seed_csv, t
         train(_tiny_run(seed_csv, tmp_path / "run-too-many", folder, freeze_layers=3), progress=False)
 
 
+def test_a_cli_resume_after_a_stop_trains_to_the_end(seed_csv, tmp_path, capsys):
+    from rm_demo.cli import main
+    from rm_demo.runs import RunFolder
+
+    folder = _tiny_decoder(tmp_path, chat_template=False)
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    run.cancel_path.touch()  # the Stop that ended the run before (in the app, or a cancel file)
+    args = ["train", str(seed_csv), "-o", str(run.path), "--model", str(folder), "--epochs", "1", "--max-length", "32"]
+    assert main(args) == 0
+    assert run.read()["status"] == "completed" and not run.cancel_requested
+    assert "training: 30 steps" in capsys.readouterr().err  # the console reporter, not the Trainer's dicts
+
+
 def test_cli_flags_come_from_train_config():
     """One source for defaults: the parsed CLI with no options is TrainConfig() (plus input and output)."""
     from dataclasses import asdict
