@@ -190,16 +190,15 @@ def rm_demo_settings(args: argparse.Namespace) -> argparse.Namespace:
     """The shared settings, or with `--rm-demo-defaults` those `rm_demo train` uses when given none."""
     if not args.rm_demo_defaults:
         return args
-    from rm_demo.train import TrainConfig
+    from rm_demo.config import default
 
-    defaults = TrainConfig(input="", output_dir="")
     return argparse.Namespace(
         **{
             **vars(args),
-            "epochs": defaults.epochs,
-            "batch_size": defaults.batch_size,
-            "max_length": defaults.max_length,
-            "lr": defaults.learning_rate,
+            "epochs": default("epochs"),
+            "batch_size": default("batch_size"),
+            "max_length": default("max_length"),
+            "lr": default("learning_rate"),
         }
     )
 

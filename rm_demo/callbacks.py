@@ -25,6 +25,14 @@ _KEYS = {
 }
 
 
+def seconds_left(elapsed: float, first_step: int, step: int, max_steps: int) -> float | None:
+    """The rest of a run at the pace of this process so far. A resumed run's clock started at the step
+    it resumed from, not at 0, so its pace is counted from there. None before the first step."""
+    todo = max_steps - first_step
+    done = (step - first_step) / todo if todo > 0 else 0
+    return elapsed / done * (1 - done) if done > 0 else None
+
+
 class MetricsCallback(TrainerCallback):
     """Appends one JSON object per log or eval event to `metrics.jsonl` (main process only)."""
 
@@ -32,9 +40,10 @@ class MetricsCallback(TrainerCallback):
         self.run = run
         self.started = time.time()
         self.training_ended = False
+        self.first_step = 0
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.time()
+        self.started, self.first_step = time.time(), state.global_step
         self.training_ended = False
         self.run.update(max_steps=state.max_steps)
 
@@ -50,8 +59,8 @@ class MetricsCallback(TrainerCallback):
             return  # the end-of-training summary: nothing per-step in it
         elapsed = time.time() - self.started
         record["elapsed_s"] = round(elapsed, 2)
-        done = state.global_step / state.max_steps if state.max_steps else 0
-        record["eta_s"] = round(elapsed / done * (1 - done), 1) if done > 0 else None
+        left = seconds_left(elapsed, self.first_step, state.global_step, state.max_steps)
+        record["eta_s"] = round(left, 1) if left is not None else None
         record["max_steps"] = state.max_steps
         if self.training_ended:
             record["final"] = True
@@ -213,10 +222,8 @@ class ConsoleProgress(TrainerCallback):
                 self.bar.set_postfix_str(f"loss {logs['loss']:.4f}{accuracy}", refresh=True)
             else:
                 elapsed = self.clock() - self.started
-                # a resumed run: the clock started at its first step, not at step 0
-                total = state.max_steps - self.first_step
-                done = (state.global_step - self.first_step) / total if total > 0 else 0
-                left = f", about {_clock(elapsed / done * (1 - done))} left" if 0 < done < 1 else ""
+                seconds = seconds_left(elapsed, self.first_step, state.global_step, state.max_steps)
+                left = f", about {_clock(seconds)} left" if seconds else ""
                 self._say(f"{where}: loss {logs['loss']:.4f}{accuracy} ({_clock(elapsed)} elapsed{left})")
         elif "train_runtime" in logs:
             self._say(f"trained {state.global_step} steps in {_clock(logs['train_runtime'])}")

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rm_demo.errors import InputError
+from rm_demo.runs import MIN_HELD_OUT_PAIRS
 
 # The model agrees with "the longer answer wins" on at least this share of pairs: it may rank by length.
 LENGTH_AGREEMENT_WARNING = 0.8
@@ -49,8 +50,6 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
 
 def length_warning(baselines: dict, correlation: float | None) -> str | None:
     """Plain words when the model seems to rank by length, on enough pairs of unequal length to say so."""
-    from rm_demo.runs import MIN_HELD_OUT_PAIRS
-
     if (baselines.get("pairs_of_different_length") or 0) < MIN_HELD_OUT_PAIRS:
         return None  # "100% of 1 pair" is no pattern
     agreement = baselines.get("model_agrees_with_longer")

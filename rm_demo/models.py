@@ -9,6 +9,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,9 +158,10 @@ def quiet_weight_bars():
 def _held_load_report():
     """Hold back transformers' load report (a table of weights missing from the checkpoint) while loading."""
     held: list[logging.LogRecord] = []
+    loading_thread = threading.get_ident()  # the app loads models on several threads at once
 
     def hold(record: logging.LogRecord) -> bool:
-        if "LOAD REPORT" in str(record.msg):
+        if record.thread == loading_thread and "LOAD REPORT" in str(record.msg):
             held.append(record)
             return False
         return True

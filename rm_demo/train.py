@@ -124,6 +124,7 @@ def _versions() -> dict:
 def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, progress: bool = True):
     """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
     import torch
+    from transformers import PrinterCallback
 
     from rm_demo.callbacks import EpochWeightAverage
 
@@ -186,11 +187,11 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         train_dataset=train_ds,
         eval_dataset=curve_ds,
         processing_class=tokenizer,
-        callbacks=_callbacks(config, run, is_main, world),
+        callbacks=_callbacks(config, run, is_main, world, progress),
         peft_config=_lora_config(config),
     )
     trainer.final_eval_dataset = eval_ds  # every held-out pair, for the evaluation after training
-    _console(trainer, progress and is_main)
+    trainer.remove_callback(PrinterCallback)  # raw metric dicts: ConsoleProgress reports instead
     # A per-process mean of sharded weights is not one this callback can check: those runs keep
     # their last weights.
     sharded = _weights_sharded(trainer)
@@ -246,8 +247,8 @@ def freeze_first_layers(model, config: TrainConfig) -> int:
     return len(frozen)
 
 
-def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int) -> list:
-    from rm_demo.callbacks import CancelCallback, CheckpointInterval, MetricsCallback
+def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int, progress: bool) -> list:
+    from rm_demo.callbacks import CancelCallback, CheckpointInterval, ConsoleProgress, MetricsCallback
 
     callbacks = [CancelCallback(run)] if run else []
     # After Cancel's, so a Stop's checkpoint always goes through. One process only: processes' clocks
@@ -258,18 +259,9 @@ def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world:
         callbacks.append(CheckpointInterval(env_number("RM_DEMO_CHECKPOINT_SECONDS", 60.0)))
     if run and is_main:
         callbacks.append(MetricsCallback(run))
+    if progress and is_main:
+        callbacks.append(ConsoleProgress())
     return callbacks
-
-
-def _console(trainer, progress: bool) -> None:
-    """Our reporter in place of the Trainer's printer (raw metric dicts, a bar per evaluation)."""
-    from transformers import PrinterCallback
-
-    from rm_demo.callbacks import ConsoleProgress
-
-    trainer.remove_callback(PrinterCallback)
-    if progress:
-        trainer.add_callback(ConsoleProgress())
 
 
 def curve_sample(eval_ds, limit: int, seed: int):
@@ -329,7 +321,7 @@ def reward_config(
         bf16=choice.precision == "bf16",
         fp16=choice.precision == "fp16",
         use_cpu=choice.device == "cpu",
-        disable_tqdm=True,  # ConsoleProgress reports instead (see _console)
+        disable_tqdm=True,  # ConsoleProgress reports instead (see _callbacks)
         center_rewards_coefficient=config.center_rewards or None,
         disable_dropout=not config.dropout,
         warmup_steps=0.1,  # a fraction: 10% of the steps

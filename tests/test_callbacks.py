@@ -1,5 +1,6 @@
 """The training callbacks' own logic, driven by hand: no trainer, no data."""
 
+import pytest
 import torch
 from transformers import TrainerControl, TrainerState
 
@@ -133,3 +134,24 @@ def test_a_resumed_runs_estimate_counts_from_where_it_resumed():
     lines = out.getvalue().splitlines()
     assert lines[0] == "training: 30 steps, 3 epochs, resuming at step 20"
     assert lines[1].endswith("(0:10 elapsed, about 0:10 left)")
+
+
+def test_the_apps_time_estimate_for_a_resumed_run_counts_from_where_it_resumed(tmp_path, monkeypatch):
+    import time
+
+    from rm_demo.callbacks import MetricsCallback, seconds_left
+    from rm_demo.runs import RunFolder
+
+    assert seconds_left(10.0, 0, 10, 30) == pytest.approx(20.0) and seconds_left(10.0, 20, 25, 30) == 10.0
+    assert seconds_left(5.0, 20, 20, 30) is None  # no step yet: no pace to go by
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    run = RunFolder(tmp_path / "run")
+    run.path.mkdir()
+    metrics = MetricsCallback(run)
+    state, control = TrainerState(), TrainerControl()
+    state.max_steps, state.global_step, state.epoch, state.is_world_process_zero = 30, 20, 2.0, True
+    metrics.on_train_begin(None, state, control)
+    now[0], state.global_step = 1010.0, 25  # 5 steps in 10 s, 5 to go
+    metrics.on_log(None, state, control, logs={"loss": 0.5})
+    assert run.metrics()[-1]["eta_s"] == 10.0  # it read 2.0 when the pace counted the steps before the resume

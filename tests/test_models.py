@@ -158,3 +158,18 @@ def test_encoding_a_text_longer_than_the_model_takes_raises_no_scary_warning():
         logger.removeHandler(handler)
     assert len(encoded.input_ids[0]) == 128 and encoded.truncated == [True]  # cut by PairEncoder, as it should
     assert not [r for r in records if "indexing errors" in str(r.msg)]
+
+
+def test_a_load_on_another_thread_keeps_its_own_report(tmp_path, load_reports):
+    """The app loads models on several threads: one load must not swallow another's warning."""
+    import threading
+
+    from rm_demo.models import _held_load_report
+
+    with _held_load_report() as held:
+        other = threading.Thread(
+            target=lambda: logging.getLogger("transformers.modeling_utils").warning("LOAD REPORT x")
+        )
+        other.start()
+        other.join()
+    assert held == [] and load_reports == ["LOAD REPORT x"]
