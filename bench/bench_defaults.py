@@ -43,6 +43,8 @@ CONFIGS = {
     "dropout": {"margin": "off", "dropout": True},
     "frozen-2": {"margin": "off", "freeze_layers": 2},
     "frozen-3": {"margin": "off", "freeze_layers": 3},
+    # attention as before a fourth session of 2026-11-26: SDPA on the CPU too
+    "sdpa": {"margin": "off", "attention": "sdpa"},
     "plain": None,
 }
 

@@ -12,6 +12,8 @@ turns so that a drifting machine hits all of them alike:
 * frozen-N: frozen, and the first N encoder layers too (no backward through them);
 * VARIANT+first: the same, with the last layer past its attention run for the first token only
   (`last_layer_reads_first_token_only`, the default since 2026-11-26);
+* VARIANT+eager: the same, with plain (eager) attention instead of SDPA, as `rm_demo train` picks on
+  the CPU for texts up to 256 tokens (the default since a fourth session of 2026-11-26);
 * compiled: `torch.compile(dynamic=True)` of the whole model, every weight training; its first two
   steps (the compilation) are reported apart.
 
@@ -34,11 +36,15 @@ from rm_demo.models import choose_device, default_model_path, last_layer_reads_f
 
 VARIANTS = ("trained", "frozen", "dropout", "hidden-dropout", "compiled", "frozen-2", "frozen-3")
 VARIANTS += tuple(f"{variant}+first" for variant in VARIANTS if variant != "compiled")
+VARIANTS += tuple(f"{variant}+eager" for variant in VARIANTS if variant != "compiled")
 
 
 def make_step(variant: str, pairs: int):
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(str(default_model_path()), num_labels=1)
+    if variant.endswith("+eager"):
+        variant = variant.removesuffix("+eager")
+        model.set_attn_implementation("eager")
     if variant.endswith("+first"):
         variant = variant.removesuffix("+first")
         last_layer_reads_first_token_only(model)

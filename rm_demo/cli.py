@@ -311,6 +311,7 @@ TRAIN_FLAGS = [
     "center_rewards",
     "lora",
     "activation_checkpointing",
+    "attention",
     "train_embeddings",
     "freeze_layers",
     "dropout",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rm_demo.config import TrainConfig, planned_epochs, uses_activation_checkpointing
+from rm_demo.config import TrainConfig, planned_epochs, training_attention, uses_activation_checkpointing
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.models import (
@@ -146,6 +146,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     word_embeddings = freeze_word_embeddings(model, config)
     frozen_layers = freeze_first_layers(model, config)
     checkpointing = uses_activation_checkpointing(config.activation_checkpointing, model.num_parameters())
+    set_training_attention(model, config, choice.device)
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
     epochs = planned_epochs(config, len(train_pairs), world)
@@ -169,6 +170,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "world_size": world,
         "epochs_run": epochs,
         "activation_checkpointing": checkpointing,
+        "attention": model.config._attn_implementation,
         "dropout": config.dropout,
         "word_embeddings": word_embeddings,
         "frozen_layers": frozen_layers,
@@ -330,6 +332,22 @@ def reward_config(
         length_column_name="length",
         **{checkpointing_name: activation_checkpointing},
     )
+
+
+def set_training_attention(model, config: TrainConfig, device: str) -> str:
+    """Switch the model to the attention `training_attention` picks; returns the one it trains with.
+
+    For training only: the saved config.json names none, so whatever loads the model picks its own."""
+    wanted = training_attention(config.attention, device, config.max_length, model.config._attn_implementation)
+    if wanted:
+        try:
+            model.set_attn_implementation(wanted)
+        except (ValueError, ImportError, NotImplementedError) as exc:
+            if config.attention != "auto":  # asked for by name: say why not; auto keeps the model's own
+                raise InputError(
+                    f"this model cannot use {wanted} attention: {exc}", fix="use --attention auto"
+                ) from None
+    return model.config._attn_implementation
 
 
 def _weights_sharded(trainer) -> bool:

@@ -75,6 +75,9 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     # the trained run is not one, so training on from it keeps what it learned.
     assert info["pooler"].startswith("identity")
     assert not reset_untrained_pooler(model, str(run / "model"))
+    # Trained with eager attention on this CPU; the saved folder names none, so loaders keep their own.
+    assert info["attention"] == "eager" and "attn" not in (run / "model" / "config.json").read_text()
+    assert model.config._attn_implementation == "sdpa"
 
 
 def test_only_untrained_poolers_start_at_identity(tmp_path):
@@ -299,8 +302,9 @@ def test_old_run_files_keep_their_settings():
     [
         ({"margin": "sometimes"}, "margin must be one of"),
         ({"center_rewards": -1.0}, "center rewards"),
-        ({"activation_checkpointing": "yes"}, "activation checkpointing must be auto, on or off"),
+        ({"activation_checkpointing": "yes"}, "activation checkpointing must be one of auto, on, off"),
         ({"freeze_layers": -1}, "freeze layers must be >= 0"),
+        ({"attention": "flash"}, "attention must be one of auto, eager, sdpa"),
         # options LoRA would ignore are refused, not silently dropped
         ({"lora": True, "freeze_layers": 2}, "--freeze-layers 2 does nothing with --lora"),
         ({"lora": True, "train_embeddings": True}, "--train-embeddings does nothing with --lora"),
@@ -368,3 +372,55 @@ def test_activation_checkpointing_is_on_only_for_big_models_unless_asked(tmp_pat
     config.activation_checkpointing = args.activation_checkpointing
     trainer, info = build_trainer(config, None, is_main=True, progress=False)
     assert info["activation_checkpointing"] is True and trainer.args.gradient_checkpointing is True
+
+
+def test_attention_is_eager_on_the_cpu_for_short_texts_unless_asked(tmp_path):
+    """torch's CPU flash-attention backward made a 128-token MiniLM step a quarter slower (BENCHMARKS.md)."""
+    from rm_demo.config import training_attention
+    from rm_demo.train import build_trainer
+
+    assert training_attention("auto", "cpu", 128, "sdpa") == "eager"
+    assert training_attention("auto", "cpu", 256, "sdpa") == "eager"
+    assert training_attention("auto", "cpu", 512, "sdpa") is None  # longer texts: SDPA is faster
+    assert training_attention("auto", "cuda", 128, "sdpa") is None  # GPUs keep their fused kernels
+    assert training_attention("auto", "cpu", 128, "flash_attention_2") is None  # only the kernel measured
+    assert (
+        training_attention("sdpa", "cpu", 128, "eager") == "sdpa"
+        and training_attention("eager", "cpu", 9, "eager") is None
+    )
+
+    (tmp_path / "f.csv").write_text("question,answer,feedback\nq,good,5\nq,bad,1\n")
+    config = TrainConfig(
+        input=str(tmp_path / "f.csv"), output_dir=str(tmp_path / "run"), eval_fraction=0, device="cpu"
+    )
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert info["attention"] == trainer.model.config._attn_implementation == "eager"
+    config.max_length = 512
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert info["attention"] == trainer.model.config._attn_implementation == "sdpa"
+    config.max_length, config.attention = 128, "sdpa"
+    trainer, info = build_trainer(config, None, is_main=True, progress=False)
+    assert info["attention"] == "sdpa"
+
+
+def test_eager_and_sdpa_attention_give_the_same_rewards_with_padding():
+    """The swap is for speed only: a padded batch scores the same either way (fp32)."""
+    import torch
+
+    from rm_demo.models import PairEncoder, default_model_path, load_reward_model
+
+    model, tokenizer = load_reward_model(str(default_model_path()))
+    encoded = PairEncoder.for_model(tokenizer, model.config, 64).encode(
+        ["What is a cactus?", "How do I reset my password?"],
+        ["A plant that stores water in its stem.", "Open settings."],
+    )
+    width = max(len(ids) for ids in encoded.input_ids)
+    ids = torch.tensor([row + [0] * (width - len(row)) for row in encoded.input_ids])
+    mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in encoded.input_ids])
+    rewards = {}
+    for attention in ("sdpa", "eager"):
+        model.set_attn_implementation(attention)
+        with torch.no_grad():
+            rewards[attention] = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
+    assert mask[1].sum() < width  # the second text is padded
+    assert torch.allclose(rewards["sdpa"], rewards["eager"], atol=1e-5)
