@@ -146,7 +146,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
     word_embeddings = freeze_word_embeddings(model, config)
     frozen_layers = freeze_first_layers(model, config)
     checkpointing = uses_activation_checkpointing(config.activation_checkpointing, model.num_parameters())
-    set_training_attention(model, config, choice.device)
+    attention = set_training_attention(model, config, choice.device)
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
     epochs = planned_epochs(config, len(train_pairs), world)
@@ -170,7 +170,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         "world_size": world,
         "epochs_run": epochs,
         "activation_checkpointing": checkpointing,
-        "attention": model.config._attn_implementation,
+        "attention": attention,
         "dropout": config.dropout,
         "word_embeddings": word_embeddings,
         "frozen_layers": frozen_layers,
