@@ -45,11 +45,20 @@ CONFIGS = {
     "frozen-3": {"margin": "off", "freeze_layers": 3},
     # attention as before a fourth session of 2026-11-26: SDPA on the CPU too
     "sdpa": {"margin": "off", "attention": "sdpa"},
+    # training length and step size (a fifth session of 2026-11-26)
+    "epochs-4": {"margin": "off", "epochs": 4.0},
+    "epochs-4-avg-3": {"margin": "off", "epochs": 4.0, "average_epochs": 3},
+    "epochs-5": {"margin": "off", "epochs": 5.0},
+    "lr-1e-4": {"margin": "off", "learning_rate": 1e-4},
+    "lr-8e-5": {"margin": "off", "learning_rate": 8e-5},
+    "lr-1.5e-4": {"margin": "off", "learning_rate": 1.5e-4},
+    "lr-1e-4-epochs-2": {"margin": "off", "learning_rate": 1e-4, "epochs": 2.0},
+    "length-192": {"margin": "off", "max_length": 192},
     "plain": None,
 }
 
 
-def scored_data(out_dir: Path, train_questions: int):
+def scored_data(out_dir: Path, train_questions: int, hh_file: Path = DATA):
     """(train feedback CSV, held-out triples, which held-out pairs are hard, train pairs for plain TRL).
 
     `train_questions` (a seeded sample) train; every other question is held out, so that accuracy
@@ -58,7 +67,7 @@ def scored_data(out_dir: Path, train_questions: int):
     from rm_demo.feedback import read_feedback
     from rm_demo.pairs import derive_pairs, pairs_from_file
 
-    frame = build_scored_set()
+    frame = build_scored_set(hh_file)
     questions = frame["question"].nunique()
     train, held = split_questions(frame, held_out=1 - train_questions / questions, seed=0)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,6 +94,9 @@ def hard_accuracy(result: dict, hard: np.ndarray) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", choices=("scored", "hh"), default="scored")
+    parser.add_argument(
+        "--hh-file", type=Path, default=DATA, help="the HH-RLHF pairs (jsonl.gz; both data sets come from it)"
+    )
     parser.add_argument("--configs", nargs="+", default=["off", "gap"], choices=list(CONFIGS))
     parser.add_argument("--seed", type=int, nargs="+", default=[42, 7, 1])
     parser.add_argument(
@@ -108,9 +120,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if args.data == "scored":
-            data, heldout, hard, plain_rows = scored_data(tmp, args.train_questions)
+            data, heldout, hard, plain_rows = scored_data(tmp, args.train_questions, args.hh_file)
         else:
-            train_rows, heldout_rows = load_hh(DATA)
+            train_rows, heldout_rows = load_hh(args.hh_file)
             data, heldout, hard, plain_rows = (
                 hh_pairs_file(train_rows, tmp),
                 hh_heldout_triples(heldout_rows),

@@ -144,19 +144,21 @@ def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: 
     from rm_demo.score import Scorer
     from rm_demo.train import TrainConfig, build_trainer
 
+    settings = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "max_length": args.max_length,
+        "precision": args.precision,
+        "group_by_length": not args.no_group,
+        "average_epochs": args.average_epochs,
+    }
     config = TrainConfig(
         input=str(data),
         output_dir=str(out_dir / "run"),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_length=args.max_length,
         eval_fraction=0.0,
         seed=args.seed,
-        precision=args.precision,
-        group_by_length=not args.no_group,
-        average_epochs=args.average_epochs,
-        **overrides,
+        **{**settings, **overrides},  # a configuration may change any of the shared settings
     )
     trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
     last = LastWeights()  # the weights at the last step, before the epoch average replaces them
@@ -168,7 +170,7 @@ def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: 
     trainer.save_model(str(out_dir / "run" / "model"))
     trainer.processing_class.save_pretrained(str(out_dir / "run" / "model"))
 
-    scorer = Scorer(str(out_dir / "run" / "model"), max_length=args.max_length)
+    scorer = Scorer(str(out_dir / "run" / "model"), max_length=config.max_length)
     prompts, chosen, rejected = (list(column) for column in zip(*heldout))
     margins = reward_margins(scorer, prompts, chosen, rejected)
     scorer.model.load_state_dict(last.state)
@@ -178,11 +180,11 @@ def run_rm_demo(data: Path, heldout: list[tuple[str, str, str]], args, out_dir: 
         "pairs_truncated": info["data"]["truncated_pairs"]["train"],
         "precision": info["precision"],
         "train_seconds": seconds,
-        "pairs_per_s": kept * args.epochs / seconds,
+        "pairs_per_s": kept * config.epochs / seconds,
         "heldout_accuracy": float(np.mean(margins > 0)),
         "heldout_margins": margins.tolist(),
         "heldout_accuracy_last_weights": float(np.mean(margins_last > 0)),
-        "weight_average_epochs": args.average_epochs,
+        "weight_average_epochs": config.average_epochs,
     }
 
 

@@ -61,6 +61,9 @@ for name in $STAGES; do
     big_batch) # A batch that suits the GPU better (rm_demo only; 256 tokens, two epochs).
         stage big_batch 60 python3 bench/bench_train.py --data "$HH" --only rm_demo --epochs 2 --batch-size 128 \
             --max-length 256 --seed 42 ;;
+    sweep_hh) # Training settings on HH, five seeds, each seed's configurations in turn (SWEEP: the configurations).
+        stage sweep_hh "${SWEEP_LIMIT:-540}" python3 bench/bench_defaults.py --data hh --hh-file "$HH" \
+            --configs ${SWEEP:-off epochs-4 lr-1e-4 epochs-4-avg-3} --seed 42 7 1 0 2 --out "$OUT/sweep_hh.jsonl" ;;
     *) echo "unknown stage $name" ;;
     esac
 done
