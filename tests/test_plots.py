@@ -29,3 +29,15 @@ def test_run_overlay_ends_each_curve_with_its_saved_model_star():
     assert list(a.x) == [0, 10, None, 10] and list(a.y) == [0.5, 0.64, None, 0.67]  # a gap, then the star
     assert list(a.marker.symbol) == ["circle", "circle", "circle", "star"]
     assert list(b.y) == [0.5, 0.64] and "star" not in b.marker.symbol
+
+
+def test_each_chart_in_the_app_shows_its_title_once(runs):
+    """The figures carry their own titles; gradio's label above them would say it a second time."""
+    import gradio as gr
+
+    from rm_demo.app.build import build
+
+    charts = [block for block in build().blocks.values() if isinstance(block, gr.Plot)]
+    assert len(charts) == 11
+    assert [chart.label for chart in charts if chart.show_label] == []
+    assert all(fig.layout.title.text for fig in (plots.loss_curves(METRICS), plots.accuracy_curves(METRICS)))

@@ -134,9 +134,12 @@ class EvalTab:
             eval_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="eval-btn")
         summary = gr.Markdown("Pick a run and press **Evaluate**.", elem_id="eval-summary")
         with gr.Row():
-            histogram, calibration = gr.Plot(label="Rewards"), gr.Plot(label="Calibration")
+            histogram, calibration = (
+                gr.Plot(label="Rewards", show_label=False),
+                gr.Plot(label="Calibration", show_label=False),
+            )
         with gr.Row():
-            length_scatter = gr.Plot(label="Reward against length", elem_id="length-plot")
+            length_scatter = gr.Plot(label="Reward against length", show_label=False, elem_id="length-plot")
             slices = gr.Dataframe(
                 pd.DataFrame(columns=SLICE_COLUMNS),
                 label="Accuracy by slice",

@@ -91,9 +91,9 @@ class PairsTab:
             dl_jsonl = gr.DownloadButton("Download pairs (JSONL)", visible=False)
         with gr.Row():
             figs = (
-                gr.Plot(label="Scores", elem_classes="pairs-chart"),
-                gr.Plot(label="Answers per question", elem_classes="pairs-chart"),
-                gr.Plot(label="Margins", elem_classes="pairs-chart"),
+                gr.Plot(label="Scores", show_label=False, elem_classes="pairs-chart"),
+                gr.Plot(label="Answers per question", show_label=False, elem_classes="pairs-chart"),
+                gr.Plot(label="Margins", show_label=False, elem_classes="pairs-chart"),
             )
         with gr.Accordion("Dropped rows, with the reason", open=False):
             dropped = gr.Dataframe(interactive=False, wrap=True, max_height=300)

@@ -144,7 +144,10 @@ class RunsTab:
         table = gr.Dataframe(label="All runs", interactive=False, wrap=True, max_height=300, elem_id="runs-table")
         overlay_pick = gr.Dropdown([], multiselect=True, label="Overlay curves of runs")
         with gr.Row():
-            overlay_acc, overlay_loss = gr.Plot(label="Accuracy"), gr.Plot(label="Loss")
+            overlay_acc, overlay_loss = (
+                gr.Plot(label="Accuracy", show_label=False),
+                gr.Plot(label="Loss", show_label=False),
+            )
         with gr.Row():
             run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")
             zip_btn = gr.Button("Export zip", scale=1)
