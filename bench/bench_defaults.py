@@ -18,7 +18,6 @@ held-out pairs whose rejected answer is the other HH answer (not the off-topic o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_train import DATA, hh_heldout_triples, hh_pairs_file, load_hh, run_plain_trl, run_rm_demo
+from results import emit
 from scored_set import build_scored_set, split_questions
 
 # name -> TrainConfig fields changed from the defaults ("plain": TRL as its docs show it)
@@ -152,10 +152,7 @@ def main() -> None:
                     result["hard_accuracy"] = hard_accuracy(result, hard)
                 result.pop("heldout_margins", None)
                 table.setdefault(name, []).append(result)
-                print(json.dumps(result), flush=True)
-                if args.out:
-                    with open(args.out, "a", encoding="utf-8") as fh:
-                        fh.write(json.dumps(result) + "\n")
+                emit(result, args.out)
 
     print(f"\n{args.data}: held-out accuracy per seed {seeds}")
     print(f"{'config':12} {'per seed':>22} {'mean':>6} {'spread':>7} {'hard':>6} {'train s':>8}")
