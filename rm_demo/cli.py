@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rm_demo.errors import InputError
+from rm_demo.text import counted
 
 EXIT_BAD_INPUT = 2
 
@@ -81,7 +82,7 @@ def cmd_pairs(args) -> int:
         write_pairs(result.dropped_rows, args.dropped)
     for line in result.report.summary_lines():
         print(line, file=sys.stderr)
-    print(f"wrote {len(result.pairs)} pairs to {args.output}", file=sys.stderr)
+    print(f"wrote {counted(len(result.pairs), 'pair')} to {args.output}", file=sys.stderr)
     return 0
 
 

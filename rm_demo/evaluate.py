@@ -14,6 +14,7 @@ from rm_demo.feedback import ReadOptions
 from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, write_json_atomic
 from rm_demo.score import Scorer
+from rm_demo.text import counted
 
 CALIBRATION_BINS = 10
 
@@ -101,7 +102,7 @@ def evaluate_pairs(model: str, pairs: pd.DataFrame, base_model: str | None = "de
         report["base"] = {"model": base_model, **summarize(base_chosen, base_rejected)}
     if len(pairs) < MIN_HELD_OUT_PAIRS:  # the app says the same and shows no accuracy
         report["note"] = (
-            f"only {len(pairs)} pair{'s' if len(pairs) != 1 else ''}: too few for the accuracy to mean much "
+            f"only {counted(len(pairs), 'pair')}: too few for the accuracy to mean much "
             f"(at least {MIN_HELD_OUT_PAIRS} needed)"
         )
     return report

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from rm_demo.errors import InputError
 from rm_demo.feedback import FeedbackTable, ReadOptions, delimiter_name, read_feedback
+from rm_demo.text import counted
 
 STRATEGIES = ("best-worst", "all-pairs")
 # The seed's rule, on its 1-to-5 scale: the best answer must be good, the worst must not be.
@@ -152,7 +153,7 @@ class PairsReport:
             + ", ".join(f"{role} <- {col!r}" for role, col in self.column_mapping.items())
             + (f"; ignored: {', '.join(map(repr, self.ignored_columns))}" if self.ignored_columns else ""),
             f"rows read {self.rows_read}, used {self.rows_used}, dropped {self.rows_dropped}; "
-            f"{self.questions} questions -> {self.pairs} pairs ({self.strategy})",
+            f"{counted(self.questions, 'question')} -> {counted(self.pairs, 'pair')} ({self.strategy})",
         ]
         for reason, count in self.dropped.items():
             lines.append(f"  dropped {count}: {DROP_REASONS[reason]} [{reason}]")

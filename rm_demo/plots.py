@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from rm_demo.text import counted
+
 _LAYOUT = dict(template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13))
 CHOSEN, REJECTED, ACCENT = "#2e7d32", "#c62828", "#1565c0"
 _LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right")  # above the plot, clear of the lines
@@ -119,7 +121,7 @@ def accuracy_curves(
             line=dict(color=ACCENT, width=3 if few else 1),
         )
     if evals:
-        name = f"held-out ({eval_pairs} pair{'s' if eval_pairs != 1 else ''}: too few to judge)" if few else "held-out"
+        name = f"held-out ({counted(eval_pairs, 'pair')}: too few to judge)" if few else "held-out"
         if not few and curve_pairs and eval_pairs and curve_pairs < eval_pairs:
             name = f"held-out (a sample of {curve_pairs} of {eval_pairs} pairs)"
         fig.add_scatter(

@@ -256,3 +256,10 @@ def test_small_questions_in_chunks_give_the_same_pairs(monkeypatch):
     monkeypatch.setattr(pairs_module, "CROSS_CHUNK_ROWS", 50)
     chunked = derive_pairs(table, PairOptions(strategy="all-pairs", max_pairs_per_question=10**6))
     assert chunked.pairs.equals(whole.pairs) and chunked.rows["status"].tolist() == whole.rows["status"].tolist()
+
+
+def test_the_summary_counts_in_words_that_agree_with_the_number(write_file):
+    one = pairs_from_file(write_file("one.csv", "question,answer,score\nq,good,5\nq,bad,1\n"))
+    assert "1 question -> 1 pair (best-worst)" in one.report.summary_lines()[2]
+    two = pairs_from_file(write_file("two.csv", "question,answer,score\nq,good,5\nq,bad,1\nr,fine,4\nr,poor,2\n"))
+    assert "2 questions -> 2 pairs (best-worst)" in two.report.summary_lines()[2]

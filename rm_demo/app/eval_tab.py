@@ -15,6 +15,7 @@ from rm_demo.access import Viewer, open_run
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
+from rm_demo.text import counted
 
 MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 SLICE_COLUMNS = ["value", "pairs", "accuracy"]
@@ -57,7 +58,7 @@ def evaluate_view(
     mistakes = pd.DataFrame(report.get("worst_mistakes") or [], columns=MISTAKE_COLUMNS).round(3)
     if n < min_pairs:
         return EvaluationView(
-            f"**{name}** held out only {n} pair{'s' if n != 1 else ''}: too few for an accuracy, a baseline or a "
+            f"**{name}** held out only {counted(n, 'pair')}: too few for an accuracy, a baseline or a "
             f"calibration curve to mean anything (at least {min_pairs} needed). Train on more data, or compare "
             "answers by hand in step 4.",
             mistakes=mistakes,

@@ -9,6 +9,7 @@ import html
 
 from rm_demo.jobs import JobStatus
 from rm_demo.runs import MIN_HELD_OUT_PAIRS
+from rm_demo.text import counted
 
 
 def progress_html(status: JobStatus) -> str:
@@ -70,7 +71,7 @@ def _outcome(status: JobStatus) -> str:
     reason = (
         "no questions were held out"
         if not held_out
-        else f"only {held_out} held-out pair{'s' if held_out != 1 else ''}: too few to measure the model "
+        else f"only {counted(held_out, 'held-out pair')}: too few to measure the model "
         f"(at least {MIN_HELD_OUT_PAIRS} needed)"
     )
     told = (
