@@ -36,7 +36,12 @@ def resolve_model(name: str | os.PathLike | None) -> str:
     """'default' -> the embedded model's folder; a folder or hub id passes through."""
     if name in (None, "", DEFAULT_MODEL):
         return str(default_model_path())
-    return str(name)
+    return os.path.expanduser(str(name))  # "~/models/x" typed into the app: no shell expands it there
+
+
+def _looks_like_a_folder(model: str) -> bool:
+    """Hub ids are `name` or `owner/name`; a name that starts like a path means a local folder."""
+    return model.startswith(("/", "./", "../", "~", ".\\")) or Path(model).is_absolute()
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,14 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
     """A sequence-classification model with one output (the reward), pad token id filled."""
     from transformers import AutoModelForSequenceClassification
 
+    if _looks_like_a_folder(model) and not Path(model).is_dir():
+        # transformers would take it for a malformed hub id and say so, which misleads
+        raise InputError(
+            f"could not load the model {model!r}: "
+            + ("it is a file, not a folder" if Path(model).exists() else "there is no folder there"),
+            fix="give the folder that holds config.json and the weights (a run's model is runs/<name>/model), "
+            "or use --model default",
+        )
     try:
         tokenizer = load_tokenizer(model, trust_remote_code)
         # A base model gets a new, random reward head: seed it so "the untrained base" scores the

@@ -173,3 +173,23 @@ def test_a_load_on_another_thread_keeps_its_own_report(tmp_path, load_reports):
         other.start()
         other.join()
     assert held == [] and load_reports == ["LOAD REPORT x"]
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("{tmp}/nope", "there is no folder there"), ("{tmp}/weights.bin", "it is a file, not a folder")],
+)
+def test_a_missing_model_folder_is_named_as_such_not_as_a_bad_hub_id(tmp_path, name, says):
+    from rm_demo.errors import InputError
+
+    (tmp_path / "weights.bin").write_bytes(b"\0")
+    with pytest.raises(InputError) as caught:
+        load_reward_model(resolve_model(name.format(tmp=tmp_path)))
+    assert says in str(caught.value) and "repo" not in str(caught.value).lower()
+    assert "runs/<name>/model" in caught.value.fix
+
+
+def test_a_folder_typed_with_a_tilde_is_the_home_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_model("~/models/rm") == str(tmp_path / "models" / "rm")
+    assert resolve_model("owner/name") == "owner/name"  # a hub id passes through
