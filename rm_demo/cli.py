@@ -156,12 +156,13 @@ def cmd_score(args) -> int:
     from tqdm import tqdm
 
     from rm_demo.feedback import ReadOptions
-    from rm_demo.score import Scorer, score_file
+    from rm_demo.score import Scorer, read_answers, score_answers
     from rm_demo.tables import check_writable, write_table
 
     check_writable(args.output)
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, not {args.batch_size}", fix="use e.g. --batch-size 64")
+    table = read_answers(args.input, ReadOptions(encoding=args.encoding), args.question_col, args.answer_col)
     scorer = Scorer(args.model, batch_size=args.batch_size, precision=args.precision)
     with tqdm(desc="scoring", unit="batch", file=sys.stderr) as bar:
 
@@ -169,9 +170,7 @@ def cmd_score(args) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        scored = score_file(
-            scorer, args.input, ReadOptions(encoding=args.encoding), args.question_col, args.answer_col, progress
-        )
+        scored = score_answers(scorer, table, progress)
     write_table(scored.frame, args.output)
     print(f"scored {len(scored.frame)} answers -> {args.output}", file=sys.stderr)
     return 0

@@ -182,10 +182,37 @@ def forget_scorer() -> None:
 
 @dataclass
 class ScoredTable:
-    frame: pd.DataFrame  # every input column, plus `reward`
+    frame: pd.DataFrame  # every input column, plus `reward` once scored
     source: str
     question_col: str
     answer_col: str
+
+
+def read_answers(
+    path: str, read_options=None, question_col: str | None = None, answer_col: str | None = None
+) -> ScoredTable:
+    """A table of (question, answer) rows to score, every column kept (no `reward` yet).
+
+    Read before any model loads, so a bad file is reported at once."""
+    from rm_demo.feedback import ReadOptions, find_column, read_table
+
+    table = read_table(path, read_options or ReadOptions())
+    frame = table.frame.drop(columns="row")
+    columns = list(frame.columns)
+    q_col = find_column(columns, "question", question_col, table.source)
+    a_col = find_column(columns, "answer", answer_col, table.source)
+    return ScoredTable(frame, table.source, q_col, a_col)
+
+
+def score_answers(scorer: Scorer, table: ScoredTable, progress=None) -> ScoredTable:
+    """The table with a `reward` column added."""
+    from rm_demo.feedback import normalize_answer, normalize_question
+
+    frame = table.frame
+    prompts = list(normalize_question(frame[table.question_col]))
+    answers = list(normalize_answer(frame[table.answer_col]))
+    rewards = scorer.score(prompts, answers, progress=progress)
+    return ScoredTable(frame.assign(reward=rewards), table.source, table.question_col, table.answer_col)
 
 
 def score_file(
@@ -197,13 +224,4 @@ def score_file(
     progress=None,
 ) -> ScoredTable:
     """Read a table of (question, answer) rows and add a `reward` column; every column is kept."""
-    from rm_demo.feedback import ReadOptions, find_column, normalize_answer, normalize_question, read_table
-
-    table = read_table(path, read_options or ReadOptions())
-    frame = table.frame.drop(columns="row")
-    columns = list(frame.columns)
-    q_col = find_column(columns, "question", question_col, table.source)
-    a_col = find_column(columns, "answer", answer_col, table.source)
-    prompts, answers = list(normalize_question(frame[q_col])), list(normalize_answer(frame[a_col]))
-    rewards = scorer.score(prompts, answers, progress=progress)
-    return ScoredTable(frame.assign(reward=rewards), table.source, q_col, a_col)
+    return score_answers(scorer, read_answers(path, read_options, question_col, answer_col), progress)

@@ -154,6 +154,15 @@ def test_odd_train_options_stop_before_any_work(tmp_path, capsys, args, message)
     assert not (tmp_path / "run").exists()
 
 
+def test_score_reads_its_file_before_loading_a_model(tmp_path, capsys):
+    """A bad file is reported at once: the missing model named beside it is never reached."""
+    (tmp_path / "empty.csv").write_text("")
+    code, err = _run(
+        capsys, "score", "--model", tmp_path / "no-model", "--input", tmp_path / "empty.csv", "-o", tmp_path / "o.csv"
+    )
+    assert code == 2 and "the file is empty" in err and "no-model" not in err and "scoring" not in err, err
+
+
 def test_train_into_an_existing_file(tmp_path, capsys):
     (tmp_path / "f.csv").write_text(GOOD)
     (tmp_path / "taken").write_text("x")
