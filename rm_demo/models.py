@@ -40,8 +40,8 @@ def resolve_model(name: str | os.PathLike | None) -> str:
 
 
 def _looks_like_a_folder(model: str) -> bool:
-    """Hub ids are `name` or `owner/name`; a name that starts like a path means a local folder."""
-    return model.startswith(("/", "./", "../", "~", ".\\")) or Path(model).is_absolute()
+    """Hub ids are `name` or `owner/name`; a name that starts like a path, or has more parts, is a local folder."""
+    return model.startswith(("/", "./", "../", "~", ".\\")) or Path(model).is_absolute() or model.count("/") > 1
 
 
 @dataclass(frozen=True)

@@ -181,8 +181,10 @@ def forget_scorer() -> None:
 
 
 @dataclass
-class ScoredTable:
-    frame: pd.DataFrame  # every input column, plus `reward` once scored
+class AnswerTable:
+    """Rows of (question, answer) to score, with the columns they came in."""
+
+    frame: pd.DataFrame  # every input column, plus `reward` once scored (score_answers)
     source: str
     question_col: str
     answer_col: str
@@ -190,7 +192,7 @@ class ScoredTable:
 
 def read_answers(
     path: str, read_options=None, question_col: str | None = None, answer_col: str | None = None
-) -> ScoredTable:
+) -> AnswerTable:
     """A table of (question, answer) rows to score, every column kept (no `reward` yet).
 
     Read before any model loads, so a bad file is reported at once."""
@@ -201,10 +203,10 @@ def read_answers(
     columns = list(frame.columns)
     q_col = find_column(columns, "question", question_col, table.source)
     a_col = find_column(columns, "answer", answer_col, table.source)
-    return ScoredTable(frame, table.source, q_col, a_col)
+    return AnswerTable(frame, table.source, q_col, a_col)
 
 
-def score_answers(scorer: Scorer, table: ScoredTable, progress=None) -> ScoredTable:
+def score_answers(scorer: Scorer, table: AnswerTable, progress=None) -> AnswerTable:
     """The table with a `reward` column added."""
     from rm_demo.feedback import normalize_answer, normalize_question
 
@@ -212,7 +214,7 @@ def score_answers(scorer: Scorer, table: ScoredTable, progress=None) -> ScoredTa
     prompts = list(normalize_question(frame[table.question_col]))
     answers = list(normalize_answer(frame[table.answer_col]))
     rewards = scorer.score(prompts, answers, progress=progress)
-    return ScoredTable(frame.assign(reward=rewards), table.source, table.question_col, table.answer_col)
+    return AnswerTable(frame.assign(reward=rewards), table.source, table.question_col, table.answer_col)
 
 
 def score_file(
@@ -222,6 +224,6 @@ def score_file(
     question_col: str | None = None,
     answer_col: str | None = None,
     progress=None,
-) -> ScoredTable:
+) -> AnswerTable:
     """Read a table of (question, answer) rows and add a `reward` column; every column is kept."""
     return score_answers(scorer, read_answers(path, read_options, question_col, answer_col), progress)

@@ -177,7 +177,11 @@ def test_a_load_on_another_thread_keeps_its_own_report(tmp_path, load_reports):
 
 @pytest.mark.parametrize(
     ("name", "says"),
-    [("{tmp}/nope", "there is no folder there"), ("{tmp}/weights.bin", "it is a file, not a folder")],
+    [
+        ("{tmp}/nope", "there is no folder there"),
+        ("{tmp}/weights.bin", "it is a file, not a folder"),
+        ("runs/no-such-run/model", "there is no folder there"),  # relative, but no hub id has two slashes
+    ],
 )
 def test_a_missing_model_folder_is_named_as_such_not_as_a_bad_hub_id(tmp_path, name, says):
     from rm_demo.errors import InputError
