@@ -25,6 +25,14 @@ def _empty(fig: go.Figure, message: str) -> go.Figure:
     return fig
 
 
+def placeholder(title: str, message: str) -> go.Figure:
+    """What a chart shows before there is anything to draw: its title, and what will fill it."""
+    fig = _empty(_figure(title, "", ""), message)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
 def score_distribution(distribution: dict[str, int]) -> go.Figure:
     fig = _figure("Score distribution", "feedback score", "answers")
     if not distribution:
@@ -213,7 +221,7 @@ def overlay_curves(
             )
             drawn += 1
     if not drawn:
-        return _empty(fig, "pick runs with metrics")
+        return placeholder(title, "pick runs with metrics above")
     fig.update_layout(legend=dict(orientation="h", y=-0.3))
     fig.update_layout(height=340)
     return fig

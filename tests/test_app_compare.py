@@ -1,5 +1,7 @@
 """Compare tab: before/after in one click, cleared results, examples from the session's pairs."""
 
+import json
+
 import pytest
 
 from rm_demo.app import compare_tab, data_tab
@@ -58,7 +60,9 @@ def test_nothing_shows_zeros_before_a_comparison():
 
     with gr.Blocks():
         tab = compare_tab.CompareTab.build()
-    assert tab.message.value == compare_tab.PLACEHOLDER and not tab.results.value and tab.plot.value is None
+    assert tab.message.value == compare_tab.PLACEHOLDER and not tab.results.value
+    chart = json.loads(tab.plot.value["plot"])
+    assert chart["data"] == [] and chart["layout"]["annotations"][0]["text"] == "press Compare"  # no bars at 0
 
 
 def test_examples_come_from_the_session_pairs_in_turn(seed_csv):

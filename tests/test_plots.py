@@ -31,8 +31,11 @@ def test_run_overlay_ends_each_curve_with_its_saved_model_star():
     assert list(b.y) == [0.5, 0.64] and "star" not in b.marker.symbol
 
 
-def test_each_chart_in_the_app_shows_its_title_once(runs):
-    """The figures carry their own titles; gradio's label above them would say it a second time."""
+def test_each_chart_in_the_app_shows_its_title_once_and_says_what_will_fill_it(runs):
+    """The figures carry their own titles; gradio's label above them would say it a second time. Before
+    there is data, each chart is its title and a line on what fills it, not a blank box."""
+    import json
+
     import gradio as gr
 
     from rm_demo.app.build import build
@@ -40,4 +43,8 @@ def test_each_chart_in_the_app_shows_its_title_once(runs):
     charts = [block for block in build().blocks.values() if isinstance(block, gr.Plot)]
     assert len(charts) == 11
     assert [chart.label for chart in charts if chart.show_label] == []
+    for chart in charts:
+        figure = json.loads(chart.value["plot"])
+        assert figure["data"] == [] and figure["layout"]["title"]["text"], chart.label
+        assert figure["layout"]["annotations"][0]["text"], chart.label
     assert all(fig.layout.title.text for fig in (plots.loss_curves(METRICS), plots.accuracy_curves(METRICS)))

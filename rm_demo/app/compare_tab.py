@@ -178,7 +178,12 @@ class CompareTab:
             compare_btn = gr.Button("Compare", variant="primary", elem_id="compare-btn")
         message = gr.Markdown(PLACEHOLDER, elem_id="compare-message")
         results = gr.HTML(elem_id="compare-table")
-        plot = gr.Plot(label="Rewards", show_label=False, elem_id="compare-plot")
+        plot = gr.Plot(
+            plots.placeholder("Rewards of A and B, by model", "press Compare"),
+            label="Rewards",
+            show_label=False,
+            elem_id="compare-plot",
+        )
         more = RankExplain.build()
         return cls(
             model_pick,

@@ -14,7 +14,14 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo import plots
-from rm_demo.app.pairs_tab import PairsTab, dropped_table, export_pairs, pairs_table, preview_note
+from rm_demo.app.pairs_tab import (
+    PairsTab,
+    dropped_table,
+    export_pairs,
+    pairs_table,
+    placeholder_figures,
+    preview_note,
+)
 from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES, DataSettings, Session, max_upload_mb
 from rm_demo.config import default, label
 from rm_demo.errors import InputError
@@ -30,7 +37,7 @@ class DataView:
     pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
     dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
     columns: list[str] = field(default_factory=list)
-    figures: tuple = (None, None, None)
+    figures: tuple = field(default_factory=placeholder_figures)
     suggestion: dict | None = None
     result: PairsResult | None = None
 
@@ -309,5 +316,5 @@ def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
         )
     )
     # A plot drawn while its tab is hidden takes plotly's default width; drawing again on show fits it.
-    pairs.tab.select(lambda figs: tuple(figs or (None, None, None)), figures, pairs.figures, show_progress="hidden")
+    pairs.tab.select(lambda figs: tuple(figs or placeholder_figures()), figures, pairs.figures, show_progress="hidden")
     return events

@@ -19,6 +19,7 @@ from rm_demo.text import counted
 
 MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 SLICE_COLUMNS = ["value", "pairs", "accuracy"]
+EVALUATE_FIRST = "pick a run and press Evaluate"
 
 
 @dataclass
@@ -136,11 +137,18 @@ class EvalTab:
         summary = gr.Markdown("Pick a run and press **Evaluate**.", elem_id="eval-summary")
         with gr.Row():
             histogram, calibration = (
-                gr.Plot(label="Rewards", show_label=False),
-                gr.Plot(label="Calibration", show_label=False),
+                gr.Plot(
+                    plots.placeholder("Rewards of held-out answers", EVALUATE_FIRST), label="Rewards", show_label=False
+                ),
+                gr.Plot(plots.placeholder("Calibration", EVALUATE_FIRST), label="Calibration", show_label=False),
             )
         with gr.Row():
-            length_scatter = gr.Plot(label="Reward against length", show_label=False, elem_id="length-plot")
+            length_scatter = gr.Plot(
+                plots.placeholder("Reward against answer length", EVALUATE_FIRST),
+                label="Reward against length",
+                show_label=False,
+                elem_id="length-plot",
+            )
             slices = gr.Dataframe(
                 pd.DataFrame(columns=SLICE_COLUMNS),
                 label="Accuracy by slice",

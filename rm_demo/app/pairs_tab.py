@@ -10,11 +10,24 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from rm_demo import plots
 from rm_demo.app.state import Session
 from rm_demo.pairs import PairsResult, write_pairs
 
 # The browser gets a page of each table, not the whole file: the downloads carry every row.
 PREVIEW_ROWS = 500
+LOAD_FIRST = "load data in step 1"
+
+
+def placeholder_figures() -> tuple:
+    """The three Pairs charts while no file has given them data."""
+    return (
+        plots.placeholder("Score distribution", LOAD_FIRST),
+        plots.placeholder("Answers per question", LOAD_FIRST),
+        plots.placeholder("Score gap of each pair (margin)", LOAD_FIRST),
+    )
+
+
 PAIR_COLUMNS = ["prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin"]
 
 
@@ -78,6 +91,7 @@ class PairsTab:
     def build(cls, tab: gr.Tab) -> PairsTab:
         summary = gr.Markdown("Load data in step 1.", elem_id="pairs-summary")
         table = gr.Dataframe(
+            pairs_table(pd.DataFrame()),  # the pairs' column names, not gradio's 1, 2, 3, before any data
             label="Pairs (search with the box above the table)",
             show_search="search",
             wrap=True,
@@ -90,11 +104,10 @@ class PairsTab:
             dl_csv = gr.DownloadButton("Download pairs (CSV)", visible=False)
             dl_jsonl = gr.DownloadButton("Download pairs (JSONL)", visible=False)
         with gr.Row():
-            figs = (
-                gr.Plot(label="Scores", show_label=False, elem_classes="pairs-chart"),
-                gr.Plot(label="Answers per question", show_label=False, elem_classes="pairs-chart"),
-                gr.Plot(label="Margins", show_label=False, elem_classes="pairs-chart"),
-            )
+            figs = [
+                gr.Plot(figure, label=label, show_label=False, elem_classes="pairs-chart")
+                for figure, label in zip(placeholder_figures(), ("Scores", "Answers per question", "Margins"))
+            ]
         with gr.Accordion("Dropped rows, with the reason", open=False):
             dropped = gr.Dataframe(interactive=False, wrap=True, max_height=300)
         go_train = gr.Button("Train on these pairs →")

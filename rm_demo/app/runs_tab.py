@@ -145,8 +145,12 @@ class RunsTab:
         overlay_pick = gr.Dropdown([], multiselect=True, label="Overlay curves of runs")
         with gr.Row():
             overlay_acc, overlay_loss = (
-                gr.Plot(label="Accuracy", show_label=False),
-                gr.Plot(label="Loss", show_label=False),
+                gr.Plot(
+                    plots.overlay_curves({}, "eval_accuracy", "Held-out accuracy by run"),
+                    label="Accuracy",
+                    show_label=False,
+                ),
+                gr.Plot(plots.overlay_curves({}, "loss", "Train loss by run"), label="Loss", show_label=False),
             )
         with gr.Row():
             run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")

@@ -273,8 +273,18 @@ class TrainTab:
         progress = gr.HTML(elem_id="train-progress")
         status = gr.Markdown(elem_id="run-status")
         with gr.Row():
-            loss_plot = gr.Plot(label="Loss", show_label=False, elem_id="loss-plot")
-            acc_plot = gr.Plot(label="Accuracy", show_label=False, elem_id="acc-plot")
+            loss_plot = gr.Plot(
+                plots.placeholder("Loss", "start a run to see its curves"),
+                label="Loss",
+                show_label=False,
+                elem_id="loss-plot",
+            )
+            acc_plot = gr.Plot(
+                plots.placeholder("Pairwise accuracy", "start a run to see its curves"),
+                label="Accuracy",
+                show_label=False,
+                elem_id="acc-plot",
+            )
         log_tail = gr.Textbox(label="Log (last lines)", lines=6, max_lines=6, autoscroll=True)
         go_compare = gr.Button("Compare answers →")
         timer = gr.Timer(1.0, active=False)
