@@ -14,7 +14,8 @@ Q, A, B = "What is your name?", "My name is Amit", "Bananas"
 
 def test_compare_needs_all_fields():
     view = compare_tab.compare_view("default", "q", "", "b")
-    assert "Fill in" in view.message and view.results is None and view.figure is None
+    assert "Fill in" in view.message and view.results is None
+    assert not view.figure.data and view.figure.layout.annotations[0].text == "press Compare"  # no bars at 0
 
 
 def test_compare_with_the_base_model_only():

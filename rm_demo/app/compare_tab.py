@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -23,11 +23,16 @@ PLACEHOLDER = "Rewards appear here after **Compare**."
 log = logging.getLogger(__name__)
 
 
+def empty_chart():
+    """The rewards chart with nothing compared yet: its title and what fills it, not a blank box."""
+    return plots.placeholder("Rewards of A and B, by model", "press Compare")
+
+
 @dataclass
 class CompareView:
     message: str
     table_html: str = ""
-    figure: object = None
+    figure: object = field(default_factory=empty_chart)
     results: dict | None = None
 
 
@@ -179,7 +184,7 @@ class CompareTab:
         message = gr.Markdown(PLACEHOLDER, elem_id="compare-message")
         results = gr.HTML(elem_id="compare-table")
         plot = gr.Plot(
-            plots.placeholder("Rewards of A and B, by model", "press Compare"),
+            empty_chart(),
             label="Rewards",
             show_label=False,
             elem_id="compare-plot",
@@ -213,7 +218,7 @@ def wire(compare: CompareTab, session) -> None:
         compare.result_outputs,
         api_name="compare",
     )
-    cleared = (PLACEHOLDER, "", None)
+    cleared = (PLACEHOLDER, "", empty_chart())
     for box in (compare.question, compare.answer_a, compare.answer_b, compare.model_pick, compare.with_base):
         box.change(lambda: cleared, None, compare.result_outputs, show_progress="hidden")
     # Any change of the texts or the model (typed, or filled from an example) clears the old result.

@@ -20,6 +20,13 @@ from rm_demo.text import counted
 MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 SLICE_COLUMNS = ["value", "pairs", "accuracy"]
 EVALUATE_FIRST = "pick a run and press Evaluate"
+TOO_FEW = "too few held-out pairs to chart"
+
+
+def empty_charts(message: str) -> tuple:
+    """The three charts with nothing to draw: each its title and `message`, not a blank box."""
+    titles = ("Rewards of held-out answers", "Calibration", "Reward against answer length")
+    return tuple(plots.placeholder(title, message) for title in titles)
 
 
 @dataclass
@@ -54,7 +61,9 @@ def evaluate_view(
     n = report.get("pairs") or 0
     if not n:
         return EvaluationView(
-            "This run held out no questions, so there is nothing to evaluate.", slice_columns=columns
+            "This run held out no questions, so there is nothing to evaluate.",
+            *empty_charts(TOO_FEW),
+            slice_columns=columns,
         )
     mistakes = pd.DataFrame(report.get("worst_mistakes") or [], columns=MISTAKE_COLUMNS).round(3)
     if n < min_pairs:
@@ -62,6 +71,7 @@ def evaluate_view(
             f"**{name}** held out only {counted(n, 'pair')}: too few for an accuracy, a baseline or a "
             f"calibration curve to mean anything (at least {min_pairs} needed). Train on more data, or compare "
             "answers by hand in step 4.",
+            *empty_charts(TOO_FEW),
             mistakes=mistakes,
             slice_columns=columns,
         )
@@ -135,19 +145,13 @@ class EvalTab:
             slice_pick = gr.Dropdown([], label="Accuracy by (a column of the data)", scale=2, elem_id="slice-pick")
             eval_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="eval-btn")
         summary = gr.Markdown("Pick a run and press **Evaluate**.", elem_id="eval-summary")
+        histogram_empty, calibration_empty, length_empty = empty_charts(EVALUATE_FIRST)
         with gr.Row():
-            histogram, calibration = (
-                gr.Plot(
-                    plots.placeholder("Rewards of held-out answers", EVALUATE_FIRST), label="Rewards", show_label=False
-                ),
-                gr.Plot(plots.placeholder("Calibration", EVALUATE_FIRST), label="Calibration", show_label=False),
-            )
+            histogram = gr.Plot(histogram_empty, label="Rewards", show_label=False)
+            calibration = gr.Plot(calibration_empty, label="Calibration", show_label=False)
         with gr.Row():
             length_scatter = gr.Plot(
-                plots.placeholder("Reward against answer length", EVALUATE_FIRST),
-                label="Reward against length",
-                show_label=False,
-                elem_id="length-plot",
+                length_empty, label="Reward against length", show_label=False, elem_id="length-plot"
             )
             slices = gr.Dataframe(
                 pd.DataFrame(columns=SLICE_COLUMNS),
@@ -173,9 +177,7 @@ def wire(tab: EvalTab, session) -> None:
         except InputError as exc:
             return (
                 f"**{exc}**",
-                None,
-                None,
-                None,
+                *empty_charts(EVALUATE_FIRST),
                 pd.DataFrame(columns=MISTAKE_COLUMNS),
                 pd.DataFrame(columns=SLICE_COLUMNS),
                 gr.skip(),
