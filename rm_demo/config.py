@@ -174,11 +174,10 @@ class TrainConfig:
     def validate(self) -> None:
         for option in fields(self):  # every option with a fixed set of values (margin, attention, ...)
             choices, value = option.metadata.get("choices"), getattr(self, option.name)
-            flag = option.metadata.get("flag") or "--" + option.name.replace("_", "-")
             _check(
                 not choices or value in choices,
                 f"{option.name.replace('_', ' ')} must be one of {', '.join(choices or ())}, not {value!r}",
-                f"use e.g. {flag} {option.default}",
+                f"use e.g. {flag(option.name)} {option.default}",
             )
         _check(
             math.isfinite(self.epochs) and 0 < self.epochs <= MAX_EPOCHS,

@@ -10,6 +10,16 @@ from rm_demo.text import counted
 _LAYOUT = dict(template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13))
 CHOSEN, REJECTED, ACCENT = "#2e7d32", "#c62828", "#1565c0"
 _LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right")  # above the plot, clear of the lines
+# Chart titles: the figures below and the placeholders the app shows before a chart has data.
+SCORES_TITLE = "Score distribution"
+ANSWER_COUNTS_TITLE = "Answers per question"
+MARGINS_TITLE = "Score gap of each pair (margin)"
+LOSS_TITLE = "Loss"
+ACCURACY_TITLE = "Pairwise accuracy"
+COMPARE_TITLE = "Rewards of A and B, by model"
+REWARDS_TITLE = "Rewards of held-out answers"
+CALIBRATION_TITLE = "Calibration"
+LENGTH_TITLE = "Reward against answer length"
 
 
 def _figure(title: str, x_title: str, y_title: str) -> go.Figure:
@@ -34,7 +44,7 @@ def placeholder(title: str, message: str) -> go.Figure:
 
 
 def score_distribution(distribution: dict[str, int]) -> go.Figure:
-    fig = _figure("Score distribution", "feedback score", "answers")
+    fig = _figure(SCORES_TITLE, "feedback score", "answers")
     if not distribution:
         return _empty(fig, "no numeric scores")
     fig.add_bar(x=list(distribution.keys()), y=list(distribution.values()), marker_color=ACCENT)
@@ -43,7 +53,7 @@ def score_distribution(distribution: dict[str, int]) -> go.Figure:
 
 
 def answers_per_question(rows: pd.DataFrame) -> go.Figure:
-    fig = _figure("Answers per question", "answers to the question", "questions")
+    fig = _figure(ANSWER_COUNTS_TITLE, "answers to the question", "questions")
     usable = rows[
         ~rows["status"].isin(
             ["missing_question", "missing_answer", "missing_score", "non_numeric_score", "duplicate_row"]
@@ -58,7 +68,7 @@ def answers_per_question(rows: pd.DataFrame) -> go.Figure:
 
 
 def margins(pairs: pd.DataFrame) -> go.Figure:
-    fig = _figure("Score gap of each pair (margin)", "chosen score - rejected score", "pairs")
+    fig = _figure(MARGINS_TITLE, "chosen score - rejected score", "pairs")
     values = pairs["margin"].dropna() if "margin" in pairs else pd.Series(dtype=float)
     if values.empty:
         return _empty(fig, "no margins (pairs without scores)")
@@ -69,7 +79,7 @@ def margins(pairs: pd.DataFrame) -> go.Figure:
 
 
 def loss_curves(metrics: list[dict]) -> go.Figure:
-    fig = _figure("Loss", "training step", "loss (lower is better)")
+    fig = _figure(LOSS_TITLE, "training step", "loss (lower is better)")
     train = [(m["step"], m["loss"]) for m in metrics if "loss" in m]
     evals = [(m["step"], m["eval_loss"]) for m in metrics if "eval_loss" in m and not m.get("final")]
     if not train and not evals:
@@ -114,7 +124,7 @@ def accuracy_curves(
     """Train (batch) and held-out accuracy by step. With fewer than `min_pairs` held-out pairs the
     held-out line jumps between a few values by chance: it is drawn faint and the chart says so.
     `curve_pairs`: the evaluations during training scored a sample of that many held-out pairs."""
-    fig = _figure("Pairwise accuracy", "training step", "share of pairs ranked right")
+    fig = _figure(ACCURACY_TITLE, "training step", "share of pairs ranked right")
     train = [(m["step"], m["train_accuracy"]) for m in metrics if "train_accuracy" in m]
     evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m and not m.get("final")]
     if not train and not evals:
@@ -152,7 +162,7 @@ def accuracy_curves(
 
 def compare_models(results: dict[str, dict]) -> go.Figure:
     """Rewards of answers A and B under each model (untrained base beside the trained run)."""
-    fig = _figure("Rewards of A and B, by model", "model", "reward")
+    fig = _figure(COMPARE_TITLE, "model", "reward")
     names = list(results)
     for key, label, color in (("reward_a", "Answer A", CHOSEN), ("reward_b", "Answer B", REJECTED)):
         values = [results[n][key] for n in names]
@@ -173,7 +183,7 @@ def compare_models(results: dict[str, dict]) -> go.Figure:
 
 
 def reward_histograms(chosen: list[float], rejected: list[float]) -> go.Figure:
-    fig = _figure("Rewards of held-out answers", "reward", "answers")
+    fig = _figure(REWARDS_TITLE, "reward", "answers")
     if not chosen:
         return _empty(fig, "no held-out pairs")
     fig.add_histogram(x=chosen, name="chosen", marker_color=CHOSEN, opacity=0.65)
@@ -183,7 +193,7 @@ def reward_histograms(chosen: list[float], rejected: list[float]) -> go.Figure:
 
 
 def calibration_chart(bins: list[dict]) -> go.Figure:
-    fig = _figure("Calibration", "predicted P(first answer preferred)", "observed rate")
+    fig = _figure(CALIBRATION_TITLE, "predicted P(first answer preferred)", "observed rate")
     if not bins:
         return _empty(fig, "no held-out pairs")
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect", line=dict(dash="dot", color="#999"))
@@ -229,7 +239,7 @@ def overlay_curves(
 
 def reward_vs_length(lengths: dict, rewards: dict) -> go.Figure:
     """Each held-out answer: its length in tokens against its reward, chosen and rejected apart."""
-    fig = _figure("Reward against answer length", "answer length (tokens)", "reward")
+    fig = _figure(LENGTH_TITLE, "answer length (tokens)", "reward")
     if not lengths:
         return _empty(fig, "evaluate again to see lengths")
     for key, name, color in (("chosen", "chosen", CHOSEN), ("rejected", "rejected", REJECTED)):

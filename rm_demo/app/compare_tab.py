@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def empty_chart():
     """The rewards chart with nothing compared yet: its title and what fills it, not a blank box."""
-    return plots.placeholder("Rewards of A and B, by model", "press Compare")
+    return plots.placeholder(plots.COMPARE_TITLE, "press Compare")
 
 
 @dataclass

@@ -25,7 +25,7 @@ TOO_FEW = "too few held-out pairs to chart"
 
 def empty_charts(message: str) -> tuple:
     """The three charts with nothing to draw: each its title and `message`, not a blank box."""
-    titles = ("Rewards of held-out answers", "Calibration", "Reward against answer length")
+    titles = (plots.REWARDS_TITLE, plots.CALIBRATION_TITLE, plots.LENGTH_TITLE)
     return tuple(plots.placeholder(title, message) for title in titles)
 
 

@@ -17,18 +17,16 @@ from rm_demo.pairs import PairsResult, write_pairs
 # The browser gets a page of each table, not the whole file: the downloads carry every row.
 PREVIEW_ROWS = 500
 LOAD_FIRST = "load data in step 1"
+PAIR_COLUMNS = ["prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin"]
 
 
 def placeholder_figures() -> tuple:
     """The three Pairs charts while no file has given them data."""
     return (
-        plots.placeholder("Score distribution", LOAD_FIRST),
-        plots.placeholder("Answers per question", LOAD_FIRST),
-        plots.placeholder("Score gap of each pair (margin)", LOAD_FIRST),
+        plots.placeholder(plots.SCORES_TITLE, LOAD_FIRST),
+        plots.placeholder(plots.ANSWER_COUNTS_TITLE, LOAD_FIRST),
+        plots.placeholder(plots.MARGINS_TITLE, LOAD_FIRST),
     )
-
-
-PAIR_COLUMNS = ["prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin"]
 
 
 def preview_note(result: PairsResult) -> str:

@@ -49,7 +49,11 @@ def run_names(root: Path, viewer: Viewer, with_model: bool = False) -> list[str]
 
 
 def overlay(root: Path, names: list[str] | None, viewer: Viewer):
-    metrics = {name: RunFolder(open_run(root, name, viewer)).metrics() for name in names or []}
+    return overlay_figures({name: RunFolder(open_run(root, name, viewer)).metrics() for name in names or []})
+
+
+def overlay_figures(metrics: dict[str, list[dict]]) -> tuple:
+    """Held-out accuracy and train loss of each run; with none, both say to pick runs."""
     return (
         plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run"),
         plots.overlay_curves(metrics, "loss", "Train loss by run"),
@@ -144,14 +148,9 @@ class RunsTab:
         table = gr.Dataframe(label="All runs", interactive=False, wrap=True, max_height=300, elem_id="runs-table")
         overlay_pick = gr.Dropdown([], multiselect=True, label="Overlay curves of runs")
         with gr.Row():
-            overlay_acc, overlay_loss = (
-                gr.Plot(
-                    plots.overlay_curves({}, "eval_accuracy", "Held-out accuracy by run"),
-                    label="Accuracy",
-                    show_label=False,
-                ),
-                gr.Plot(plots.overlay_curves({}, "loss", "Train loss by run"), label="Loss", show_label=False),
-            )
+            accuracy_empty, loss_empty = overlay_figures({})
+            overlay_acc = gr.Plot(accuracy_empty, label="Accuracy", show_label=False)
+            overlay_loss = gr.Plot(loss_empty, label="Loss", show_label=False)
         with gr.Row():
             run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")
             zip_btn = gr.Button("Export zip", scale=1)

@@ -274,13 +274,13 @@ class TrainTab:
         status = gr.Markdown(elem_id="run-status")
         with gr.Row():
             loss_plot = gr.Plot(
-                plots.placeholder("Loss", "start a run to see its curves"),
+                plots.placeholder(plots.LOSS_TITLE, "start a run to see its curves"),
                 label="Loss",
                 show_label=False,
                 elem_id="loss-plot",
             )
             acc_plot = gr.Plot(
-                plots.placeholder("Pairwise accuracy", "start a run to see its curves"),
+                plots.placeholder(plots.ACCURACY_TITLE, "start a run to see its curves"),
                 label="Accuracy",
                 show_label=False,
                 elem_id="acc-plot",
