@@ -26,7 +26,7 @@ browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 app: install
-	HF_HUB_OFFLINE=1 $(PY) app.py
+	$(PY) app.py
 
 test: install-dev browser
 	$(VENV)/bin/ruff check .

@@ -92,6 +92,7 @@ def visitor(url: str, index: int, args, results: dict, stop: threading.Event) ->
     rng = random.Random(index)
     try:
         client = Client(url, verbose=False)
+        client.predict(f"bench-visitor-{index:04d}-{os.getpid()}", api_name="/load")  # as a page load: its id
         client.predict(*SETTINGS, api_name="/use_workshop_sample")
         if index == 0 and not args.no_training:
             client.predict(*FORM, api_name="/start_training")

@@ -114,7 +114,7 @@ class EpochWeightAverage(TrainerCallback):
 
     A cheap form of stochastic weight averaging: on HH pairs the mean of the last two epoch ends
     scored higher on held-out pairs than the last weights and moved less with the seed
-    (BENCHMARKS.md). The running mean lives on the CPU in fp32, so a GPU holds nothing extra.
+    (docs/benchmarks-log.md). The running mean lives on the CPU in fp32, so a GPU holds nothing extra.
     A run stopped before its last step keeps its last weights: its window was never reached.
     """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,12 +29,9 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_pair_options(parser: argparse.ArgumentParser) -> None:
-    from rm_demo.config import add_config_arguments
+    from rm_demo.config import PAIR_FLAGS, add_config_arguments
 
-    add_config_arguments(
-        parser.add_argument_group("deriving pairs"),
-        ["strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"],
-    )
+    add_config_arguments(parser.add_argument_group("deriving pairs"), PAIR_FLAGS)
 
 
 def read_options_from(args):
@@ -90,28 +88,33 @@ def cmd_train(args) -> int:
     from dataclasses import asdict
 
     from rm_demo.config import config_from_args
+    from rm_demo.runs import RunFolder, prepare_run
     from rm_demo.train import train
 
     if args.resume:
-        config, resume = _resume_config(args.resume), True
+        run = RunFolder(args.resume)
+        if not run.run_json.is_file():
+            raise InputError("not a run folder (no run.json)", source=args.resume, fix="e.g. --resume runs/first")
+        config, resume = run.config(), True
+        config.validate()
     else:
         if not args.input or not args.output_dir:
             raise InputError(
-                "train needs an input file and -o RUN_FOLDER", fix="e.g. train feedback.csv -o runs/first"
+                "train needs an input file and -o RUN_FOLDER",
+                fix="e.g. train feedback.csv -o runs/first (or --config settings.yaml with input and output_dir)",
             )
-        # an absolute path: evaluate, export and resume read the data again, from any working directory
-        config = config_from_args(
-            args, input=str(Path(args.input).resolve()), read_options=asdict(read_options_from(args))
-        )
+        config = config_from_args(args, read_options=asdict(read_options_from(args)))
+        config.validate()
+        _check_input_file(args.input)
         resume = False
-    config.validate()
-    out = Path(config.output_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("is a file, not a run folder", source=str(out), fix="give a folder name, e.g. -o runs/first")
+        # Under torchrun / accelerate every process runs this command; the first one makes the run
+        # folder (the others only read the data, and only the first writes the run).
+        if int(os.environ.get("RANK", "0")) == 0:
+            _make_room(Path(config.output_dir), args.overwrite)
+            # The same start as the app's: the run folder keeps a copy of the data and the settings.
+            config = prepare_run(config, args.input, config.output_dir)
     # A Stop (or --resume after one) leaves the run's cancel request behind; starting again from the
     # shell is the new request, as the app's start_job has it. Without this a resume stopped at once.
-    from rm_demo.runs import RunFolder
-
     RunFolder(config.output_dir).cancel_path.unlink(missing_ok=True)
     # stdout carries only the final JSON; the trainer's progress and logs go to stderr.
     with contextlib.redirect_stdout(sys.stderr):
@@ -131,25 +134,41 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _resume_config(run_dir: str):
-    """The config a run was started with (its config.json, else run.json's copy)."""
-    from rm_demo.config import TrainConfig
-    from rm_demo.runs import RunFolder
+def _check_input_file(path: str) -> None:
+    """A regular file: a device, a FIFO or a folder would be copied into the run without end, or not at all."""
+    source = Path(path)
+    if not source.exists():
+        raise InputError("file not found", source=path, fix="check the path")
+    if not source.is_file():
+        raise InputError(
+            "not a regular file (a folder, device or pipe)", source=path, fix="save the data to a file first"
+        )
 
-    run = RunFolder(run_dir)
-    if not run.path.is_dir():
-        raise InputError("no such run folder", source=str(run_dir), fix="give a run folder, e.g. --resume runs/first")
-    try:
-        config = TrainConfig.from_json((run.path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        saved = run.read().get("config")
-        if not isinstance(saved, dict):
-            raise InputError(
-                "the run folder has no readable config", source=str(run_dir), fix="train it again from the start"
-            ) from None
-        config = TrainConfig.from_dict(saved)
-    config.output_dir = str(run.path)
-    return config
+
+def _make_room(out: Path, overwrite: bool) -> None:
+    """A new run folder, or an old run's replaced only when asked; never a folder of other files."""
+    import shutil
+
+    from rm_demo.runs import RunRecord
+
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file, not a run folder", source=str(out), fix="give a folder name, e.g. -o runs/first")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "run.json").is_file():
+        raise InputError(
+            "this folder holds other files, not a run", source=str(out), fix="give a new folder, e.g. -o runs/first"
+        )
+    record = RunRecord.load(out)
+    if record.live:
+        raise InputError(f"this run is still {record.status}", source=str(out), fix="stop it, or give a new folder")
+    if not overwrite:
+        raise InputError(
+            f"this folder already holds a run ({record.status})",
+            source=str(out),
+            fix="give a new folder, --overwrite to replace it, or --resume to go on with it",
+        )
+    shutil.rmtree(out)
 
 
 def cmd_score(args) -> int:
@@ -269,8 +288,6 @@ def cmd_export(args) -> int:
     from rm_demo.export import export_run, push_to_hub
 
     if args.push:
-        import os
-
         token = args.token or os.environ.get("HF_TOKEN")
         if not token:
             raise InputError("pushing needs a token", fix="pass --token or set HF_TOKEN")
@@ -288,47 +305,23 @@ def cmd_export(args) -> int:
 def cmd_runs(args) -> int:
     from rm_demo.runs import list_runs
 
+    if not Path(args.root).is_dir():
+        raise InputError("no such folder", source=args.root, fix="give the folder that holds the runs (--root runs)")
     for run in list_runs(Path(args.root)):
         acc = run.final_metrics.get("eval_accuracy")
         print(f"{run.name:40} {run.status:10} {run.model[-30:]:30} " + (f"acc {acc:.3f}" if acc is not None else ""))
     return 0
 
 
-# TrainConfig fields offered as `train` flags (the rest keep their defaults or come from other flags).
-TRAIN_FLAGS = [
-    "checkpoints",
-    "model",
-    "epochs",
-    "learning_rate",
-    "batch_size",
-    "gradient_accumulation",
-    "max_length",
-    "eval_fraction",
-    "curve_eval_pairs",
-    "seed",
-    "average_epochs",
-    "margin",
-    "center_rewards",
-    "lora",
-    "activation_checkpointing",
-    "attention",
-    "train_embeddings",
-    "freeze_layers",
-    "dropout",
-    "device",
-    "precision",
-    "trust_remote_code",
-]
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI (the `train` parser is also kept as `parser.train` for --config)."""
     parser = argparse.ArgumentParser(
         prog="python -m rm_demo", description="Reward Model Studio: feedback file -> pairs -> trained reward model."
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     _pairs_parser(sub)
-    _train_parser(sub)
+    parser.train = _train_parser(sub)
     _after_training_parsers(sub)
     for command in sub.choices.values():  # --debug also after the command name
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -346,19 +339,27 @@ def _pairs_parser(sub) -> None:
     p.set_defaults(func=cmd_pairs)
 
 
-def _train_parser(sub) -> None:
-    from rm_demo.config import add_config_arguments, help_text
+def _train_parser(sub) -> argparse.ArgumentParser:
+    from rm_demo.config import TRAIN_FLAGS, add_config_arguments, help_text
 
-    t = sub.add_parser("train", help="train a reward model (TRL RewardTrainer) into a run folder")
+    t = sub.add_parser(
+        "train",
+        help="train a reward model (TRL RewardTrainer) into a run folder",
+        description="Settings come from --config FILE (YAML or JSON, flat or in groups data/pairs/model/"
+        "training; a run's config.json is one), then from flags, which override the file.",
+    )
     t.add_argument("input", nargs="?", help=help_text("input"))
     t.add_argument("-o", "--output", dest="output_dir", help=help_text("output_dir") + " (required unless --resume)")
+    t.add_argument("--config", metavar="FILE", help="read settings from this YAML or JSON file; flags override it")
     t.add_argument(
         "--resume", metavar="RUN", help="go on with a stopped, failed or killed run from its last checkpoint"
     )
+    t.add_argument("--overwrite", action="store_true", help="replace the run already in the -o folder")
     add_config_arguments(t, TRAIN_FLAGS)
     _add_read_options(t)
     _add_pair_options(t)
     t.set_defaults(func=cmd_train)
+    return t
 
 
 def _after_training_parsers(sub) -> None:
@@ -433,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None):
+            args = _with_config_file(parser, args.config, argv)
         return args.func(args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -454,6 +457,22 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _with_config_file(parser: argparse.ArgumentParser, path: str, argv: list[str] | None) -> argparse.Namespace:
+    """The flags again, with the file's settings as their defaults: what a flag says wins.
+
+    The same order of precedence as TRL's `TrlParser` (file as defaults, then the command line). Not
+    TrlParser itself: it needs trl, transformers and torch imported before `--help` can answer, and
+    it would offer every one of TrainingArguments' 100+ fields, most of which this app sets itself.
+    """
+    from rm_demo.config import READ_FLAGS, read_config_file
+
+    values = read_config_file(path)
+    read_options = values.pop("read_options", None) or {}
+    values.update({key: read_options[key] for key in READ_FLAGS if read_options.get(key) is not None})
+    parser.train.set_defaults(**values)
+    return parser.parse_args(argv)
 
 
 def os_error_message(exc: OSError) -> str:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import types
+import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 
 from rm_demo.errors import InputError
 
@@ -27,7 +30,7 @@ MARGIN_MODES = ("off", "gap", "scaled", "clipped")
 CHECKPOINTING_ABOVE_PARAMS = 200_000_000
 # torch's CPU flash-attention backward is slow on short texts: a MiniLM step with plain (eager)
 # attention takes 23-25% less time at 128 tokens, 19-25% less at 192, the same at 256 and 19-25%
-# more at 512 (BENCHMARKS.md section 2).
+# more at 512 (docs/benchmarks-log.md section 2).
 EAGER_ATTENTION_UP_TO_TOKENS = 256
 
 
@@ -143,20 +146,20 @@ class TrainConfig:
     )
     # A few thousand pairs move only the rows of the words they contain, so seen and unseen words
     # drift apart; the word embeddings are also half of MiniLM's weights (and of its optimizer state).
-    # Frozen: the same accuracy on HH and on the scored set, steps 1-4% faster (BENCHMARKS.md).
+    # Frozen: the same accuracy on HH and on the scored set, steps 1-4% faster (docs/benchmarks-log.md).
     train_embeddings: bool = field(
         default=False,
         metadata=_opt("train the input word embeddings too (by default they stay as the checkpoint has them)"),
     )
     # Freezing the first 2 of MiniLM's 6 layers made steps 5-10% faster; on the scored set it gained
-    # 0.006 (inside the seed spread) and on HH it lost 0.013: an option (BENCHMARKS.md section 7).
+    # 0.006 (inside the seed spread) and on HH it lost 0.013: an option (docs/benchmarks-log.md section 7).
     freeze_layers: int = field(
         default=0,
         metadata=_opt("keep the first N transformer layers as the checkpoint has them (no backward through them)"),
     )
     # TRL turns dropout off for reward models. The checkpoint's dropout left HH accuracy as it was
     # over five seeds (0.667 against 0.668) at a fifth more per CPU step, and lowered the scored set's
-    # by 0.019: an option, not the default (BENCHMARKS.md sections 2 and 7).
+    # by 0.019: an option, not the default (docs/benchmarks-log.md sections 2 and 7).
     dropout: bool = field(
         default=False,
         metadata=_opt("keep the model's own dropout while training (TRL turns it off): HH same, scored set -0.019"),
@@ -166,7 +169,6 @@ class TrainConfig:
     trust_remote_code: bool = field(
         default=False, metadata=_opt("allow a hub model's own code to run (off by default)")
     )
-    owner: str = field(default="", metadata=_opt("the hash of the app visitor who started the run (empty: the CLI)"))
     # Where the data came from, for people: the run folder keeps a copy named data.csv.
     source_name: str = field(default="", metadata=_opt("the data's original file name, shown in run lists and cards"))
     read_options: dict = field(default_factory=dict, metadata=_opt("how to read the input (encoding, columns, ...)"))
@@ -300,12 +302,23 @@ def training_attention(setting: str, device: str, max_length: int, loaded: str |
     return None
 
 
+def steps_per_epoch(config: TrainConfig, train_pairs: int, world_size: int = 1) -> int:
+    """Optimizer steps in one pass over `train_pairs` (at least 1)."""
+    return max(1, math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world_size)))
+
+
 def planned_epochs(config: TrainConfig, train_pairs: int, world_size: int = 1) -> float:
     """Epochs a run will really do: tiny data sets are raised to `min_steps` optimizer steps."""
-    steps_per_epoch = max(1, math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world_size)))
     if not config.min_steps:
         return config.epochs
-    return max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    return max(config.epochs, math.ceil(config.min_steps / steps_per_epoch(config, train_pairs, world_size)))
+
+
+def planned_steps(config: TrainConfig, train_pairs: int, world_size: int = 1) -> int:
+    """Optimizer steps the whole run will take (what the limits and the progress bar count)."""
+    return math.ceil(
+        steps_per_epoch(config, train_pairs, world_size) * planned_epochs(config, train_pairs, world_size)
+    )
 
 
 def _check(ok: bool, message: str, fix: str) -> None:
@@ -335,19 +348,100 @@ def flag(name: str) -> str:
     return _field(name).metadata.get("flag") or "--" + name.replace("_", "-")
 
 
+# TrainConfig fields offered as `train` flags (the rest keep their defaults or come from other flags).
+TRAIN_FLAGS = [
+    "checkpoints",
+    "model",
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "gradient_accumulation",
+    "max_length",
+    "eval_fraction",
+    "curve_eval_pairs",
+    "seed",
+    "average_epochs",
+    "margin",
+    "center_rewards",
+    "lora",
+    "activation_checkpointing",
+    "attention",
+    "train_embeddings",
+    "freeze_layers",
+    "dropout",
+    "device",
+    "precision",
+    "trust_remote_code",
+]
+PAIR_FLAGS = ["strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"]
+# ReadOptions fields and the flags that set them (`pairs` and `train` share them).
+READ_FLAGS = {
+    "encoding": "--encoding",
+    "delimiter": "--delimiter",
+    "question_col": "--question-col",
+    "answer_col": "--answer-col",
+    "score_col": "--score-col",
+    "chosen_col": "--chosen-col",
+    "rejected_col": "--rejected-col",
+}
+
+# The training settings in groups, as a `--config` file may write them (a flat file works too).
+GROUPS = {
+    "data": ("input", "source_name", "read_options"),
+    "pairs": ("strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"),
+    "model": (
+        "model",
+        "max_length",
+        "lora",
+        "lora_r",
+        "trust_remote_code",
+        "attention",
+        "activation_checkpointing",
+        "train_embeddings",
+        "freeze_layers",
+        "dropout",
+        "device",
+        "precision",
+    ),
+    "training": (
+        "output_dir",
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "gradient_accumulation",
+        "eval_fraction",
+        "eval_steps",
+        "curve_eval_pairs",
+        "min_steps",
+        "seed",
+        "margin",
+        "center_rewards",
+        "group_by_length",
+        "average_epochs",
+        "checkpoints",
+    ),
+}
+
+
+def value_type(name: str) -> type:
+    """The type a field holds, with `X | None` read as X (the annotation itself, not its spelling)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    return typing.get_origin(hint) or hint
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
     """One CLI flag per named TrainConfig field: type, default, choices and help from the field."""
     for name in names:
-        f = _field(name)
-        meta, value = f.metadata, default(name)
+        meta, value = _field(name).metadata, default(name)
         kwargs = {"dest": name, "default": value, "help": meta["help"] + _default_note(value)}
         if meta.get("choices"):
             kwargs["choices"] = meta["choices"]
-        if isinstance(value, bool):
+        if value_type(name) is bool:
             parser.add_argument(flag(name), action="store_false" if value else "store_true", **kwargs)
             continue
-        kind = {"int": int, "float": float, "float | None": float}.get(str(f.type), str)
-        parser.add_argument(flag(name), type=kind, **kwargs)
+        parser.add_argument(flag(name), type=value_type(name), **kwargs)
 
 
 def _default_note(value) -> str:
@@ -361,3 +455,95 @@ def config_from_args(args: argparse.Namespace, **extra) -> TrainConfig:
     known = {f.name for f in fields(TrainConfig)}
     values = {k: v for k, v in vars(args).items() if k in known}
     return TrainConfig(**{**values, **extra})
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A `--config` file (YAML or JSON) as TrainConfig values, checked and typed.
+
+    Keys may sit at the top level or in the groups of `GROUPS` (data, pairs, model, training); a
+    run's own config.json is such a file. An unknown key or a value of the wrong kind is named with
+    the file, never ignored.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", source=str(path), fix="check the path of --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read it ({exc})", source=str(path), fix="give a UTF-8 YAML or JSON file") from None
+    try:
+        if path.suffix.lower() == ".json":
+            raw = json.loads(text)
+        else:
+            import yaml
+
+            raw = yaml.safe_load(text)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", source=str(path), fix="check the file's syntax") from None
+    except Exception as exc:  # yaml.YAMLError
+        raise InputError(f"not valid YAML: {exc}", source=str(path), fix="check the file's syntax") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise InputError("must hold settings as `name: value` lines", source=str(path), fix="see docs/training.md")
+    flat: dict = {}
+    for key, value in raw.items():
+        if key in GROUPS and isinstance(value, dict):
+            for inner, inner_value in value.items():
+                flat[_known_key(inner, path, f"{key}.")] = inner_value
+        elif key in ("owner", "use_margin"):  # written by older versions into config.json: not settings
+            continue
+        else:
+            flat[_known_key(key, path)] = value
+    return {name: _typed(name, value, path) for name, value in flat.items()}
+
+
+def _known_key(key, path: Path, prefix: str = "") -> str:
+    name = str(key).replace("-", "_")
+    name = {"lr": "learning_rate", "grad_accum": "gradient_accumulation", "output": "output_dir"}.get(name, name)
+    if name not in {f.name for f in fields(TrainConfig)}:
+        raise InputError(
+            f"unknown setting {prefix}{key}",
+            source=str(path),
+            fix="see `python -m rm_demo train --help` for the settings (written with _ or -)",
+        )
+    return name
+
+
+def _typed(name: str, value, path: Path):
+    kind = value_type(name)
+    if value is None and _field(name).default is None:
+        return None
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, (str, int, float)) and not isinstance(value, bool),
+        dict: isinstance(value, dict),
+    }.get(kind, True)
+    if not ok:
+        raise InputError(
+            f"{name} must be {kind.__name__.replace('str', 'text').replace('dict', 'a mapping')}, not {value!r}",
+            source=str(path),
+            fix=f"e.g. {name}: {default(name)!r}".replace("'", ""),
+        )
+    return kind(value) if kind in (float, str) else value
+
+
+def command_line(config: TrainConfig, output_dir: str | None = None) -> str:
+    """The `rm_demo train` command that trains this run again: its data and every setting off its default."""
+    import shlex
+
+    parts = ["python -m rm_demo train", shlex.quote(config.input), "-o", shlex.quote(output_dir or config.output_dir)]
+    for name in TRAIN_FLAGS + PAIR_FLAGS:
+        value = getattr(config, name)
+        if value == default(name):
+            continue
+        if isinstance(value, bool):
+            parts.append(flag(name))
+        else:
+            parts += [flag(name), shlex.quote(f"{value:g}" if isinstance(value, float) else str(value))]
+    for key, option in READ_FLAGS.items():
+        value = (config.read_options or {}).get(key)
+        if value not in (None, "auto"):
+            parts += [option, shlex.quote("tab" if value == "\t" else str(value).replace("\t", "tab"))]
+    return " ".join(parts)

@@ -21,10 +21,9 @@ CALIBRATION_BINS = 10
 
 def heldout_pairs(run: RunFolder) -> pd.DataFrame:
     """The run's own held-out pairs: same data, same pairing options, same question split."""
-    from rm_demo.config import TrainConfig
     from rm_demo.train import split_by_question
 
-    config = TrainConfig.from_dict(run.read().get("config"))
+    config = run.config()
     options = config.pair_options()
     pairs = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), options).pairs
     return split_by_question(pairs, config.eval_fraction, config.seed)[1]
@@ -166,11 +165,10 @@ def add_slices(run_dir: str | Path, report: dict, columns: list[str], pairs: pd.
 
 
 def run_slices(run: RunFolder, pairs: pd.DataFrame, report: dict, columns: list[str]) -> dict:
-    from rm_demo.config import TrainConfig
     from rm_demo.feedback import read_table
     from rm_demo.insight import slices
 
-    config = TrainConfig.from_dict(run.read().get("config"))
+    config = run.config()
     raw = read_table(config.input, ReadOptions.from_dict(config.read_options)).frame
     correct = np.array(report["rewards"]["chosen"]) > np.array(report["rewards"]["rejected"])
     if "chosen_row" not in pairs:

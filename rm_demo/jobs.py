@@ -4,92 +4,56 @@ The run folder is the only state: a reloaded page, a second browser or a restart
 same `run.json` and `metrics.jsonl`. Ordering uses the run's `created_at`; the device is held
 with an OS file lock (`runs/.device.lock`), which a crashed or killed trainer releases by dying.
 
-    start_job(config)   -> RunFolder, status "queued"; the child waits its turn, then "running"
-    job_status(run)     -> status, progress, metrics, log tail (a dead process reads as failed)
-    cancel_job(run)     -> the trainer stops at its next step ("cancelled"); hard kill after a grace period
+    runs.prepare_run(...) -> the run folder, status "queued" (the same for the CLI's foreground runs)
+    start_job(run)        -> its child process; it waits its turn, then "running"
+    job_status(run)       -> status, progress, metrics, log tail (a dead process reads as failed)
+    cancel_job(run)       -> the trainer stops at its next step ("cancelled"); hard kill after a grace period
+
+Processes are handled through `psutil` and locks through `filelock`, so the same code runs on Linux,
+macOS and Windows.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from rm_demo.config import TrainConfig
-from rm_demo.runs import FINISHED, RunFolder, list_runs
+from filelock import FileLock, Timeout
+
+from rm_demo.runs import FINISHED, RunFolder, list_runs, process_alive, process_start, record_alive, rerun_command
 
 LOCK_NAME = ".device.lock"
 POLL_S = 0.5
 CANCEL_GRACE_S = 20.0
 
 
-def process_start(pid: int | None) -> int | None:
-    """When the process started (clock ticks since boot, /proc/PID/stat field 22); None if unknown.
-
-    A pid can be reused after a restart; (pid, start time) names one process for good.
-    """
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+def _as_run(run: RunFolder | str | Path) -> RunFolder:
+    return run if isinstance(run, RunFolder) else RunFolder(run)
 
 
-def _alive(pid: int | None, started: int | None = None) -> bool:
-    """Whether `pid` runs (not a zombie) and, when its start time was recorded, is the same process."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: alive, but the start time below decides whether it is ours
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return started is None  # no /proc (macOS): trust the pid only when nothing better was recorded
-    if fields[0] == "Z":  # a finished child not yet reaped
-        return False
-    return started is None or int(fields[19]) == started
+def _own_process_group() -> dict:
+    """Popen arguments that give the child its own process group (so a stop reaches its children too)."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
 
 
-def run_process_alive(data: dict) -> bool:
-    """Whether the process a run.json names is alive and is that run's own worker.
+def start_job(run: RunFolder | str | Path, python: str = sys.executable, resume: bool = False) -> RunFolder:
+    """Start the child process of a run that `runs.prepare_run` made (output to train.log).
 
-    A record without `pid_started` comes from an older version: its pid cannot be told apart from a
-    reused one, so it reads as dead. `pid_started: null` means the platform has no /proc: trust the pid.
-    """
-    if "pid_started" not in data:
-        return False
-    started = data["pid_started"]
-    return _alive(data.get("pid"), started if isinstance(started, int) else None)
-
-
-def start_job(config: TrainConfig, python: str = sys.executable, resume: bool = False) -> RunFolder:
-    """Queue a run and start its child process (own process group, output to train.log).
-
-    `resume`: the run goes on from its latest checkpoint and keeps its curves (see `train`); it
-    queues behind the runs already waiting, like a new one."""
-    run = RunFolder(config.output_dir)
-    run.path.mkdir(parents=True, exist_ok=True)
-    for stale in (run.cancel_path,) if resume else (run.cancel_path, run.metrics_path):
-        if stale.exists():
-            stale.unlink()
-    run.update(
-        status="queued", config=asdict(config), created_at=time.time(), error=None, final_metrics=None, resume=resume
-    )
-    config_file = run.path / "config.json"
-    config_file.write_text(config.to_json(), encoding="utf-8")
+    `resume`: a stopped, failed or killed run goes on from its latest checkpoint and keeps its curves
+    (see `train`); it queues behind the runs already waiting, like a new one."""
+    run = _as_run(run)
+    if resume:
+        run.cancel_path.unlink(missing_ok=True)
+        run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=True, pid=None)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     with run.log_path.open("ab") as log:
         proc = subprocess.Popen(
@@ -97,43 +61,55 @@ def start_job(config: TrainConfig, python: str = sys.executable, resume: bool = 
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: cancel can kill it and its children
             env=env,
+            **_own_process_group(),
         )
     run.update(pid=proc.pid, pid_started=process_start(proc.pid))
     return run
 
 
 def _my_turn(run: RunFolder) -> bool:
-    """FIFO: no queued run in the same runs folder is older than this one."""
+    """FIFO: no live queued run in the same runs folder is older than this one."""
     me = run.read().get("created_at", 0)
-    for other in list_runs(run.path.parent):
-        if other.name != run.name and other.status == "queued" and (other.created_at, other.name) < (me, run.name):
-            if run_process_alive(RunFolder(other.path).read()):
-                return False
-    return True
+    return not any(
+        other.name != run.name and other.status == "queued" and (other.created_at, other.name) < (me, run.name)
+        for other in list_runs(run.path.parent)  # each one's process asked: a dead one does not hold the queue
+    )
+
+
+def lower_priority(steps: int) -> None:
+    """Below the app in the CPU's queue: on a shared CPU the people clicking Compare come first."""
+    import psutil
+
+    with contextlib.suppress(psutil.Error, OSError, ValueError, AttributeError):
+        me = psutil.Process()
+        if os.name == "nt":
+            me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if steps > 0 else psutil.NORMAL_PRIORITY_CLASS)
+        else:
+            me.nice(min(19, me.nice() + steps))
 
 
 def worker(run_dir: str) -> int:
     """The child process: wait for the device, train, record the outcome."""
+    from rm_demo.settings import current
+
     run = RunFolder(run_dir)
-    config = TrainConfig.from_json((run.path / "config.json").read_text(encoding="utf-8"))
-    # Below the app in the CPU's queue: on a shared CPU the people clicking Compare come first.
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(int(os.environ.get("RM_DEMO_TRAIN_NICE", "10")))
-    lock_path = run.path.parent / LOCK_NAME
-    with open(lock_path, "a+") as lock:
-        while True:
-            if run.cancel_requested:
-                run.update(status="cancelled", finished_at=time.time(), error=None)
-                return 0
-            if _my_turn(run):
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    pass
-            time.sleep(POLL_S)
+    config = run.config()
+    lower_priority(current().train_nice)
+    # An OS file lock on the device: a crashed or killed trainer releases it by dying.
+    device = FileLock(str(run.path.parent / LOCK_NAME))
+    while True:
+        if run.cancel_requested:
+            run.update(status="cancelled", finished_at=time.time(), error=None)
+            return 0
+        if _my_turn(run):
+            try:
+                device.acquire(timeout=0)
+                break
+            except Timeout:
+                pass
+        time.sleep(POLL_S)
+    try:
         # SIGTERM (a polite cancel from outside) stops at the next step like the stop button.
         signal.signal(signal.SIGTERM, lambda *_: run.cancel_path.touch())
         from rm_demo.errors import InputError
@@ -145,6 +121,8 @@ def worker(run_dir: str) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
+    finally:
+        device.release()
 
 
 @dataclass
@@ -163,6 +141,7 @@ class JobStatus:
     queue_position: int = 0
     eval_pairs: int | None = None
     curve_eval_pairs: int | None = None  # the evaluations during training scored this sample of them
+    command: str = ""  # the CLI line that trains this run again
 
     @property
     def progress(self) -> float:
@@ -174,15 +153,9 @@ class JobStatus:
 
 
 def job_status(run: RunFolder | str | Path) -> JobStatus:
-    run = run if isinstance(run, RunFolder) else RunFolder(run)
-    data = run.read()
+    run = _as_run(run)
+    data = run.settle()  # killed (OOM, kill -9) or crashed before it could write its own status: failed
     status = data.get("status", "unknown")
-    error = data.get("error")
-    if status in ("queued", "running") and data.get("pid") and not run_process_alive(data):
-        # Killed (OOM, kill -9) or crashed before it could write its own status.
-        status = "cancelled" if run.cancel_requested else "failed"
-        error = error or "the training process ended without finishing (killed or crashed); see the log"
-        data = run.update(status=status, error=error, finished_at=time.time())
     metrics = run.metrics()
     last = next((m for m in reversed(metrics) if "eta_s" in m), {})
     position = 0
@@ -200,46 +173,62 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
         eta_s=last.get("eta_s"),
         elapsed_s=last.get("elapsed_s"),
         device_name=data.get("device_name", ""),
-        error=error,
+        error=data.get("error"),
         final_metrics=data.get("final_metrics") or {},
         metrics=metrics,
         log_tail=run.log_tail(),
         queue_position=position,
         eval_pairs=summary.get("eval_pairs"),
         curve_eval_pairs=summary.get("curve_eval_pairs"),
+        command=rerun_command(run.path),
     )
 
 
-def cancel_job(run: RunFolder | str | Path, grace_s: float = CANCEL_GRACE_S) -> None:
-    """Ask the trainer to stop at its next step; kill its process group if it has not after `grace_s`.
+def cancel_job(run: RunFolder | str | Path, grace_s: float = CANCEL_GRACE_S) -> bool:
+    """Ask a queued or running run to stop at its next step; kill its processes if it has not after
+    `grace_s`. Returns False, asking nothing, when the run is not live (finished, or its process gone).
 
     Only a process this run started is ever signalled: the recorded pid must still have the recorded
     start time (a pid reused after a restart belongs to someone else, perhaps the app itself).
     """
-    run = run if isinstance(run, RunFolder) else RunFolder(run)
+    run = _as_run(run)
+    data = run.settle()
+    if data.get("status") not in ("queued", "running"):
+        return False
     run.cancel_path.touch()
-    data = run.read()
-    if grace_s <= 0 or not run_process_alive(data):
-        return
-    pid = data["pid"]
+    pid, started = data.get("pid"), data.get("pid_started")
+    if grace_s <= 0 or pid is None or pid == os.getpid() or not record_alive(data):
+        return True
 
     def hard_kill() -> None:
         deadline = time.time() + grace_s
         while time.time() < deadline:
-            if not run_process_alive(data):
+            if not process_alive(pid, started):
                 return
             time.sleep(POLL_S)
-        if not run_process_alive(data) or pid == os.getpid():
-            return
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            return
-        run.update(status="cancelled", error="stopped by force after the grace period", finished_at=time.time())
-
-    import threading
+        if kill_process_tree(pid, started):
+            run.update(status="cancelled", error="stopped by force after the grace period", finished_at=time.time())
 
     threading.Thread(target=hard_kill, daemon=True).start()
+    return True
+
+
+def kill_process_tree(pid: int, started: float | None) -> bool:
+    """Kill the process that started at `started` and every process below it (any OS). False if it was gone."""
+    import psutil
+
+    if not process_alive(pid, started):
+        return False
+    try:
+        parent = psutil.Process(pid)
+        family = parent.children(recursive=True) + [parent]
+    except psutil.Error:
+        return False
+    for process in family:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(family, timeout=5)
+    return True
 
 
 def wait_for(run: RunFolder | str | Path, timeout_s: float = 600, poll_s: float = POLL_S) -> JobStatus:

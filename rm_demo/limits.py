@@ -8,16 +8,14 @@ them through environment variables (README, "Running for many people").
 
 from __future__ import annotations
 
-import math
-import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rm_demo.config import MAX_EPOCHS, TrainConfig, planned_epochs
+from rm_demo.config import MAX_EPOCHS, MAX_LENGTH_TOKENS, TrainConfig, planned_steps
 from rm_demo.errors import InputError
-from rm_demo.runs import list_runs
+from rm_demo.runs import list_runs, live_runs
 
 # Small models that train on a CPU Space; the host extends the list with RM_DEMO_MODELS.
 PUBLIC_MODELS = (
@@ -29,16 +27,6 @@ PUBLIC_MODELS = (
 )
 
 
-def env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
-
-
-def is_public_host() -> bool:
-    """On a Hugging Face Space (SPACE_ID is set there) or when asked (RM_DEMO_PUBLIC=1)."""
-    return os.environ.get("RM_DEMO_PUBLIC", "") == "1" or bool(os.environ.get("SPACE_ID"))
-
-
 @dataclass(frozen=True)
 class Limits:
     public: bool = False
@@ -47,6 +35,8 @@ class Limits:
     max_epochs: float = MAX_EPOCHS
     max_steps: int = 100_000
     max_pairs: int = 1_000_000
+    max_batch_size: int = 4096
+    max_length: int = MAX_LENGTH_TOKENS
     live_per_visitor: int = 3
     live_total: int = 20
     run_ttl_hours: float | None = None  # finished runs older than this are pruned (public mode)
@@ -54,21 +44,10 @@ class Limits:
 
     @classmethod
     def from_env(cls, public: bool | None = None) -> Limits:
-        public = is_public_host() if public is None else public
-        extra = tuple(m.strip() for m in os.environ.get("RM_DEMO_MODELS", "").split(",") if m.strip())
-        base = cls.public_defaults() if public else cls()
-        return cls(
-            public=public,
-            models=base.models + extra,
-            max_model_params_m=env_number("RM_DEMO_MAX_MODEL_PARAMS_M", base.max_model_params_m),
-            max_epochs=env_number("RM_DEMO_MAX_EPOCHS", base.max_epochs),
-            max_steps=int(env_number("RM_DEMO_MAX_STEPS", base.max_steps)),
-            max_pairs=int(env_number("RM_DEMO_MAX_PAIRS", base.max_pairs)),
-            live_per_visitor=int(env_number("RM_DEMO_RUNS_PER_VISITOR", base.live_per_visitor)),
-            live_total=int(env_number("RM_DEMO_MAX_QUEUE", base.live_total)),
-            run_ttl_hours=env_number("RM_DEMO_RUN_TTL_HOURS", base.run_ttl_hours or 0) or None,
-            min_free_disk_mb=env_number("RM_DEMO_MIN_FREE_DISK_MB", base.min_free_disk_mb),
-        )
+        """The limits the environment sets (see `rm_demo.settings`, the one place that reads it)."""
+        from rm_demo.settings import Settings
+
+        return Settings.from_env(public=public).limits
 
     @classmethod
     def public_defaults(cls) -> Limits:
@@ -77,6 +56,8 @@ class Limits:
             max_epochs=20,
             max_steps=3000,
             max_pairs=20_000,
+            max_batch_size=64,
+            max_length=512,
             live_per_visitor=1,
             live_total=8,
             run_ttl_hours=24.0,
@@ -136,9 +117,7 @@ def check_start(config: TrainConfig, train_pairs: int, limits: Limits, root: Pat
             f"{config.epochs:g} epochs is over this app's limit of {limits.max_epochs:g}",
             fix=f"use at most {limits.max_epochs:g} epochs",
         )
-    steps = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation)) * planned_epochs(
-        config, train_pairs
-    )
+    steps = planned_steps(config, train_pairs)
     if steps > limits.max_steps:
         raise InputError(
             f"this run would take {steps:,} steps; the limit here is {limits.max_steps:,}",
@@ -149,8 +128,16 @@ def check_start(config: TrainConfig, train_pairs: int, limits: Limits, root: Pat
             f"{train_pairs:,} training pairs is over this app's limit of {limits.max_pairs:,}",
             fix="train on a sample, or run the CLI on your own machine",
         )
-    live = [run for run in list_runs(root) if run.live]
-    mine = [run for run in live if owner and run.owner == owner]
+    if config.batch_size > limits.max_batch_size or config.max_length > limits.max_length:
+        raise InputError(
+            f"batch size {config.batch_size} and max length {config.max_length} must stay within this app's "
+            f"limits of {limits.max_batch_size} pairs and {limits.max_length} tokens",
+            fix=f"use a batch of at most {limits.max_batch_size} and at most {limits.max_length} tokens",
+        )
+    if not owner:  # a request that never said who it is could otherwise start runs without any cap
+        raise InputError("this page has no visitor id yet", fix="reload the page, then start again")
+    live = live_runs(root)  # each run's process is asked: a dead run is marked failed here and frees its slot
+    mine = [run for run in live if run.owner == owner]
     if len(mine) >= limits.live_per_visitor:
         raise InputError(
             f"you already have {len(mine)} run(s) queued or running (the limit is {limits.live_per_visitor})",

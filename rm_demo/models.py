@@ -83,11 +83,14 @@ def choose_device(device: str = "auto", precision: str = "auto") -> DeviceChoice
 
 
 def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX, as torch's own CPU check sees them (any OS; private helpers, hence the guard)."""
+    import torch
+
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
+        return any(check() for check in checks if check is not None)
+    except Exception:  # a torch without these helpers, or one that cannot tell: the safe answer
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def load_tokenizer(model: str, trust_remote_code: bool = False):
@@ -240,7 +243,7 @@ def reset_untrained_pooler(model, model_path: str) -> bool:
     mean pooling, so the pooler the classification head reads (dense + tanh on [CLS]) still holds
     small untrained weights that squash [CLS] into noise. At identity, [CLS] passes through (tanh is
     near-linear at its scale). On the HH benchmark this lifted held-out accuracy from 0.615 to 0.68
-    (BENCHMARKS.md). Other checkpoints, and rm_demo's own trained runs, keep their pooler.
+    (docs/benchmarks-log.md). Other checkpoints, and rm_demo's own trained runs, keep their pooler.
     """
     if not pooler_starts_at_identity(model, model_path):
         return False
@@ -269,7 +272,7 @@ def last_layer_reads_first_token_only(model) -> bool:
     """Run the last layer's attention output and feed-forward for the first token only. True if applied.
 
     The reward reads nothing else: the same rewards and gradients to float rounding, for up to an
-    eighth less compute per pass of a 6-layer model, more as texts grow (BENCHMARKS.md sections 2, 3).
+    eighth less compute per pass of a 6-layer model, more as texts grow (docs/benchmarks-log.md sections 2, 3).
     The attention itself still reads every token. Hooks are not saved: the model folder is unchanged.
     """
     if model.config.model_type not in FIRST_TOKEN_HEADS or getattr(model.config, "is_decoder", False):

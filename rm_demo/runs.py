@@ -1,32 +1,113 @@
-"""The run folder: the contract between the trainer, the job queue, the UI and scoring.
+"""The run store: the run folder, the contract between the trainer, the job queue, the UI and scoring.
 
 runs/<name>/
-    run.json       config, data summary, versions, device, status, error, final metrics
+    run.json       status, owner, config, data summary, versions, device, error, final metrics
+    config.json    the training settings (a valid `rm_demo train --config` file)
+    data.<ext>     a copy of the data it trains on (CLI and app alike): the run never depends on the
+                   user's file staying where it was
     metrics.jsonl  one JSON object per log or eval event (appended while training)
-    train.log      the trainer's output
+    train.log      the trainer's output (runs started by the app)
     model/         save_pretrained of model and tokenizer
+    trainer/       the latest checkpoint (checkpoint-STEP/), while a run can still be resumed
     cancel         present when a stop was asked for
+
+Every change to run.json is a read-modify-write under a file lock (`filelock`, one lock file per
+run), written through a uniquely named temporary file, so the trainer, the app's threads and a
+facilitator in another process never lose each other's keys. Whether a queued or running run is
+alive is decided from its process (`psutil`: pid and start time) whenever a run is read, so a run
+killed while no page watched reads as failed at the next look, on any page or none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from filelock import FileLock
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 FINISHED = ("completed", "failed", "cancelled")
+LOCK_NAME = ".run.lock"
+# A run is written as queued a moment before its process exists; without a pid it counts as alive
+# this long after its last write.
+NO_PID_GRACE_S = 60.0
+DEAD_PROCESS_ERROR = "the training process ended without finishing (killed or crashed); see the log"
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Readers (the UI polls every second) never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Readers (the UI polls every second) never see a half-written file; each writer has its own
+    temporary file, so two writers never rename each other's."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+        _replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _replace(source: str, target: Path, tries: int = 50) -> None:
+    """os.replace; on Windows a reader holding the target open makes it fail for a moment: try again."""
+    for attempt in range(tries):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if os.name != "nt" or attempt == tries - 1:
+                raise
+            time.sleep(0.01)
+
+
+def process_start(pid: int | None) -> float | None:
+    """When process `pid` started (seconds since the epoch, psutil); None if there is no such process.
+
+    A pid can be reused after a restart; (pid, start time) names one process for good.
+    """
+    import psutil
+
+    if not pid:
+        return None
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, OSError):
+        return None
+
+
+def process_alive(pid: int | None, started: float | None) -> bool:
+    """Whether `pid` runs (not a zombie) and is the process that started at `started`."""
+    import psutil
+
+    if not pid or not isinstance(started, (int, float)) or isinstance(started, bool):
+        return False
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # finished, not yet reaped by its parent
+            return False
+        return abs(process.create_time() - started) < 1.0
+    except (psutil.Error, OSError):
+        return False
+
+
+def record_alive(data: dict, now: float | None = None) -> bool:
+    """Whether the process a queued or running run.json names is alive and is that run's own.
+
+    A record from before start times were taken in seconds (or with none) cannot tell its pid from
+    a reused one: it reads as dead. A record with no pid yet is alive for a short grace period.
+    """
+    if data.get("pid") is None:
+        now = time.time() if now is None else now
+        return now - _number(data.get("updated_at") or data.get("created_at")) < NO_PID_GRACE_S
+    return process_alive(data.get("pid"), data.get("pid_started"))
 
 
 @dataclass
@@ -60,6 +141,19 @@ class RunFolder:
     def cancel_path(self) -> Path:
         return self.path / "cancel"
 
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "trainer"
+
+    def lock(self, timeout: float = 60.0) -> FileLock:
+        """The lock every read-modify-write of run.json holds (re-entrant in one thread)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.path / LOCK_NAME), timeout=timeout)
+
     def read(self) -> dict:
         try:
             data = json.loads(self.run_json.read_text(encoding="utf-8"))
@@ -68,12 +162,78 @@ class RunFolder:
         return data if isinstance(data, dict) else {}
 
     def update(self, **fields) -> dict:
+        """Set these keys of run.json and keep every other key, whoever else writes it meanwhile."""
+        with self.lock():
+            data = self.read()
+            data.update(fields)
+            data["updated_at"] = time.time()
+            write_json_atomic(self.run_json, data)
+            return data
+
+    def settle(self) -> dict:
+        """run.json, with a queued or running run whose process is gone marked failed (or cancelled
+        when a stop had been asked for) and the reason; returns what run.json now says."""
         data = self.read()
-        data.update(fields)
-        data["updated_at"] = time.time()
+        if data.get("status") not in ("queued", "running") or record_alive(data):
+            return data
+        with self.lock():
+            data = self.read()  # again under the lock: the process may have finished its record meanwhile
+            if data.get("status") not in ("queued", "running") or record_alive(data):
+                return data
+            cancelled = self.cancel_requested
+            data.update(
+                status="cancelled" if cancelled else "failed",
+                error=data.get("error") or (None if cancelled else DEAD_PROCESS_ERROR),
+                finished_at=time.time(),
+                updated_at=time.time(),
+            )
+            write_json_atomic(self.run_json, data)
+            return data
+
+    def config(self):
+        """The run's TrainConfig (config.json, else run.json's copy), its data pointing at the run's own copy."""
+        from rm_demo.config import TrainConfig
+        from rm_demo.errors import InputError
+
+        try:
+            config = TrainConfig.from_json(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError):
+            saved = self.read().get("config")
+            if not isinstance(saved, dict):
+                raise InputError(
+                    "the run folder has no readable config", source=str(self.path), fix="train it again from the start"
+                ) from None
+            config = TrainConfig.from_dict(saved)
+        data_file = self.read().get("data_file")
+        if isinstance(data_file, str) and (self.path / data_file).is_file():
+            config.input = str(self.path / data_file)
+        config.output_dir = str(self.path)
+        return config
+
+    def write_config(self, config) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.run_json, data)
-        return data
+        write_json_atomic(self.config_path, asdict(config))
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """(step, folder) of each checkpoint-STEP folder, newest first."""
+        folder = self.checkpoints_dir
+        found = []
+        for path in folder.glob("checkpoint-*") if folder.is_dir() else []:
+            step = checkpoint_step(path)
+            if step is not None:
+                found.append((step, path))
+        return sorted(found, reverse=True)
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint. A process killed while saving leaves a folder without its
+        trainer_state.json (the Trainer writes it last): that one is skipped for the one before."""
+        for _, path in self.checkpoints():
+            try:
+                json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            return path
+        return None
 
     def append_metrics(self, record: dict) -> None:
         with self.metrics_path.open("a", encoding="utf-8") as fh:
@@ -134,11 +294,15 @@ class RunRecord:
 
     @classmethod
     def load(cls, path: Path) -> RunRecord:
+        """The run as it is now: a queued or running run whose process died reads (and is saved) as failed."""
         path = Path(path)
         folder = RunFolder(path)
         if not folder.run_json.exists():
             return cls(path.name, path, "unreadable", error="no run.json")
-        data = folder.read()
+        try:
+            data = folder.settle()
+        except OSError:  # a read-only runs folder, or a lock held too long: show it as it reads
+            data = folder.read()
         if not data:
             return cls(path.name, path, "unreadable", error="run.json is not a JSON object")
         return cls.from_dict(path, data)
@@ -159,7 +323,8 @@ class RunRecord:
             data=_dict(data.get("data")),
             pid=data.get("pid") if isinstance(data.get("pid"), int) and data.get("pid") > 0 else None,
             device_name=str(data.get("device_name") or ""),
-            owner=str(config.get("owner") or ""),
+            # top level since runs record their owner apart from the training settings; config before that
+            owner=str(data.get("owner") or config.get("owner") or ""),
             shared=data.get("shared") is True,
         )
 
@@ -170,6 +335,14 @@ class RunRecord:
     @property
     def live(self) -> bool:
         return self.status in ("queued", "running")
+
+    @property
+    def resumable(self) -> bool:
+        return self.status in ("cancelled", "failed") and RunFolder(self.path).latest_checkpoint() is not None
+
+    @property
+    def command(self) -> str:
+        return rerun_command(self.path)
 
     @property
     def source_name(self) -> str:
@@ -201,6 +374,28 @@ def _number(value) -> float:
     except (TypeError, ValueError):
         return 0.0
     return number if math.isfinite(number) else 0.0
+
+
+def rerun_command(path: Path) -> str:
+    """The CLI line that trains this run again into `<run>-again` ("" when its config cannot be read)."""
+    from rm_demo.config import command_line
+    from rm_demo.errors import InputError
+
+    try:
+        return command_line(RunFolder(path).config(), output_dir=f"{path}-again")
+    except InputError:
+        return ""
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a `checkpoint-STEP` folder, None for any other name."""
+    prefix, _, step = Path(path).name.rpartition("-")
+    return int(step) if prefix == "checkpoint" and step.isdigit() else None
+
+
+def live_runs(root: Path) -> list[RunRecord]:
+    """Runs queued or training now, each one's process asked (a dead one is marked failed and left out)."""
+    return [run for run in list_runs(root) if run.live]
 
 
 def list_runs(root: Path) -> list[RunRecord]:
@@ -236,6 +431,44 @@ def create_run(root: Path, data_name: str | None) -> Path:
     raise RuntimeError(f"no free run name under {root}")
 
 
+def data_copy_name(source_name: str | None) -> str:
+    """The run keeps a copy of its data; the suffixes matter (".csv.gz"), the name does not."""
+    suffixes = [s for s in Path(source_name or "data.csv").suffixes[-2:] if s[1:].isalnum()]
+    return "data" + "".join(suffixes or [".csv"])
+
+
+def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str = "", source_name: str | None = None):
+    """Make `run_dir` a queued run of `config`: the data copied in, config.json and run.json written.
+
+    The one way a run starts, from the CLI or the app: the run trains on its own copy, so moving or
+    editing the user's file later changes nothing, and `RunFolder.config()` reads it back. Returns the
+    config as training will read it (input = the copy, output_dir = the folder).
+    """
+    from dataclasses import replace
+
+    run = RunFolder(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    source_name = source_name or config.source_name or Path(data_file).name
+    copy = data_copy_name(source_name)
+    shutil.copyfile(data_file, run.path / copy)
+    config = replace(config, input=str(run.path / copy), output_dir=str(run.path), source_name=source_name)
+    for stale in (run.cancel_path, run.metrics_path):
+        stale.unlink(missing_ok=True)
+    run.write_config(config)
+    run.update(
+        status="queued",
+        owner=owner,
+        data_file=copy,
+        config=asdict(config),
+        created_at=time.time(),
+        error=None,
+        final_metrics=None,
+        resume=False,
+        pid=None,
+    )
+    return config
+
+
 def resolve_run(root: Path, name: str | None) -> Path:
     """The folder of the run called `name` directly under `root` (never a path elsewhere)."""
     from rm_demo.errors import InputError
@@ -248,8 +481,6 @@ def resolve_run(root: Path, name: str | None) -> Path:
 
 
 def delete_run(root: Path, name: str) -> str:
-    import shutil
-
     path = resolve_run(root, name)
     if RunRecord.load(path).live:
         from rm_demo.errors import InputError

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rm_demo.limits import env_number
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model
 
 DEFAULT_MAX_LENGTH = 256
@@ -117,8 +116,8 @@ class ScorerCache:
     clicks on the same unloaded model load it once.
     """
 
-    def __init__(self, budget_bytes: float):
-        self.budget_bytes = budget_bytes
+    def __init__(self, budget_bytes: float | None = None):
+        self._budget_bytes = budget_bytes
         self.hits = self.misses = 0
         self._scorers: OrderedDict[str, Scorer] = OrderedDict()
         self._lock = threading.Lock()
@@ -149,6 +148,19 @@ class ScorerCache:
                     self._scorers.popitem(last=False)
             return scorer
 
+    @property
+    def budget_bytes(self) -> float:
+        """The budget given, else the settings' (read when first needed, not when this module is imported)."""
+        if self._budget_bytes is None:
+            from rm_demo.settings import current
+
+            return current().scorer_cache_mb * 2**20
+        return self._budget_bytes
+
+    @budget_bytes.setter
+    def budget_bytes(self, value: float | None) -> None:
+        self._budget_bytes = value
+
     def bytes_held(self) -> int:
         return sum(_weight_bytes(scorer.model) for scorer in self._scorers.values())
 
@@ -167,7 +179,7 @@ def _weight_bytes(model: torch.nn.Module) -> int:
 
 
 # 1 GB holds about eleven MiniLM-sized models (91 MB each in fp32); a 0.5B model (2 GB) stays alone.
-scorer_cache = ScorerCache(env_number("RM_DEMO_SCORER_CACHE_MB", 1024) * 2**20)
+scorer_cache = ScorerCache()  # its budget: RM_DEMO_SCORER_CACHE_MB (rm_demo.settings)
 
 
 def get_scorer(model: str = "default") -> Scorer:

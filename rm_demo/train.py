@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import time
@@ -19,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rm_demo.config import TrainConfig, planned_epochs, training_attention, uses_activation_checkpointing
+from rm_demo.config import (
+    TrainConfig,
+    planned_epochs,
+    planned_steps,
+    training_attention,
+    uses_activation_checkpointing,
+)
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.models import (
@@ -32,7 +37,7 @@ from rm_demo.models import (
     transformer_layers,
 )
 from rm_demo.pairs import pairs_from_file
-from rm_demo.runs import RunFolder
+from rm_demo.runs import RunFolder, checkpoint_step, process_start
 
 
 def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -256,9 +261,9 @@ def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world:
     # After Cancel's, so a Stop's checkpoint always goes through. One process only: processes' clocks
     # could disagree on a save that all of them must join (launched runs keep one per evaluation).
     if config.checkpoints and world == 1:
-        from rm_demo.limits import env_number
+        from rm_demo.settings import current
 
-        callbacks.append(CheckpointInterval(env_number("RM_DEMO_CHECKPOINT_SECONDS", 60.0)))
+        callbacks.append(CheckpointInterval(current().checkpoint_seconds))
     if run and is_main:
         callbacks.append(MetricsCallback(run))
     if progress and is_main:
@@ -300,9 +305,8 @@ def reward_config(
         "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     )
 
-    steps_per_epoch = math.ceil(train_pairs / (config.batch_size * config.gradient_accumulation * world))
     epochs = planned_epochs(config, train_pairs, world)
-    eval_steps = config.eval_steps or max(1, math.ceil(steps_per_epoch * epochs) // 10)
+    eval_steps = config.eval_steps or max(1, planned_steps(config, train_pairs, world) // 10)
     return RewardConfig(
         output_dir=str(Path(config.output_dir) / "trainer"),
         num_train_epochs=epochs,
@@ -416,7 +420,7 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
     run = RunFolder(config.output_dir)
     state = PartialState(cpu=config.device == "cpu")
     is_main = state.is_main_process
-    checkpoint = latest_checkpoint(run) if resume else None
+    checkpoint = run.latest_checkpoint() if resume else None
     if resume and checkpoint is None:
         raise InputError(
             "this run has no checkpoint to resume from",
@@ -450,26 +454,12 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
         raise
 
 
-def latest_checkpoint(run: RunFolder) -> Path | None:
-    """The newest complete checkpoint. A process killed while saving leaves a folder without its
-    trainer_state.json (the Trainer writes it last): that one is skipped for the one before."""
-    folder = run.path / "trainer"
-    found = [p for p in folder.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()] if folder.is_dir() else []
-    for path in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True):
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        return path
-    return None
-
-
 def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) -> None:
     run.path.mkdir(parents=True, exist_ok=True)
     if checkpoint is None and run.metrics_path.exists():
         run.metrics_path.unlink()  # a re-run of the same folder starts a fresh curve
     if checkpoint is not None:  # the curve goes on from the checkpoint: later points are redone
-        step = int(checkpoint.name.rsplit("-", 1)[1])
+        step = checkpoint_step(checkpoint)
         kept = [json.dumps(m) for m in run.metrics() if m.get("step", 0) <= step and not m.get("final")]
         run.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     existing = run.read()
@@ -479,8 +469,12 @@ def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) 
         created_at=existing.get("created_at", time.time()),
         started_at=time.time(),
         error=None,
-        resumed_from_step=int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint else None,
+        resumed_from_step=checkpoint_step(checkpoint) if checkpoint else None,
         final_metrics=None,
+        # The process training it: whoever reads the run next (a page, the queue, the CLI) can tell
+        # whether it still lives. A job's child records the same pid before it gets here.
+        pid=os.getpid(),
+        pid_started=process_start(os.getpid()),
     )
 
 

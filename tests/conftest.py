@@ -43,7 +43,8 @@ def runs(tmp_path, monkeypatch):
 def started(monkeypatch):
     """The app's start_job replaced by a recorder: the config training would receive, without a process."""
     from rm_demo.app import train_tab
+    from rm_demo.runs import RunFolder
 
     configs = []
-    monkeypatch.setattr(train_tab, "start_job", configs.append)
+    monkeypatch.setattr(train_tab, "start_job", lambda run, **_: configs.append(RunFolder(run).config()))
     return configs

@@ -11,6 +11,8 @@ from rm_demo.score import get_scorer
 
 Q, A, B = "What is your name?", "My name is Amit", "Bananas"
 
+VISITOR = "v" * 32  # a browser id, as the page load gives every visitor
+
 
 def test_compare_needs_all_fields():
     view = compare_tab.compare_view("default", "q", "", "b")
@@ -67,14 +69,14 @@ def test_nothing_shows_zeros_before_a_comparison():
 
 
 def test_examples_come_from_the_session_pairs_in_turn(seed_csv):
-    session = data_tab.load_data(Session(), str(seed_csv), "seed.csv", DataSettings())[0]
+    session = data_tab.load_data(Session(owner=VISITOR), str(seed_csv), "seed.csv", DataSettings())[0]
     session, q1, a1, b1, note = compare_tab.example_from_pairs(session)
     session, q2, *_ = compare_tab.example_from_pairs(session)
     assert q1 != q2 and "preferred" in note and a1 and b1
 
 
 def test_examples_need_data():
-    session, q, a, b, note = compare_tab.example_from_pairs(Session())
+    session, q, a, b, note = compare_tab.example_from_pairs(Session(owner=VISITOR))
     assert q is None and "Load data" in note
 
 

@@ -11,6 +11,8 @@ from rm_demo.train import load_pairs
 
 AUTO_SETTINGS = DataSettings()
 
+VISITOR = "v" * 32  # a browser id, as the page load gives every visitor
+
 
 def test_seed_sample_view(seed_csv):
     view = data_tab.derive_view(str(seed_csv), "seed_feedback.csv", AUTO_SETTINGS)
@@ -85,7 +87,7 @@ def test_widgets_blank_means_default_not_zero():
 def test_columns_mapped_in_the_menus_reach_training(write_file, runs, started):
     path = write_file("f.csv", "q,a,stars\nx,good,5\nx,bad,1\ny,fine,4\ny,poor,2\n")
     settings = DataSettings(question_col="q", answer_col="a", score_col="stars")
-    session, view = data_tab.load_data(Session(), str(path), "f.csv", settings)
+    session, view = data_tab.load_data(Session(owner=VISITOR), str(path), "f.csv", settings)
     assert view.ok and len(view.pairs) == 2
     session, message = train_tab.start_run(session, TrainForm(epochs=1))
     assert message.startswith("Started"), message
@@ -95,14 +97,16 @@ def test_columns_mapped_in_the_menus_reach_training(write_file, runs, started):
 
 
 def test_encoding_override_reaches_training(seed_csv, runs, started):
-    session, view = data_tab.load_data(Session(), str(seed_csv), "seed.csv", DataSettings(encoding="cp1252"))
+    session, view = data_tab.load_data(
+        Session(owner=VISITOR), str(seed_csv), "seed.csv", DataSettings(encoding="cp1252")
+    )
     train_tab.start_run(session, TrainForm())
     assert started[0].read_options["encoding"] == "cp1252"
 
 
 def test_thresholds_are_sent_only_when_set(write_file, runs, started):
     path = write_file("f.csv", "question,answer,score\nq,a,5\nq,b,4\nq,c,2\nq,d,1\n")
-    session, view = data_tab.load_data(Session(), str(path), "f.csv", DataSettings(strategy="all-pairs"))
+    session, view = data_tab.load_data(Session(owner=VISITOR), str(path), "f.csv", DataSettings(strategy="all-pairs"))
     assert len(view.pairs) == 6  # as the CLI: all-pairs takes no thresholds unless asked
     train_tab.start_run(session, TrainForm())
     config = started[0]
@@ -112,7 +116,7 @@ def test_thresholds_are_sent_only_when_set(write_file, runs, started):
 
 def test_a_ten_point_scale_gets_its_note_and_one_click_thresholds(write_file):
     path = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
-    session, view = data_tab.load_data(Session(), str(path), "ten.csv", AUTO_SETTINGS)
+    session, view = data_tab.load_data(Session(owner=VISITOR), str(path), "ten.csv", AUTO_SETTINGS)
     assert len(view.pairs) == 0 and "0-to-10 scale" in view.summary
     assert view.suggestion == {"chosen_min": 7.5, "rejected_max": 7.5}
     chosen_min, rejected_max = data_tab.suggested(session)
@@ -124,14 +128,14 @@ def test_a_ten_point_scale_gets_its_note_and_one_click_thresholds(write_file):
 
 def test_a_failed_preview_cannot_be_trained(write_file, runs, started):
     path = write_file("bad.csv", "question,reply,stars\nq,a,1\n")
-    session, view = data_tab.load_data(Session(), str(path), "bad.csv", AUTO_SETTINGS)
+    session, view = data_tab.load_data(Session(owner=VISITOR), str(path), "bad.csv", AUTO_SETTINGS)
     session, message = train_tab.start_run(session, TrainForm())
     assert "Load data" in message and not started
 
 
 def test_a_new_file_resets_reading_settings_but_keeps_pairing(seed_csv):
     widgets = ("cp1252", "tab", "q", "a", "s", "all-pairs", None, None, 2)
-    out = data_tab.on_file(Session(), str(seed_csv), "seed.csv", *widgets)
+    out = data_tab.on_file(Session(owner=VISITOR), str(seed_csv), "seed.csv", *widgets)
     session = out[0]
     assert session.settings.encoding == "auto" and session.settings.question_col is None
     assert session.settings.strategy == "all-pairs" and session.settings.min_margin == 2
@@ -149,7 +153,18 @@ def test_the_workshop_sample_is_the_primary_button():
 
 def test_a_threshold_that_is_not_a_number_is_a_message(seed_csv):
     out = data_tab.on_file(
-        Session(), str(seed_csv), "seed.csv", "auto", "auto", AUTO, AUTO, AUTO, "best-worst", "four", "", ""
+        Session(owner=VISITOR),
+        str(seed_csv),
+        "seed.csv",
+        "auto",
+        "auto",
+        AUTO,
+        AUTO,
+        AUTO,
+        "best-worst",
+        "four",
+        "",
+        "",
     )
     session, message = out[0], out[2]
     assert "'four' is not a number" in message and session.settings is None

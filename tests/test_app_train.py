@@ -15,6 +15,8 @@ from rm_demo.jobs import JobStatus, process_start
 
 ME = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}  # a live process that counts as the run's
 
+VISITOR = "v" * 32  # a browser id, as the page load gives every visitor
+
 
 def _finished_run(root, name="done", status="completed", eval_pairs=40, **final):
     path = root / name
@@ -36,11 +38,11 @@ def _finished_run(root, name="done", status="completed", eval_pairs=40, **final)
 
 
 def _loaded(seed_csv) -> Session:
-    return data_tab.load_data(Session(), str(seed_csv), "seed_feedback.csv", DataSettings())[0]
+    return data_tab.load_data(Session(owner=VISITOR), str(seed_csv), "seed_feedback.csv", DataSettings())[0]
 
 
 def test_start_without_data_explains(runs, started):
-    session, message = train_tab.start_run(Session(), TrainForm())
+    session, message = train_tab.start_run(Session(owner=VISITOR), TrainForm())
     assert "Load data" in message and session.run_dir is None and not started
 
 
@@ -113,7 +115,7 @@ def test_a_tick_with_nothing_new_sends_no_figures(runs):
 
 
 def test_no_run_no_timer():
-    session, *shown, timer = train_tab.tick(Session())
+    session, *shown, timer = train_tab.tick(Session(owner=VISITOR))
     assert timer.active is False
 
 
@@ -160,7 +162,7 @@ def test_the_epochs_note_says_when_min_steps_raise_the_epochs(seed_csv):
 def test_the_epochs_note_is_quiet_when_nothing_changes(write_file):
     rows = "".join(f"q{i},good,5\nq{i},bad,1\n" for i in range(400))
     path = write_file("big.csv", "question,answer,score\n" + rows)
-    session = data_tab.load_data(Session(), str(path), "big.csv", DataSettings())[0]
+    session = data_tab.load_data(Session(owner=VISITOR), str(path), "big.csv", DataSettings())[0]
     note = train_tab.epochs_note(session, TrainForm(epochs=3, batch_size=16, eval_fraction=0.2))
     assert "320 training pairs, 80 held out." == note
 
@@ -169,9 +171,16 @@ def test_reattach_finds_a_live_run(runs):
     for name, status, created in (("old", "completed", 1), ("live", "running", time.time())):
         (runs / name).mkdir(parents=True)
         (runs / name / "run.json").write_text(
-            json.dumps({"status": status, "created_at": created, "pid": os.getpid()})
+            json.dumps(
+                {
+                    "status": status,
+                    "created_at": created,
+                    "pid": os.getpid(),
+                    "pid_started": process_start(os.getpid()),
+                }
+            )
         )
-    assert train_tab.reattach(Session()).run_dir == str(runs / "live")
+    assert train_tab.reattach(Session(owner=VISITOR)).run_dir == str(runs / "live")
 
 
 def test_menus_show_no_accuracy_from_a_handful_of_held_out_pairs(runs):
@@ -189,14 +198,38 @@ def test_resume_goes_on_from_the_last_checkpoint(runs, monkeypatch):
     from rm_demo.config import TrainConfig
 
     calls = []
-    monkeypatch.setattr(train_tab, "start_job", lambda config, resume=False: calls.append((config, resume)))
+    monkeypatch.setattr(train_tab, "start_job", lambda run, resume=False: calls.append((run, resume)))
     path = _finished_run(runs, "stopped", status="cancelled")
     (path / "config.json").write_text(TrainConfig(input="x.csv", output_dir=str(path)).to_json())
-    session, message = train_tab.resume_run(Session(run_dir=str(path)))
-    assert "no checkpoint" in message and not calls
+    session, message = train_tab.resume_run(Session(owner=VISITOR, run_dir=str(path)))
+    assert "has a checkpoint to resume from" in message and not calls
     (path / "trainer" / "checkpoint-6").mkdir(parents=True)
     (path / "trainer" / "checkpoint-6" / "trainer_state.json").write_text("{}")  # a complete checkpoint
-    session, message = train_tab.resume_run(Session(run_dir=str(path)))
+    session, message = train_tab.resume_run(Session(owner=VISITOR, run_dir=str(path)))
     assert message == "Resuming **stopped** from step 6." and calls[0][1] is True
+
+
+def test_resume_works_from_a_reloaded_page_and_after_a_restart(runs, monkeypatch):
+    """A page that did not start the run (reloaded, another tab, the app restarted) resumes it too."""
+    from rm_demo.config import TrainConfig
+
+    calls = []
+    monkeypatch.setattr(train_tab, "start_job", lambda run, resume=False: calls.append((run, resume)))
+    path = _finished_run(runs, "stopped", status="failed")
+    (path / "config.json").write_text(TrainConfig(input="x.csv", output_dir=str(path)).to_json())
+    (path / "trainer" / "checkpoint-4").mkdir(parents=True)
+    (path / "trainer" / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    fresh = train_tab.reattach(Session(owner=VISITOR))  # what a page load does
+    assert fresh.run_dir == str(path) and fresh.run_seen_finished  # shown, not announced as just finished
+    session, message = train_tab.resume_run(Session(owner=VISITOR))  # not even reattached: found anyway
+    assert message == "Resuming **stopped** from step 4." and [(r.path, resume) for r, resume in calls] == [
+        (path, True)
+    ]
+    assert session.run_dir == str(path)
+
+
+def test_stop_says_when_there_is_nothing_to_stop(runs):
     done = _finished_run(runs, "done")
-    assert "Only a stopped or failed run" in train_tab.resume_run(Session(run_dir=str(done)))[1]
+    assert train_tab.stop_run(Session(owner=VISITOR, run_dir=str(done))) == (
+        "**done** is not running (it is completed): nothing to stop."
+    )

@@ -2,22 +2,29 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from rm_demo.jobs import cancel_job, job_status, start_job, wait_for
-from rm_demo.runs import list_runs
+from rm_demo.jobs import cancel_job, job_status, kill_process_tree, start_job, wait_for
+from rm_demo.runs import list_runs, prepare_run
 from rm_demo.train import TrainConfig
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow
 
 
-def _config(seed_csv, run, **kw):
-    return TrainConfig(input=str(seed_csv), output_dir=str(run), epochs=kw.pop("epochs", 1), batch_size=1, **kw)
+def _start(seed_csv, run, **kw):
+    """A queued run of the seed data (prepare_run, as the CLI and the app start one) and its process."""
+    prepare_run(TrainConfig(epochs=kw.pop("epochs", 1), batch_size=1, **kw), seed_csv, run)
+    return start_job(run)
+
+
+def _kill(run) -> None:
+    """kill -9 of the trainer and its children, no warning."""
+    record = run.read()
+    assert kill_process_tree(record["pid"], record["pid_started"])
 
 
 def _wait_running_with_steps(run, timeout=180):
@@ -31,9 +38,10 @@ def _wait_running_with_steps(run, timeout=180):
     raise AssertionError("the job never reached its first step")
 
 
+@slow
 def test_queue_is_fifo_one_at_a_time(seed_csv, tmp_path):
-    first = start_job(_config(seed_csv, tmp_path / "runs" / "a"))
-    second = start_job(_config(seed_csv, tmp_path / "runs" / "b"))
+    first = _start(seed_csv, tmp_path / "runs" / "a")
+    second = _start(seed_csv, tmp_path / "runs" / "b")
     assert job_status(second).status == "queued"  # the first cannot have finished yet: it is still importing torch
     a, b = wait_for(first, 300), wait_for(second, 300)
     assert (a.status, b.status) == ("completed", "completed"), (a.error, b.error)
@@ -42,8 +50,9 @@ def test_queue_is_fifo_one_at_a_time(seed_csv, tmp_path):
     assert {r.name for r in list_runs(tmp_path / "runs")} == {"a", "b"}
 
 
+@slow
 def test_cancel_stops_at_next_step(seed_csv, tmp_path):
-    run = start_job(_config(seed_csv, tmp_path / "runs" / "long", epochs=200))
+    run = _start(seed_csv, tmp_path / "runs" / "long", epochs=200)
     _wait_running_with_steps(run)
     cancel_job(run)
     final = wait_for(run, 120)
@@ -51,17 +60,18 @@ def test_cancel_stops_at_next_step(seed_csv, tmp_path):
     assert final.step < 400  # stopped early (3 pairs x 200 epochs would be 400 steps)
 
 
+@slow
 def test_killed_trainer_reads_as_failed_and_next_job_runs(seed_csv, tmp_path):
-    doomed = start_job(_config(seed_csv, tmp_path / "runs" / "doomed", epochs=200))
+    doomed = _start(seed_csv, tmp_path / "runs" / "doomed", epochs=200)
     _wait_running_with_steps(doomed)
-    os.killpg(doomed.read()["pid"], signal.SIGKILL)
-    time.sleep(0.5)
+    _kill(doomed)
     status = job_status(doomed)
     assert status.status == "failed" and "killed or crashed" in status.error
-    after = start_job(_config(seed_csv, tmp_path / "runs" / "after"))
+    after = _start(seed_csv, tmp_path / "runs" / "after")
     assert wait_for(after, 300).status == "completed"
 
 
+@slow
 def test_torchrun_two_processes(seed_csv, tmp_path):
     run = tmp_path / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
@@ -94,18 +104,18 @@ def test_torchrun_two_processes(seed_csv, tmp_path):
     assert (run / "model" / "config.json").exists()
 
 
-def test_a_reused_pid_is_not_the_run(tmp_path):
+def test_a_reused_pid_is_not_the_run(tmp_path, monkeypatch):
     """After a restart a run.json may name a pid that now belongs to another process (here: this one)."""
     from rm_demo.jobs import cancel_job, job_status, process_start
 
     run = tmp_path / "stale"
     run.mkdir()
-    record = {"status": "running", "created_at": 1, "pid": os.getpid(), "pid_started": process_start(os.getpid()) - 1}
+    record = {"status": "running", "created_at": 1, "pid": os.getpid(), "pid_started": process_start(os.getpid()) - 5}
     (run / "run.json").write_text(json.dumps(record))
     status = job_status(run)
     assert status.status == "failed" and "ended without finishing" in status.error
-    cancel_job(run, grace_s=0.01)  # must not signal this process: we are still here to check
-    assert os.getpid() > 0
+    monkeypatch.setattr("rm_demo.jobs.kill_process_tree", lambda *a: pytest.fail("must not signal this process"))
+    assert cancel_job(run, grace_s=0.01) is False and not (run / "cancel").exists()
 
 
 def test_an_old_record_without_a_start_time_reads_as_dead(tmp_path):
@@ -118,29 +128,27 @@ def test_an_old_record_without_a_start_time_reads_as_dead(tmp_path):
 
 
 def test_the_run_process_is_recognised(tmp_path):
-    from rm_demo.jobs import process_start, run_process_alive
+    from rm_demo.runs import process_start, record_alive
 
     me = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}
-    assert run_process_alive(me) and not run_process_alive({**me, "pid_started": me["pid_started"] + 5})
+    assert record_alive(me) and not record_alive({**me, "pid_started": me["pid_started"] + 5})
 
 
 def _train_steps(run) -> list[int]:
     return [m["step"] for m in run.metrics() if "loss" in m]
 
 
+@slow
 def test_a_killed_run_resumes_from_its_checkpoint_with_its_whole_curve(seed_csv, tmp_path, monkeypatch):
     """Killed at step k (kill -9, no warning), resumed by the CLI: it finishes, and its metrics hold
     one loss point per logged step from 1 to the end, the ones before the kill included."""
     monkeypatch.setenv("RM_DEMO_CHECKPOINT_SECONDS", "0")  # a 3-second run: every scheduled checkpoint
-    run = start_job(_config(seed_csv, tmp_path / "runs" / "resumable", epochs=1))  # min steps: 30
+    run = _start(seed_csv, tmp_path / "runs" / "resumable", epochs=1)  # min steps: 30
     deadline = time.time() + 240
-    from rm_demo.train import latest_checkpoint
-
-    while not (latest_checkpoint(run) and job_status(run).step >= 9):
+    while not (run.latest_checkpoint() and job_status(run).step >= 9):
         assert time.time() < deadline and not job_status(run).finished, job_status(run)
         time.sleep(0.2)
-    os.killpg(run.read()["pid"], signal.SIGKILL)
-    time.sleep(0.5)
+    _kill(run)
     assert job_status(run).status == "failed"
     before = _train_steps(run)
     proc = subprocess.run(
@@ -167,16 +175,3 @@ def test_resume_needs_a_checkpoint(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text(json.dumps({"status": "failed", "config": {"input": "x.csv"}}))
     assert cli.main(["train", "--resume", str(tmp_path / "run")]) == 2
-
-
-def test_a_checkpoint_cut_short_by_a_kill_is_skipped(tmp_path):
-    from rm_demo.runs import RunFolder
-    from rm_demo.train import latest_checkpoint
-
-    run = RunFolder(tmp_path / "run")
-    for step, complete in ((6, True), (9, False)):
-        folder = run.path / "trainer" / f"checkpoint-{step}"
-        folder.mkdir(parents=True)
-        if complete:
-            (folder / "trainer_state.json").write_text("{}")
-    assert latest_checkpoint(run).name == "checkpoint-6"

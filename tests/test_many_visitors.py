@@ -1,7 +1,9 @@
 """Many people on one app: ownership, the facilitator, public limits, clean-up. Handlers, no browser."""
 
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +14,11 @@ from rm_demo.app.train_tab import TrainForm
 from rm_demo.config import TrainConfig
 from rm_demo.errors import InputError
 from rm_demo.limits import Limits, check_start, params_from_config, prune_runs
-from rm_demo.runs import create_run, model_choices
+from rm_demo.runs import create_run, model_choices, process_start
 
 ALICE, BOB = "a" * 32, "b" * 32
+
+VISITOR = "v" * 32  # a browser id, as the page load gives every visitor
 
 
 @pytest.fixture
@@ -26,6 +30,10 @@ def shared_app(tmp_path, monkeypatch):
     monkeypatch.delenv("RM_DEMO_PUBLIC", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
     return root
+
+
+# A live run's record names a living process: this test's own.
+THIS_PROCESS = {"pid": os.getpid(), "pid_started": process_start(os.getpid())}
 
 
 def _run(root, name, owner="", status="completed", **extra):
@@ -71,7 +79,8 @@ def test_the_run_records_a_hash_of_its_owner_never_the_id(seed_csv, shared_app, 
     monkeypatch.setattr(train_tab, "start_job", started.append)
     session = data_tab.load_data(Session(owner=ALICE), str(seed_csv), "seed.csv", DataSettings())[0]
     train_tab.start_run(session, TrainForm())
-    assert started[0].owner == owner_key(ALICE) and ALICE not in json.dumps(started[0].__dict__)
+    record = json.loads((Path(started[0]) / "run.json").read_text())
+    assert record["owner"] == owner_key(ALICE) and ALICE not in json.dumps(record)
 
 
 def test_compare_refuses_a_model_outside_the_visitors_menu(shared_app):
@@ -88,7 +97,7 @@ def test_a_page_load_reattaches_to_its_own_live_run_only(shared_app):
         path = shared_app / name
         path.mkdir(parents=True)
         (path / "run.json").write_text(
-            json.dumps({"status": "running", "created_at": time.time(), "config": {"owner": owner_key(owner)}})
+            json.dumps({"status": "running", "created_at": time.time(), "owner": owner_key(owner), **THIS_PROCESS})
         )
     assert train_tab.reattach(Session(owner=ALICE)).run_dir.endswith("alice-live")
     assert train_tab.reattach(Session(owner="c" * 32)).run_dir is None
@@ -148,7 +157,7 @@ def test_one_live_run_per_visitor_and_a_full_queue(tmp_path):
 
 def test_no_training_without_free_disk(tmp_path):
     with pytest.raises(InputError, match="of disk is free"):
-        check_start(TrainConfig(), 10, Limits(min_free_disk_mb=1e12), tmp_path, "")
+        check_start(TrainConfig(), 10, Limits(min_free_disk_mb=1e12), tmp_path, owner_key(ALICE))
 
 
 def test_limits_come_from_the_environment(monkeypatch):
@@ -173,7 +182,7 @@ def test_old_finished_runs_are_pruned_live_and_shared_ones_kept(tmp_path):
     now = time.time()
     for name, status, extra in (
         ("old", "completed", {}),
-        ("old-live", "running", {}),
+        ("old-live", "running", THIS_PROCESS),
         ("old-shared", "completed", {"shared": True}),
     ):
         _run(tmp_path, name, ALICE, status=status, **extra)
@@ -190,7 +199,7 @@ def test_same_second_same_name_gives_two_folders(tmp_path):
 
 
 def test_a_closed_page_leaves_no_files():
-    session = Session()
+    session = Session(owner=VISITOR)
     folder = session.workdir()
     (folder / "pairs.csv").write_text("x")
     clean_up(session)

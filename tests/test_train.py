@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,12 +11,12 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from rm_demo.errors import InputError
 from rm_demo.models import PairEncoder, load_reward_model, reset_untrained_pooler, resolve_model
 from rm_demo.train import TrainConfig, split_by_question, train
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_split_is_by_question():
     pairs = pd.DataFrame({"prompt": [f"q{i % 7}" for i in range(40)], "chosen": "a", "rejected": "b", "margin": 1.0})
     train_part, eval_part = split_by_question(pairs, 0.3, seed=1)
@@ -23,6 +24,7 @@ def test_split_is_by_question():
     assert not set(train_part["prompt"]) & set(eval_part["prompt"])
 
 
+@pytest.mark.slow
 def test_encoder_keeps_answer_and_cuts_prompt_from_the_left():
     _, tok = load_reward_model(resolve_model("default"))
     enc = PairEncoder(tok, max_length=16, is_decoder=False)
@@ -35,6 +37,7 @@ def test_encoder_keeps_answer_and_cuts_prompt_from_the_left():
     assert len(long_answer.input_ids[0]) == 16 and long_answer.truncated == [True]
 
 
+@pytest.mark.slow
 def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.run(
@@ -101,6 +104,7 @@ def test_only_untrained_poolers_start_at_identity(tmp_path):
     assert torch.equal(base.bert.pooler.dense.weight, torch.eye(base.config.hidden_size))
 
 
+@pytest.mark.slow
 def test_bad_model_exit_2(seed_csv, tmp_path):
     proc = subprocess.run(
         [
@@ -162,6 +166,7 @@ def _tiny_run(data, run, folder, **changes) -> TrainConfig:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chat_template", [False, True])
 def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
     folder = _tiny_decoder(tmp_path, chat_template)
@@ -183,6 +188,7 @@ def test_tiny_decoder_trains(seed_csv, tmp_path, chat_template):
     assert AutoModelForSequenceClassification.from_pretrained(run / "model").config.pad_token_id == tok.pad_token_id
 
 
+@pytest.mark.slow
 def test_word_embeddings_stay_as_the_checkpoint_has_them_unless_asked(seed_csv, tmp_path):
     folder = _tiny_decoder(tmp_path, chat_template=False)
     start = AutoModelForSequenceClassification.from_pretrained(folder)
@@ -198,6 +204,7 @@ def test_word_embeddings_stay_as_the_checkpoint_has_them_unless_asked(seed_csv, 
         assert recorded == ("trained" if train_embeddings else "frozen")
 
 
+@pytest.mark.slow
 def test_the_first_layers_stay_as_the_checkpoint_has_them_when_asked(seed_csv, tmp_path):
     folder = _tiny_decoder(tmp_path, chat_template=False)
     start = AutoModelForSequenceClassification.from_pretrained(folder)
@@ -214,18 +221,100 @@ def test_the_first_layers_stay_as_the_checkpoint_has_them_when_asked(seed_csv, t
         train(_tiny_run(seed_csv, tmp_path / "run-too-many", folder, freeze_layers=3), progress=False)
 
 
-def test_a_cli_resume_after_a_stop_trains_to_the_end(seed_csv, tmp_path, capsys):
+@pytest.mark.slow
+def test_cli_train_never_replaces_a_run_unasked(seed_csv, tmp_path, capsys):
     from rm_demo.cli import main
     from rm_demo.runs import RunFolder
 
     folder = _tiny_decoder(tmp_path, chat_template=False)
     run = RunFolder(tmp_path / "run")
-    run.path.mkdir()
+    run.update(status="cancelled")
     run.cancel_path.touch()  # the Stop that ended the run before (in the app, or a cancel file)
     args = ["train", str(seed_csv), "-o", str(run.path), "--model", str(folder), "--epochs", "1", "--max-length", "32"]
-    assert main(args) == 0
+    assert main(args) == 2
+    assert "already holds a run (cancelled)" in capsys.readouterr().err and run.read()["status"] == "cancelled"
+    assert main([*args, "--overwrite"]) == 0
     assert run.read()["status"] == "completed" and not run.cancel_requested
     assert "training: 30 steps" in capsys.readouterr().err  # the console reporter, not the Trainer's dicts
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    assert main(["train", str(seed_csv), "-o", str(tmp_path / "notes"), "--overwrite"]) == 2
+    assert "holds other files" in capsys.readouterr().err and (tmp_path / "notes" / "mine.txt").exists()
+
+
+@pytest.mark.slow
+def test_train_config_file_with_flags_over_it(seed_csv, tmp_path, capsys):
+    """`train --config FILE`: grouped settings from YAML, a flag overrides one, the run keeps a copy of
+    its data and a config.json that trains it again; the same run is made as with flags alone."""
+    import yaml
+
+    from rm_demo.cli import main
+    from rm_demo.runs import RunFolder, RunRecord
+
+    folder = _tiny_decoder(tmp_path, chat_template=False)
+    settings = {
+        "data": {"input": str(seed_csv), "read_options": {"encoding": "mac_roman"}},
+        "model": {"model": str(folder), "max_length": 32},
+        "training": {"epochs": 1, "seed": 7, "learning_rate": 1e-4},
+        "pairs": {"chosen_min": 4},
+    }
+    (tmp_path / "settings.yaml").write_text(yaml.safe_dump(settings))
+    out = str(tmp_path / "run")
+    assert main(["train", "--config", str(tmp_path / "settings.yaml"), "-o", out, "--seed", "3"]) == 0
+    run = RunFolder(tmp_path / "run")
+    config = run.config()
+    assert (config.seed, config.max_length, config.learning_rate, config.chosen_min) == (3, 32, 1e-4, 4.0)
+    assert config.read_options["encoding"] == "mac_roman" and config.model == str(folder)
+    assert Path(config.input) == run.path / "data.csv" and RunRecord.load(run.path).source_name == "seed_feedback.csv"
+    assert run.read()["status"] == "completed"
+    # The run's own config.json is a --config file too: the same settings again, into another folder.
+    assert main(["train", "--config", str(run.config_path), "-o", str(tmp_path / "again")]) == 0
+    assert RunFolder(tmp_path / "again").config().seed == 3
+    capsys.readouterr()
+    (tmp_path / "bad.yaml").write_text("training:\n  epoch: 3\n")
+    assert main(["train", "--config", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "x")]) == 2
+    assert "bad.yaml: unknown setting training.epoch" in capsys.readouterr().err
+
+
+def test_config_file_values_are_typed_and_checked(tmp_path):
+    from rm_demo.config import read_config_file, value_type
+
+    assert value_type("chosen_min") is float and value_type("batch_size") is int and value_type("lora") is bool
+    (tmp_path / "c.json").write_text('{"batch-size": 8, "lr": 1e-4, "chosen_min": null, "epochs": 2}')
+    assert read_config_file(tmp_path / "c.json") == {
+        "batch_size": 8,
+        "learning_rate": 1e-4,
+        "chosen_min": None,
+        "epochs": 2.0,
+    }
+    (tmp_path / "t.yaml").write_text("batch_size: many\n")
+    with pytest.raises(InputError, match="t.yaml: batch_size must be int, not 'many'"):
+        read_config_file(tmp_path / "t.yaml")
+    (tmp_path / "l.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="name: value"):
+        read_config_file(tmp_path / "l.yaml")
+
+
+def test_the_command_for_a_run_trains_it_again():
+    from rm_demo.cli import build_parser
+    from rm_demo.config import command_line, config_from_args
+
+    config = TrainConfig(
+        input="runs/a b/data.csv",
+        output_dir="runs/a b",
+        epochs=2,
+        lora=True,
+        checkpoints=False,
+        chosen_min=7.5,
+        read_options={"encoding": "cp1252", "delimiter": "\t", "max_bytes": 5},
+    )
+    line = command_line(config, output_dir="runs/again")
+    assert line.startswith("python -m rm_demo train 'runs/a b/data.csv' -o runs/again")
+    words = line.split("python -m rm_demo ", 1)[1].replace("'runs/a b/data.csv'", "d.csv").split()
+    args = build_parser().parse_args(words)
+    again = config_from_args(args)
+    assert (again.epochs, again.lora, again.checkpoints, again.chosen_min) == (2, True, False, 7.5)
+    assert (args.encoding, args.delimiter) == ("cp1252", "tab")
 
 
 def test_cli_flags_come_from_train_config():
@@ -242,6 +331,7 @@ def test_cli_flags_come_from_train_config():
     assert (args.learning_rate, args.gradient_accumulation, args.lora) == (1e-4, 2, True)
 
 
+@pytest.mark.slow
 def test_lora_run_saves_a_whole_merged_model(seed_csv, tmp_path):
     folder = _tiny_decoder(tmp_path, chat_template=True)
     run = tmp_path / "run"
@@ -318,6 +408,7 @@ def test_loss_settings_are_checked(change, message):
         TrainConfig(input="x.csv", **change).validate()
 
 
+@pytest.mark.slow
 def test_curves_score_a_sample_and_the_final_evaluation_every_held_out_pair(tmp_path):
     from rm_demo.train import build_trainer
 
@@ -338,7 +429,7 @@ def test_curves_score_a_sample_and_the_final_evaluation_every_held_out_pair(tmp_
 
 @pytest.mark.parametrize("dropout", [False, True])
 def test_dropout_is_off_unless_asked(tmp_path, dropout):
-    """TRL turns the model's dropout off; `--dropout` keeps the checkpoint's 0.1 (BENCHMARKS.md)."""
+    """TRL turns the model's dropout off; `--dropout` keeps the checkpoint's 0.1 (docs/benchmarks-log.md)."""
     from rm_demo.train import build_trainer
 
     (tmp_path / "f.csv").write_text("question,answer,feedback\nq,good,5\nq,bad,1\n")
@@ -352,8 +443,9 @@ def test_dropout_is_off_unless_asked(tmp_path, dropout):
     assert info["dropout"] is dropout
 
 
+@pytest.mark.slow
 def test_activation_checkpointing_is_on_only_for_big_models_unless_asked(tmp_path):
-    """TRL turns it on for every model; for MiniLM it only slowed each step by a quarter (BENCHMARKS.md)."""
+    """TRL turns it on for every model; for MiniLM it only slowed each step by a quarter (docs/benchmarks-log.md)."""
     from rm_demo.cli import build_parser
     from rm_demo.config import CHECKPOINTING_ABOVE_PARAMS, uses_activation_checkpointing
     from rm_demo.train import build_trainer
@@ -375,8 +467,9 @@ def test_activation_checkpointing_is_on_only_for_big_models_unless_asked(tmp_pat
     assert info["activation_checkpointing"] is True and trainer.args.gradient_checkpointing is True
 
 
+@pytest.mark.slow
 def test_attention_is_eager_on_the_cpu_for_short_texts_unless_asked(tmp_path):
-    """torch's CPU flash-attention backward made a 128-token MiniLM step a quarter slower (BENCHMARKS.md)."""
+    """torch's CPU flash-attention backward made a 128-token MiniLM step a quarter slower (docs/benchmarks-log.md)."""
     from rm_demo.config import training_attention
     from rm_demo.train import build_trainer
 

@@ -17,11 +17,12 @@ from rm_demo.app.eval_tab import EvalTab
 from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.runs_tab import RunsTab
-from rm_demo.app.state import Session, clean_up, facilitator_secret, limits, max_upload_mb, runs_root
+from rm_demo.app.state import Session, clean_up, facilitator_secret, runs_root
 from rm_demo.app.train_tab import TrainForm, TrainTab
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
 from rm_demo.runs import model_choices
+from rm_demo.settings import Settings, configure, current
 
 INTRO = (
     "# Reward Model Studio\nTurn `question, answer, score` feedback into a trained reward model: **1** load data → "
@@ -90,14 +91,17 @@ def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs:
             *runs_tab.refresh(runs_root(), viewer),
         )
 
-    demo.load(on_load, [session, owner], [session, owner, train.timer, compare.model_pick, *runs.listing])
+    # api_name: a client without a browser (gradio_client) calls /load first, as a page does, to get its id.
+    demo.load(
+        on_load, [session, owner], [session, owner, train.timer, compare.model_pick, *runs.listing], api_name="load"
+    )
 
 
 def browser_secret() -> str:
     """The key gradio encrypts the browser's stored id with: the same across restarts, so a visitor
     keeps their runs after the app restarts (RM_DEMO_SECRET, else a file kept beside the runs)."""
-    if os.environ.get("RM_DEMO_SECRET"):
-        return os.environ["RM_DEMO_SECRET"]
+    if current().browser_secret:
+        return current().browser_secret
     path = runs_root() / ".browser_secret"
     try:
         return path.read_text().strip()
@@ -115,32 +119,35 @@ def theme() -> gr.themes.Base:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The app's flags; each one left out falls back to its RM_DEMO_* variable (rm_demo.settings)."""
     parser = argparse.ArgumentParser(description="Reward Model Studio (Gradio app)")
-    parser.add_argument(
-        "--host", default=os.environ.get("RM_DEMO_HOST") or os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
-    )
-    parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("RM_DEMO_PORT") or os.environ.get("GRADIO_SERVER_PORT") or 7860)
-    )
+    parser.add_argument("--host", help="address to listen on (RM_DEMO_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (RM_DEMO_PORT, default 7860)")
     parser.add_argument(
         "--share",
         action="store_true",
-        default=os.environ.get("RM_DEMO_SHARE", "") == "1",
+        default=None,
         help="also serve through a public gradio.live link (needs internet)",
     )
-    parser.add_argument("--public", action="store_true", help="public limits (automatic on a Hugging Face Space)")
+    parser.add_argument(
+        "--public", action="store_true", default=None, help="public limits (automatic on a Hugging Face Space)"
+    )
     parser.add_argument(
         "--facilitator-secret",
         default=None,
         help="turn on the facilitator view, unlocked by this secret (or set RM_DEMO_FACILITATOR_SECRET)",
     )
-    args = parser.parse_args(argv)
-    if args.public:
-        os.environ["RM_DEMO_PUBLIC"] = "1"
-    if args.facilitator_secret:
-        os.environ["RM_DEMO_FACILITATOR_SECRET"] = args.facilitator_secret
-    prune_runs(runs_root(), limits().run_ttl_hours)
+    parser.add_argument("--runs", dest="runs_root", help="where runs are kept (RM_DEMO_RUNS, default runs/)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # One Settings object from the flags and the environment, read by every tab from here on.
+    settings = Settings.from_env(**vars(args))
+    configure(settings)
+    prune_runs(settings.runs_root, settings.limits.run_ttl_hours)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # The first Compare must not wait for a model to load: the default scorer loads in the background
@@ -150,10 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     demo = build()
     preload.join(timeout=60)
     demo.queue(default_concurrency_limit=4).launch(
-        server_name=args.host,
-        server_port=args.port,
-        share=args.share,
+        server_name=settings.host,
+        server_port=settings.port,
+        share=settings.share,
         theme=theme(),
-        max_file_size=f"{max_upload_mb():g}mb",
+        max_file_size=f"{settings.max_upload_mb:g}mb",
         show_error=False,
     )

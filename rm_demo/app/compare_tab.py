@@ -13,6 +13,7 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.app import rank_explain
+from rm_demo.app.messages import problem
 from rm_demo.app.rank_explain import RankExplain
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
@@ -55,7 +56,7 @@ def compare_view(
     try:
         results = {name: get_scorer(path).compare(question, answer_a, answer_b) for name, path in models.items()}
     except (InputError, OSError) as exc:
-        return CompareView(f"**Could not score with this model:** {exc}")
+        return CompareView(problem(exc, "Could not score with this model"))
     final = results[list(results)[-1]]
     verdict = "A" if final["p_a_preferred"] >= 0.5 else "B"
     trained = "trained " if model != "default" else ""

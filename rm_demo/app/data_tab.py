@@ -14,6 +14,7 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo import plots
+from rm_demo.app.messages import problem
 from rm_demo.app.pairs_tab import (
     PairsTab,
     dropped_table,
@@ -57,7 +58,7 @@ def derive_view(path: str | None, name: str | None, settings: DataSettings) -> D
     try:
         result = pairs_from_file(path, read, settings.pair_options(), name=name)
     except InputError as exc:
-        message = "**Could not use this file.** " + str(exc).replace("\n", "  \n")
+        message = problem(exc, "Could not use this file")
         return DataView(False, message, columns=_columns_of(path, read, name))
     r = result.report
     return DataView(
@@ -276,7 +277,7 @@ def _load(session: Session, path: str | None, name: str | None, widgets) -> tupl
         settings = DataSettings.from_widgets(*widgets)
     except InputError as exc:
         session.settings = None  # nothing can be trained until the settings make sense
-        return _view_updates(session, DataView(False, f"**{exc}**".replace("\n", "**  \n", 1)))
+        return _view_updates(session, DataView(False, problem(exc)))
     session, view = load_data(session, path, name, settings)
     return _view_updates(session, view)
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run
+from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
@@ -176,7 +177,7 @@ def wire(tab: EvalTab, session) -> None:
             view = evaluate_view(runs_root(), name, sess.viewer(), column or None)
         except InputError as exc:
             return (
-                f"**{exc}**",
+                problem(exc),
                 *empty_charts(EVALUATE_FIRST),
                 pd.DataFrame(columns=MISTAKE_COLUMNS),
                 pd.DataFrame(columns=SLICE_COLUMNS),

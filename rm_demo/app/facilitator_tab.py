@@ -10,10 +10,11 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo.access import open_run, secret_matches
+from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, facilitator_secret, runs_root
 from rm_demo.errors import InputError
 from rm_demo.jobs import cancel_job, job_status
-from rm_demo.runs import RunFolder, delete_run, list_runs
+from rm_demo.runs import RunFolder, RunRecord, delete_run, list_runs
 
 COLUMNS = ["run", "owner", "status", "queue", "data", "started", "shared"]
 
@@ -52,7 +53,9 @@ def all_runs_table(session: Session) -> pd.DataFrame:
 
 def stop_any(session: Session, name: str | None) -> str:
     _require(session)
-    cancel_job(open_run(runs_root(), name, session.viewer(), change=True))
+    path = open_run(runs_root(), name, session.viewer(), change=True)
+    if not cancel_job(path):  # finished, or its process is gone (then it now reads as failed)
+        return f"**{name}** is not running (it is {RunRecord.load(path).status}): nothing to stop."
     return f"Stopping **{name}** at its next step."
 
 
@@ -129,7 +132,7 @@ def wire(tab: FacilitatorTab, session) -> None:
             try:
                 return fn(sess, *args)
             except InputError as exc:
-                return f"**{exc}**"
+                return problem(exc)
 
         return call
 

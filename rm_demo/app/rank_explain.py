@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import gradio as gr
 import pandas as pd
 
+from rm_demo.app.messages import problem
 from rm_demo.app.state import Session
 from rm_demo.errors import InputError
 from rm_demo.insight import occlusion, rank, read_answers
@@ -110,13 +111,13 @@ def wire(tab: RankExplain, model_pick, question, answer_a, answer_b, with_base, 
         try:
             return rank_view(_allowed(model, sess), q, text)
         except InputError as exc:
-            return f"**{exc}**".replace("\n", "**  \n", 1), pd.DataFrame(columns=RANK_COLUMNS)
+            return problem(exc), pd.DataFrame(columns=RANK_COLUMNS)
 
     def do_explain(model, q, a, b, base, sess: Session):
         try:
             return explain_view(_allowed(model, sess), q, a, b, base)
         except InputError as exc:
-            return f"**{exc}**".replace("\n", "**  \n", 1), None, None, None, None
+            return problem(exc), None, None, None, None
 
     tab.rank_btn.click(
         do_rank, [model_pick, question, tab.answers, session], [tab.rank_message, tab.ranking], api_name="rank"

@@ -44,11 +44,17 @@ def run_status_markdown(status: JobStatus) -> str:
     head = f"**Run** `{status.name}` · status **{status.status}**" + (
         f" · device: {status.device_name}" if status.device_name else ""
     )
+    command = command_markdown(status.command)
     if status.error:
-        return head + f"\n\n**Error:** {status.error}"
+        return head + f"\n\n**Error:** {status.error}" + command
     if status.status not in ("completed", "cancelled"):
-        return head
-    return head + "\n\n" + _outcome(status) + " The model is ready in step 4."
+        return head + command
+    return head + "\n\n" + _outcome(status) + " The model is ready in step 4." + command
+
+
+def command_markdown(command: str) -> str:
+    """The CLI line that trains the same run again, for people who go on from a shell."""
+    return f"\n\nThe command for this run:\n\n```bash\n{command}\n```" if command else ""
 
 
 def _outcome(status: JobStatus) -> str:

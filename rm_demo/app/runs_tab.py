@@ -11,10 +11,12 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run, visible_runs
+from rm_demo.app.messages import problem
+from rm_demo.app.run_view import command_markdown
 from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, delete_run
+from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, RunRecord, delete_run
 from rm_demo.score import forget_scorer, get_scorer, score_file
 from rm_demo.tables import write_table
 
@@ -98,6 +100,11 @@ def score_view(
     return message, preview.head(SCORED_PREVIEW_ROWS).round(4), str(out)
 
 
+def run_command(root: Path, name: str | None, viewer: Viewer) -> str:
+    """The CLI line that trains the picked run again."""
+    return command_markdown(RunRecord.load(open_run(root, name, viewer)).command).strip() if name else ""
+
+
 def refresh(root: Path, viewer: Viewer) -> tuple:
     """The table, the overlay menu, and the run menus here and in the Evaluate tab (the newest run with
     a model preselected)."""
@@ -136,6 +143,7 @@ class RunsTab:
     sure: gr.Checkbox
     delete_btn: gr.Button
     message: gr.Markdown
+    command: gr.Markdown
     eval_pick: gr.Dropdown | None = None  # the Evaluate tab's run menu, listed with this tab's
 
     @property
@@ -155,6 +163,7 @@ class RunsTab:
             run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")
             zip_btn = gr.Button("Export zip", scale=1)
             zip_file = gr.File(label="Run zip", scale=2)
+        command = gr.Markdown(elem_id="run-command")
         message = gr.Markdown(elem_id="runs-message")
         with gr.Accordion("Score a file of answers", open=False):
             with gr.Row():
@@ -195,6 +204,7 @@ class RunsTab:
             sure,
             delete_btn,
             message,
+            command,
         )
 
 
@@ -205,7 +215,7 @@ def _guarded(fn, n_outputs: int):
         try:
             return fn(*args)
         except InputError as exc:
-            text = "**" + str(exc).replace("\n", "**  \n", 1) + ("" if "\n" in str(exc) else "**")
+            text = problem(exc)
             return (text, *([None] * (n_outputs - 1))) if n_outputs > 1 else text
 
     return call
@@ -224,8 +234,14 @@ def wire(runs: RunsTab, session) -> None:
         try:
             return export_zip(runs_root(), name, sess.viewer(), sess.workdir()), ""
         except InputError as exc:
-            return None, f"**{exc}**"
+            return None, problem(exc)
 
+    runs.run_pick.change(
+        _guarded(lambda name, sess: run_command(runs_root(), name, sess.viewer()), 1),
+        [runs.run_pick, session],
+        runs.command,
+        show_progress="hidden",
+    )
     runs.zip_btn.click(zip_run, [runs.run_pick, session], [runs.zip_file, runs.message])
 
     def score(name, path, encoding, delimiter, sess: Session):
@@ -234,7 +250,7 @@ def wire(runs: RunsTab, session) -> None:
                 runs_root(), name, sess.viewer(), path, encoding, delimiter, sess.workdir()
             )
         except InputError as exc:
-            return "**Could not score this file.** " + str(exc).replace("\n", "  \n"), gr.update(visible=False), None
+            return problem(exc, "Could not score this file"), gr.update(visible=False), None
         return message, gr.update(value=preview, visible=True), out
 
     runs.score_btn.click(

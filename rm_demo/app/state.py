@@ -1,4 +1,4 @@
-"""Per-browser state and the app's settings: plain data, no gradio import.
+"""Per-browser state, and the app's settings as its tabs read them: plain data, no gradio import.
 
 `Session` lives in a `gr.State`, so each browser tab has its own copy. It keeps exactly what the
 pairs preview used (read and pairing options), and training receives those same options: one
@@ -8,7 +8,6 @@ settings source for preview and training.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -17,9 +16,10 @@ from pathlib import Path
 from rm_demo.access import Viewer
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.limits import Limits, is_public_host
+from rm_demo.limits import Limits
 from rm_demo.pairs import PairOptions
 from rm_demo.runs import model_choices
+from rm_demo.settings import current
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLES = {"workshop": ASSETS / "workshop_feedback.csv", "seed": ASSETS / "seed_feedback.csv"}
@@ -29,24 +29,24 @@ AUTO = "(auto)"
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("RM_DEMO_RUNS", "runs"))
+    return current().runs_root
 
 
 def facilitator_secret() -> str:
-    return os.environ.get("RM_DEMO_FACILITATOR_SECRET", "")
+    return current().facilitator_secret
 
 
 def limits() -> Limits:
-    return Limits.from_env()
+    return current().limits
 
 
 def is_private() -> bool:
     """One person's app: not public and no facilitator secret (then runs made by the CLI are theirs)."""
-    return not (is_public_host() or facilitator_secret())
+    return current().private
 
 
 def max_upload_mb() -> float:
-    return float(os.environ.get("RM_DEMO_MAX_UPLOAD_MB", "50"))
+    return current().max_upload_mb
 
 
 def number_or_none(value) -> float | None:

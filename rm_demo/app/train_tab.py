@@ -11,69 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 from rm_demo import plots
+from rm_demo.app.messages import problem
 from rm_demo.app.run_view import progress_html, run_status_markdown
-from rm_demo.app.state import Session, limits, number_or_none, runs_root
-from rm_demo.config import TrainConfig, default, label, planned_epochs
+from rm_demo.app.state import Session, limits, runs_root
+from rm_demo.app.train_form import CUSTOM, EMBEDDED, TrainForm, epochs_note, split_pairs, train_config
+from rm_demo.config import default, label
 from rm_demo.errors import InputError
 from rm_demo.jobs import JobStatus, cancel_job, job_status, start_job
 from rm_demo.limits import check_start, prune_runs
-from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, RunRecord, create_run, list_runs
-
-EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
-
-
-@dataclass
-class TrainForm:
-    """The Train tab's controls, as plain values."""
-
-    model_choice: str = EMBEDDED
-    custom_model: str = ""
-    epochs: float | None = None
-    learning_rate: float | None = None
-    batch_size: float | None = None
-    max_length: float | None = None
-    eval_fraction: float | None = None
-    lora: bool = False
-
-    def model(self) -> str:
-        return "default" if self.model_choice == EMBEDDED else (self.custom_model or "").strip()
-
-
-def train_config(session: Session, form: TrainForm, run_dir: Path) -> TrainConfig:
-    """The run's config: the form's numbers (blank = the default) and the preview's own settings."""
-
-    def pick(value, name, kind=float):
-        return default(name) if number_or_none(value) is None else kind(value)
-
-    pairing = session.settings.pair_options()
-    return TrainConfig(
-        input=str(run_dir / data_copy_name(session.data_name)),
-        output_dir=str(run_dir),
-        model=form.model(),
-        epochs=pick(form.epochs, "epochs"),
-        learning_rate=pick(form.learning_rate, "learning_rate"),
-        batch_size=pick(form.batch_size, "batch_size", int),
-        max_length=pick(form.max_length, "max_length", int),
-        eval_fraction=pick(form.eval_fraction, "eval_fraction"),
-        lora=bool(form.lora),
-        strategy=pairing.strategy,
-        chosen_min=pairing.chosen_min,
-        rejected_max=pairing.rejected_max,
-        min_margin=pairing.min_margin,
-        max_pairs_per_question=pairing.max_pairs_per_question,
-        read_options=session.read_options_dict(),
-        source_name=session.data_name or "",
-        owner=session.viewer().key,
-    )
-
-
-def data_copy_name(data_name: str | None) -> str:
-    """The run keeps a copy of its data; the suffixes matter (".csv.gz"), the name does not."""
-    suffixes = [s for s in Path(data_name or "data.csv").suffixes[-2:] if s[1:].isalnum()]
-    return "data" + "".join(suffixes or [".csv"])
+from rm_demo.runs import (
+    MIN_HELD_OUT_PAIRS,
+    RunFolder,
+    RunRecord,
+    checkpoint_step,
+    create_run,
+    list_runs,
+    prepare_run,
+)
 
 
 def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
@@ -85,88 +41,72 @@ def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
             session,
             "Type a hub id (e.g. `distilroberta-base`) or a local model folder, or pick the embedded default.",
         )
-    root, rules = runs_root(), limits()
+    root, rules, owner = runs_root(), limits(), session.viewer().key
     try:
         config = train_config(session, form, Path("."))
         config.validate()
         prune_runs(root, rules.run_ttl_hours)
-        check_start(config, len(split_pairs(session, config)[0]), rules, root, config.owner)
+        check_start(config, len(split_pairs(session, config)[0]), rules, root, owner)
     except (InputError, ValueError) as exc:
-        return session, f"**Cannot start:** {exc}"
+        return session, problem(exc, "Cannot start")
     run_dir = create_run(root, session.data_name)
-    config = train_config(session, form, run_dir)
-    try:
-        shutil.copyfile(session.data_path, config.input)  # the run folder keeps the exact data it trained on
+    try:  # the same start as the CLI's: the run folder keeps the exact data it trains on
+        prepare_run(train_config(session, form, run_dir), session.data_path, run_dir, owner=owner)
     except OSError as exc:
         shutil.rmtree(run_dir, ignore_errors=True)
-        return session, f"**Cannot start:** could not copy the data ({exc.strerror or exc})."
-    start_job(config)
+        return session, problem(exc, "Cannot start: could not copy the data")
+    start_job(run_dir)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run_dir), False, -1
     return session, f"Started **{run_dir.name}**."
 
 
-def split_pairs(session: Session, config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The session's pairs split as training will split them: (train, held out)."""
-    from rm_demo.train import split_by_question
-
-    pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False) if session.pairs_jsonl else pd.DataFrame()
-    if pairs.empty:
-        return pairs, pairs
-    return split_by_question(pairs, config.eval_fraction, config.seed)
+def resumable_run(session: Session) -> RunRecord | None:
+    """The run Resume acts on: this page's run if it can resume, else this visitor's newest run that can
+    (after a reload or a restart of the app, from any of the owner's pages)."""
+    viewer = session.viewer()
+    if session.run_dir and Path(session.run_dir).is_dir():
+        record = RunRecord.load(Path(session.run_dir))
+        if record.resumable and viewer.can_change(record):
+            return record
+    return next((run for run in list_runs(runs_root()) if viewer.owns(run) and run.resumable), None)
 
 
 def resume_run(session: Session) -> tuple[Session, str]:
-    """Go on with this session's stopped or failed run from its last checkpoint; the curves continue."""
-    from rm_demo.train import latest_checkpoint
-
-    run = RunFolder(session.run_dir) if session.run_dir else None
-    record = RunRecord.load(run.path) if run else None
-    if record is None or record.status not in ("cancelled", "failed"):
-        return session, "Only a stopped or failed run can be resumed."
-    if latest_checkpoint(run) is None:
-        return session, "This run has no checkpoint to resume from: start it again."
+    """Go on with a stopped or failed run from its last checkpoint; the curves continue."""
+    record = resumable_run(session)
+    if record is None:
+        return session, "No stopped or failed run of yours has a checkpoint to resume from: start a new run."
+    run = RunFolder(record.path)
     try:
-        config = TrainConfig.from_json((run.path / "config.json").read_text(encoding="utf-8"))
-        check_start(config, record.data.get("train_pairs") or 0, limits(), runs_root(), config.owner)
+        config = run.config()
+        check_start(config, record.data.get("train_pairs") or 0, limits(), runs_root(), session.viewer().key)
     except (InputError, OSError, ValueError) as exc:
-        return session, f"**Cannot resume:** {exc}"
-    start_job(config, resume=True)
-    session.run_seen_finished, session.metrics_seen = False, -1
-    return session, f"Resuming **{run.name}** from step {latest_checkpoint(run).name.rsplit('-', 1)[1]}."
+        return session, problem(exc, "Cannot resume")
+    step = checkpoint_step(run.latest_checkpoint())
+    start_job(run, resume=True)
+    session.run_dir, session.run_seen_finished, session.metrics_seen = str(run.path), False, -1
+    return session, f"Resuming **{run.name}** from step {step}."
 
 
 def stop_run(session: Session) -> str:
     if not session.run_dir:
         return "No run to stop."
-    cancel_job(session.run_dir)
+    if not cancel_job(session.run_dir):
+        status = RunRecord.load(Path(session.run_dir)).status
+        return f"**{Path(session.run_dir).name}** is not running (it is {status}): nothing to stop."
     return "Stopping at the next step..."
 
 
-def epochs_note(session: Session, form: TrainForm) -> str:
-    """Say when the minimum-steps rule will raise the epochs (tiny data sets), before Start."""
-    if not session.pairs_jsonl or not session.pairs or not Path(session.pairs_jsonl).exists():
-        return ""
-    try:
-        config = train_config(session, form, Path("."))
-    except (TypeError, ValueError, InputError):
-        return ""
-    train_pairs, held_out = split_pairs(session, config)
-    planned = planned_epochs(config, len(train_pairs))
-    note = f"{len(train_pairs)} training pairs, {len(held_out)} held out."
-    if planned > config.epochs:
-        note += (
-            f" With so few pairs, training runs at least {config.min_steps} steps: "
-            f"**{planned:g} epochs** instead of {config.epochs:g}."
-        )
-    return note
-
-
 def reattach(session: Session) -> Session:
-    """A reloaded page picks up this visitor's newest live run (never someone else's)."""
+    """A reloaded page picks up this visitor's newest live run (never someone else's), else their
+    newest run that can be resumed, so its state and the Resume button are there after a reload."""
     viewer = session.viewer()
     if not session.run_dir:
-        live = next((run for run in list_runs(runs_root()) if run.live and viewer.owns(run)), None)
-        session.run_dir = str(live.path) if live else None
+        own = [run for run in list_runs(runs_root()) if viewer.owns(run)]
+        chosen = next((run for run in own if run.live), None) or next((run for run in own if run.resumable), None)
+        session.run_dir = str(chosen.path) if chosen else None
+        # A finished run shown again is not news: Compare keeps its pick, nothing says "just finished".
+        session.run_seen_finished = bool(chosen) and not chosen.live
     return session
 
 

@@ -1,0 +1,23 @@
+"""How the app words a problem: one helper for every tab, so each error reads the same way.
+
+An `InputError`'s text is "what is wrong\nHow to fix: ..."; on the page the first line is bold and
+the fix follows on its own line. Other exceptions (a file that cannot be read, a model that fails to
+load) are named in a short sentence, never as a traceback.
+"""
+
+from __future__ import annotations
+
+from rm_demo.errors import InputError
+
+
+def problem(exc: BaseException, lead: str | None = None) -> str:
+    """Markdown for `exc`, after `lead` ("Cannot start") when given."""
+    if isinstance(exc, InputError):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        text = f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    what, _, fix = text.partition("\n")
+    head = f"**{lead}:** {what}" if lead else f"**{what}**"
+    return f"{head}  \n{fix}" if fix else head

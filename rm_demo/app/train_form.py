@@ -1,0 +1,91 @@
+"""The Train tab's form as plain values, and what it means: the run's config, the split, the epochs note.
+
+No gradio: the handlers in `train_tab` and the tests use these directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from rm_demo.app.state import Session, number_or_none
+from rm_demo.config import TrainConfig, default, planned_epochs
+from rm_demo.errors import InputError
+from rm_demo.runs import data_copy_name
+
+EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
+
+
+@dataclass
+class TrainForm:
+    """The Train tab's controls, as plain values."""
+
+    model_choice: str = EMBEDDED
+    custom_model: str = ""
+    epochs: float | None = None
+    learning_rate: float | None = None
+    batch_size: float | None = None
+    max_length: float | None = None
+    eval_fraction: float | None = None
+    lora: bool = False
+
+    def model(self) -> str:
+        return "default" if self.model_choice == EMBEDDED else (self.custom_model or "").strip()
+
+
+def train_config(session: Session, form: TrainForm, run_dir: Path) -> TrainConfig:
+    """The run's config: the form's numbers (blank = the default) and the preview's own settings."""
+
+    def pick(value, name, kind=float):
+        return default(name) if number_or_none(value) is None else kind(value)
+
+    pairing = session.settings.pair_options()
+    return TrainConfig(
+        input=str(run_dir / data_copy_name(session.data_name)),
+        output_dir=str(run_dir),
+        model=form.model(),
+        epochs=pick(form.epochs, "epochs"),
+        learning_rate=pick(form.learning_rate, "learning_rate"),
+        batch_size=pick(form.batch_size, "batch_size", int),
+        max_length=pick(form.max_length, "max_length", int),
+        eval_fraction=pick(form.eval_fraction, "eval_fraction"),
+        lora=bool(form.lora),
+        strategy=pairing.strategy,
+        chosen_min=pairing.chosen_min,
+        rejected_max=pairing.rejected_max,
+        min_margin=pairing.min_margin,
+        max_pairs_per_question=pairing.max_pairs_per_question,
+        read_options=session.read_options_dict(),
+        source_name=session.data_name or "",
+    )
+
+
+def split_pairs(session: Session, config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The session's pairs split as training will split them: (train, held out)."""
+    from rm_demo.train import split_by_question
+
+    pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False) if session.pairs_jsonl else pd.DataFrame()
+    if pairs.empty:
+        return pairs, pairs
+    return split_by_question(pairs, config.eval_fraction, config.seed)
+
+
+def epochs_note(session: Session, form: TrainForm) -> str:
+    """Say when the minimum-steps rule will raise the epochs (tiny data sets), before Start."""
+    if not session.pairs_jsonl or not session.pairs or not Path(session.pairs_jsonl).exists():
+        return ""
+    try:
+        config = train_config(session, form, Path("."))
+    except (TypeError, ValueError, InputError):
+        return ""
+    train_pairs, held_out = split_pairs(session, config)
+    planned = planned_epochs(config, len(train_pairs))
+    note = f"{len(train_pairs)} training pairs, {len(held_out)} held out."
+    if planned > config.epochs:
+        note += (
+            f" With so few pairs, training runs at least {config.min_steps} steps: "
+            f"**{planned:g} epochs** instead of {config.epochs:g}."
+        )
+    return note
