@@ -448,6 +448,10 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
         if is_main:
             run.update(status="failed", error=str(exc), finished_at=time.time())
         raise
+    except KeyboardInterrupt:  # Ctrl-C in a terminal: a stop, resumable from the last checkpoint
+        if is_main:
+            run.update(status="cancelled", error="interrupted (Ctrl-C)", finished_at=time.time())
+        raise
     except Exception as exc:  # recorded for the UI, then re-raised for the log
         if is_main:
             run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())

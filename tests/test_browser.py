@@ -180,6 +180,7 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     expect(page.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=240_000)
     expect(page.locator("#run-status")).to_contain_text("ready in step 4")
     expect(page.locator("#run-status")).not_to_contain_text("Held-out accuracy")  # 2 held-out pairs: no headline
+    expect(page.locator("#run-status")).to_contain_text("The command for this run")  # the CLI line that redoes it
     page.screenshot(path=shots / "3-trained.png", full_page=True)
 
     # Compare: the finished run is picked; the untrained base, once chosen, stays chosen.
