@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import torch
 
 from rm_demo.runs import RunFolder
+from rm_demo.text import counted
 
 # TRL's log keys -> the run folder's names.
 _KEYS = {
@@ -226,7 +227,7 @@ class ConsoleProgress(TrainerCallback):
                 left = f", about {_clock(seconds)} left" if seconds else ""
                 self._say(f"{where}: loss {logs['loss']:.4f}{accuracy} ({_clock(elapsed)} elapsed{left})")
         elif "train_runtime" in logs:
-            self._say(f"trained {state.global_step} steps in {_clock(logs['train_runtime'])}")
+            self._say(f"trained {counted(state.global_step, 'step')} in {_clock(logs['train_runtime'])}")
 
     def on_train_end(self, args, state, control, **kwargs):
         self.trained = True  # an evaluation from now on is the final one, of the saved model

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from rm_demo.errors import InputError
+from rm_demo.errors import InputError, os_error_message
 from rm_demo.text import counted
 
 EXIT_BAD_INPUT = 2
@@ -473,17 +473,3 @@ def _with_config_file(parser: argparse.ArgumentParser, path: str, argv: list[str
     values.update({key: read_options[key] for key in READ_FLAGS if read_options.get(key) is not None})
     parser.train.set_defaults(**values)
     return parser.parse_args(argv)
-
-
-def os_error_message(exc: OSError) -> str:
-    import errno
-
-    where = exc.filename or "a file"
-    fix = {
-        errno.ENOSPC: "free some disk space, or write somewhere else",
-        errno.ENOENT: "check the path; the folder must exist",
-        errno.EACCES: "check the permissions, or write somewhere else",
-        errno.EISDIR: "give a file name, not a folder",
-        errno.EROFS: "write somewhere else: this disk is read-only",
-    }.get(exc.errno, "check the path and the disk")
-    return f"{where}: {exc.strerror or exc}\nHow to fix: {fix}"

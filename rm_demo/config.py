@@ -11,6 +11,7 @@ This module imports nothing heavy (no torch, no pandas): the CLI builds its pars
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import types
@@ -110,7 +111,12 @@ class TrainConfig:
         default=0.0,
         metadata=_opt("TRL's center_rewards_coefficient: pulls rewards towards mean zero (0: off; TRL suggests 0.01)"),
     )
-    group_by_length: bool = field(default=True, metadata=_opt("batches of similar length: less padding"))
+    group_by_length: bool = field(
+        default=True,
+        metadata=_opt(
+            "without this flag batches group pairs of similar length (less padding)", flag="--no-group-by-length"
+        ),
+    )
     average_epochs: int = field(
         default=2, metadata=_opt("final model = mean of the weights at the last N epoch ends (1: the last weights)")
     )
@@ -372,6 +378,10 @@ TRAIN_FLAGS = [
     "device",
     "precision",
     "trust_remote_code",
+    "eval_steps",
+    "min_steps",
+    "lora_r",
+    "group_by_length",
 ]
 PAIR_FLAGS = ["strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"]
 # ReadOptions fields and the flags that set them (`pairs` and `train` share them).
@@ -423,9 +433,14 @@ GROUPS = {
 }
 
 
+@functools.cache
+def _type_hints() -> dict:
+    return typing.get_type_hints(TrainConfig)
+
+
 def value_type(name: str) -> type:
     """The type a field holds, with `X | None` read as X (the annotation itself, not its spelling)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
+    hint = _type_hints()[name]
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     return typing.get_origin(hint) or hint
@@ -490,8 +505,10 @@ def read_config_file(path: str | Path) -> dict:
         if key in GROUPS and isinstance(value, dict):
             for inner, inner_value in value.items():
                 flat[_known_key(inner, path, f"{key}.")] = inner_value
-        elif key in ("owner", "use_margin"):  # written by older versions into config.json: not settings
+        elif key == "owner":  # written by older versions into config.json: not a setting
             continue
+        elif key == "use_margin":  # older versions' margin switch, read as from_dict reads it
+            flat.setdefault("margin", "gap" if value else "off")
         else:
             flat[_known_key(key, path)] = value
     return {name: _typed(name, value, path) for name, value in flat.items()}

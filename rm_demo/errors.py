@@ -1,4 +1,5 @@
-"""The one exception type users see: a plain message that names the place and the fix."""
+"""The one exception type users see, and how an OS error (a path, a full disk) is put to a user:
+a plain message that names the place and the fix."""
 
 from __future__ import annotations
 
@@ -18,3 +19,18 @@ class InputError(ValueError):
         if fix:
             text = f"{text}\nHow to fix: {fix}"
         super().__init__(text)
+
+
+def os_error_message(exc: OSError) -> str:
+    import errno
+
+    """What went wrong with which file, and how to fix it (the CLI and the app word it alike)."""
+    where = exc.filename or "a file"
+    fix = {
+        errno.ENOSPC: "free some disk space, or write somewhere else",
+        errno.ENOENT: "check the path; the folder must exist",
+        errno.EACCES: "check the permissions, or write somewhere else",
+        errno.EISDIR: "give a file name, not a folder",
+        errno.EROFS: "write somewhere else: this disk is read-only",
+    }.get(exc.errno, "check the path and the disk")
+    return f"{where}: {exc.strerror or exc}\nHow to fix: {fix}"

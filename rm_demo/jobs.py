@@ -180,7 +180,7 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
         queue_position=position,
         eval_pairs=summary.get("eval_pairs"),
         curve_eval_pairs=summary.get("curve_eval_pairs"),
-        command=rerun_command(run.path),
+        command=rerun_command(run.path, data),
     )
 
 

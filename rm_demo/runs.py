@@ -87,7 +87,9 @@ def process_alive(pid: int | None, started: float | None) -> bool:
     """Whether `pid` runs (not a zombie) and is the process that started at `started`."""
     import psutil
 
-    if not pid or not isinstance(started, (int, float)) or isinstance(started, bool):
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:  # odd run.json files name no process
+        return False
+    if not isinstance(started, (int, float)) or isinstance(started, bool):
         return False
     try:
         process = psutil.Process(pid)
@@ -190,21 +192,24 @@ class RunFolder:
             write_json_atomic(self.run_json, data)
             return data
 
-    def config(self):
-        """The run's TrainConfig (config.json, else run.json's copy), its data pointing at the run's own copy."""
+    def config(self, record: dict | None = None):
+        """The run's TrainConfig (config.json, else run.json's copy), its data pointing at the run's own copy.
+
+        `record`: run.json as the caller has just read it (saves reading it again)."""
         from rm_demo.config import TrainConfig
         from rm_demo.errors import InputError
 
+        record = self.read() if record is None else record
         try:
             config = TrainConfig.from_json(self.config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError, TypeError):
-            saved = self.read().get("config")
+            saved = record.get("config")
             if not isinstance(saved, dict):
                 raise InputError(
                     "the run folder has no readable config", source=str(self.path), fix="train it again from the start"
                 ) from None
             config = TrainConfig.from_dict(saved)
-        data_file = self.read().get("data_file")
+        data_file = record.get("data_file")
         if isinstance(data_file, str) and (self.path / data_file).is_file():
             config.input = str(self.path / data_file)
         config.output_dir = str(self.path)
@@ -376,13 +381,13 @@ def _number(value) -> float:
     return number if math.isfinite(number) else 0.0
 
 
-def rerun_command(path: Path) -> str:
+def rerun_command(path: Path, record: dict | None = None) -> str:
     """The CLI line that trains this run again into `<run>-again` ("" when its config cannot be read)."""
     from rm_demo.config import command_line
     from rm_demo.errors import InputError
 
     try:
-        return command_line(RunFolder(path).config(), output_dir=f"{path}-again")
+        return command_line(RunFolder(path).config(record), output_dir=f"{path}-again")
     except InputError:
         return ""
 
@@ -437,7 +442,7 @@ def data_copy_name(source_name: str | None) -> str:
     return "data" + "".join(suffixes or [".csv"])
 
 
-def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str = "", source_name: str | None = None):
+def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str = ""):
     """Make `run_dir` a queued run of `config`: the data copied in, config.json and run.json written.
 
     The one way a run starts, from the CLI or the app: the run trains on its own copy, so moving or
@@ -448,7 +453,7 @@ def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str =
 
     run = RunFolder(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
-    source_name = source_name or config.source_name or Path(data_file).name
+    source_name = config.source_name or Path(data_file).name
     copy = data_copy_name(source_name)
     shutil.copyfile(data_file, run.path / copy)
     config = replace(config, input=str(run.path / copy), output_dir=str(run.path), source_name=source_name)

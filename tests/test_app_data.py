@@ -180,3 +180,13 @@ def test_a_small_gzip_cannot_grow_past_the_upload_limit(tmp_path, monkeypatch):
     assert bomb.stat().st_size < 100_000
     view = data_tab.derive_view(str(bomb), "bomb.csv.gz", AUTO_SETTINGS)
     assert not view.ok and "over 5 MB once decompressed" in view.message
+
+
+def test_an_os_error_reads_like_the_clis():
+    from rm_demo.app.messages import problem
+
+    text = problem(FileNotFoundError(2, "No such file or directory", "feedback.csv"), "Cannot start")
+    assert text == (
+        "**Cannot start:** feedback.csv: No such file or directory  \n"
+        "How to fix: check the path; the folder must exist"
+    )

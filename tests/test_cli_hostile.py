@@ -204,6 +204,7 @@ def test_a_bug_is_short_unless_debug(tmp_path, capsys, monkeypatch):
         "[]",
         '{"status": 5, "final_metrics": "x", "data": [1]}',
         "{ not json",
+        '{"status": "running", "pid": "abc", "pid_started": 1.5}',
     ],
 )
 def test_odd_run_folders_are_listed_not_fatal(tmp_path, capsys, run_json):

@@ -306,6 +306,8 @@ def test_the_command_for_a_run_trains_it_again():
         lora=True,
         checkpoints=False,
         chosen_min=7.5,
+        min_steps=0,
+        group_by_length=False,
         read_options={"encoding": "cp1252", "delimiter": "\t", "max_bytes": 5},
     )
     line = command_line(config, output_dir="runs/again")
@@ -315,6 +317,16 @@ def test_the_command_for_a_run_trains_it_again():
     again = config_from_args(args)
     assert (again.epochs, again.lora, again.checkpoints, again.chosen_min) == (2, True, False, 7.5)
     assert (args.encoding, args.delimiter) == ("cp1252", "tab")
+    assert (again.min_steps, again.group_by_length) == (0, False)
+    # Every training setting has a flag, so the line says all of a run (not the data's name, its folder, or
+    # the read options, which have flags of their own).
+    from dataclasses import fields
+
+    from rm_demo.config import GROUPS, PAIR_FLAGS, TRAIN_FLAGS
+
+    assert {f.name for f in fields(TrainConfig)} - set(TRAIN_FLAGS + PAIR_FLAGS) == set(GROUPS["data"]) | {
+        "output_dir"
+    }
 
 
 def test_cli_flags_come_from_train_config():

@@ -7,7 +7,7 @@ load) are named in a short sentence, never as a traceback.
 
 from __future__ import annotations
 
-from rm_demo.errors import InputError
+from rm_demo.errors import InputError, os_error_message
 
 
 def problem(exc: BaseException, lead: str | None = None) -> str:
@@ -15,7 +15,7 @@ def problem(exc: BaseException, lead: str | None = None) -> str:
     if isinstance(exc, InputError):
         text = str(exc)
     elif isinstance(exc, OSError):
-        text = f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}"
+        text = os_error_message(exc)
     else:
         text = f"{type(exc).__name__}: {exc}"
     what, _, fix = text.partition("\n")

@@ -62,7 +62,7 @@ def _outcome(status: JobStatus) -> str:
     held_out = fm.get("eval_pairs") if fm.get("eval_pairs") is not None else status.eval_pairs
     accuracy = fm.get("eval_accuracy")
     averaged = (fm.get("averaged_epochs") or 1) > 1
-    steps = f"{fm.get('steps')} steps" if fm.get("steps") else "training"
+    steps = counted(fm["steps"], "step") if fm.get("steps") else "training"
     avg = (
         f" (the saved model is the mean of the weights at the last {fm['averaged_epochs']} epoch ends)"
         if averaged

@@ -13,7 +13,6 @@ import pandas as pd
 from rm_demo.app.state import Session, number_or_none
 from rm_demo.config import TrainConfig, default, planned_epochs
 from rm_demo.errors import InputError
-from rm_demo.runs import data_copy_name
 
 EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
 
@@ -35,16 +34,16 @@ class TrainForm:
         return "default" if self.model_choice == EMBEDDED else (self.custom_model or "").strip()
 
 
-def train_config(session: Session, form: TrainForm, run_dir: Path) -> TrainConfig:
-    """The run's config: the form's numbers (blank = the default) and the preview's own settings."""
+def train_config(session: Session, form: TrainForm) -> TrainConfig:
+    """The run's config: the form's numbers (blank = the default) and the preview's own settings.
+
+    Its data file and run folder are set when the run is made (`runs.prepare_run`)."""
 
     def pick(value, name, kind=float):
         return default(name) if number_or_none(value) is None else kind(value)
 
     pairing = session.settings.pair_options()
     return TrainConfig(
-        input=str(run_dir / data_copy_name(session.data_name)),
-        output_dir=str(run_dir),
         model=form.model(),
         epochs=pick(form.epochs, "epochs"),
         learning_rate=pick(form.learning_rate, "learning_rate"),
@@ -77,7 +76,7 @@ def epochs_note(session: Session, form: TrainForm) -> str:
     if not session.pairs_jsonl or not session.pairs or not Path(session.pairs_jsonl).exists():
         return ""
     try:
-        config = train_config(session, form, Path("."))
+        config = train_config(session, form)
     except (TypeError, ValueError, InputError):
         return ""
     train_pairs, held_out = split_pairs(session, config)
