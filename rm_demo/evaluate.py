@@ -19,14 +19,22 @@ from rm_demo.text import counted
 CALIBRATION_BINS = 10
 
 
-def heldout_pairs(run: RunFolder) -> pd.DataFrame:
-    """The run's own held-out pairs: same data, same pairing options, same question split."""
+def run_split(run: RunFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's own (training, held-out) pairs: same data, same pairing options, same question split."""
     from rm_demo.train import split_by_question
 
     config = run.config()
     options = config.pair_options()
     pairs = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), options).pairs
-    return split_by_question(pairs, config.eval_fraction, config.seed)[1]
+    return split_by_question(pairs, config.eval_fraction, config.seed)
+
+
+def heldout_pairs(run: RunFolder) -> pd.DataFrame:
+    return run_split(run)[1]
+
+
+def training_pairs(run: RunFolder) -> pd.DataFrame:
+    return run_split(run)[0]
 
 
 def score_pairs(scorer: Scorer, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ def model_card(run: RunFolder) -> str:
         pass
     acc = final.get("eval_accuracy")
     base = evaluation.get("base", {}).get("accuracy")
+    held_out = final.get("eval_pairs", data.get("eval_pairs"))
     lines = [
         "---",
         "library_name: transformers",
@@ -35,9 +36,7 @@ def model_card(run: RunFolder) -> str:
         "",
         "## Metrics (held-out questions)",
         "",
-        f"- pairwise accuracy: {acc:.3f}" if acc is not None else "- pairwise accuracy: n/a (no held-out questions)",
-        f"- untrained base accuracy: {base:.3f}" if base is not None else "",
-        f"- mean reward margin: {final.get('eval_margin'):.3f}" if final.get("eval_margin") is not None else "",
+        *metric_lines(acc, base, final.get("eval_margin"), held_out),
         "",
         "## Data",
         "",
@@ -60,6 +59,26 @@ def model_card(run: RunFolder) -> str:
         *reading_a_reward(evaluation),
     ]
     return "\n".join(line for line in lines if line is not None) + "\n"
+
+
+def metric_lines(accuracy, base_accuracy, margin, held_out) -> list[str]:
+    """The card's metrics, under the app's small-sample rule: below MIN_HELD_OUT_PAIRS held-out pairs an
+    accuracy says more about chance than about the model, so the card gives the count, not the number."""
+    from rm_demo.runs import MIN_HELD_OUT_PAIRS
+    from rm_demo.text import counted
+
+    if accuracy is None or not held_out:
+        return ["- pairwise accuracy: n/a (no held-out questions)"]
+    if held_out < MIN_HELD_OUT_PAIRS:
+        return [
+            f"- pairwise accuracy: not reported: only {counted(held_out, 'held-out pair')}, too few for an "
+            f"accuracy to mean anything (at least {MIN_HELD_OUT_PAIRS} needed). Evaluate on more data before use."
+        ]
+    return [
+        f"- pairwise accuracy: {accuracy:.3f} on {held_out} held-out pairs",
+        f"- untrained base accuracy: {base_accuracy:.3f}" if base_accuracy is not None else "",
+        f"- mean reward margin: {margin:.3f}" if margin is not None else "",
+    ]
 
 
 # Server paths and the owner's hash stay out of a card that leaves the machine.

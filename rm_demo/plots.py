@@ -70,6 +70,8 @@ def answers_per_question(rows: pd.DataFrame) -> go.Figure:
 def margins(pairs: pd.DataFrame) -> go.Figure:
     fig = _figure(MARGINS_TITLE, "chosen score - rejected score", "pairs")
     values = pairs["margin"].dropna() if "margin" in pairs else pd.Series(dtype=float)
+    if not len(pairs):
+        return _empty(fig, "no pairs: the summary above says why")
     if values.empty:
         return _empty(fig, "no margins (pairs without scores)")
     counts = values.round(2).value_counts().sort_index()

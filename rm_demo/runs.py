@@ -496,6 +496,29 @@ def delete_run(root: Path, name: str) -> str:
 
 
 BASE_MODEL_LABEL = "untrained base (embedded MiniLM)"
+
+
+def base_label(model: str) -> str:
+    """How the app names an untrained model: "before" in Compare and Explain."""
+    if model == "default":
+        return BASE_MODEL_LABEL
+    return f"untrained base ({Path(model).name or model})"
+
+
+def base_model_of(model_path: str) -> tuple[str, int | None]:
+    """The untrained model a run's model started from and the max length it trained at: the honest
+    "before" for its "after". A folder that is not a run's model gives the embedded default at the
+    scorer's own length (None)."""
+    folder = Path(model_path)
+    if folder.name == "model" and RunFolder(folder.parent).run_json.is_file():
+        try:
+            config = RunFolder(folder.parent).config()
+        except (OSError, ValueError, TypeError):
+            return "default", None
+        return config.model or "default", config.max_length
+    return "default", None
+
+
 # Below this many held-out pairs a percentage says more about chance than about the model.
 MIN_HELD_OUT_PAIRS = 10
 

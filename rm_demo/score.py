@@ -124,26 +124,28 @@ class ScorerCache:
         self._loading: dict[str, threading.Lock] = {}
         self._generation = 0  # bumped by clear(): a load begun before it must not be cached after it
 
-    def get(self, model: str) -> Scorer:
+    def get(self, model: str, max_length: int | None = None) -> Scorer:
+        """`max_length`: None for the model's own (a run's, else 256); another length is another entry."""
+        key = model if max_length is None else f"{model}@{max_length}"
         with self._lock:
-            if model in self._scorers:
+            if key in self._scorers:
                 self.hits += 1
-                self._scorers.move_to_end(model)
-                return self._scorers[model]
-            model_lock = self._loading.setdefault(model, threading.Lock())
+                self._scorers.move_to_end(key)
+                return self._scorers[key]
+            model_lock = self._loading.setdefault(key, threading.Lock())
         with model_lock:
             with self._lock:
-                if model in self._scorers:  # loaded by another click while this one waited
+                if key in self._scorers:  # loaded by another click while this one waited
                     self.hits += 1
-                    return self._scorers[model]
+                    return self._scorers[key]
                 generation = self._generation
-            scorer = Scorer(model)
+            scorer = Scorer(model, max_length=max_length)
             with self._lock:
                 self.misses += 1
-                self._loading.pop(model, None)
+                self._loading.pop(key, None)
                 if generation != self._generation:  # cleared meanwhile (a run deleted): answer, keep nothing
                     return scorer
-                self._scorers[model] = scorer
+                self._scorers[key] = scorer
                 while len(self._scorers) > 1 and self.bytes_held() > self.budget_bytes:
                     self._scorers.popitem(last=False)
             return scorer
@@ -182,9 +184,9 @@ def _weight_bytes(model: torch.nn.Module) -> int:
 scorer_cache = ScorerCache()  # its budget: RM_DEMO_SCORER_CACHE_MB (rm_demo.settings)
 
 
-def get_scorer(model: str = "default") -> Scorer:
+def get_scorer(model: str = "default", max_length: int | None = None) -> Scorer:
     """A loaded scorer, kept between calls (the app's clicks): loading is the slow part."""
-    return scorer_cache.get(model or "default")
+    return scorer_cache.get(model or "default", max_length)
 
 
 def forget_scorer() -> None:

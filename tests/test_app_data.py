@@ -117,11 +117,14 @@ def test_thresholds_are_sent_only_when_set(write_file, runs, started):
 def test_a_ten_point_scale_gets_its_note_and_one_click_thresholds(write_file):
     path = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
     session, view = data_tab.load_data(Session(owner=VISITOR), str(path), "ten.csv", AUTO_SETTINGS)
-    assert len(view.pairs) == 0 and "0-to-10 scale" in view.summary
+    assert len(view.pairs) == 0 and "from 5 to 10" in view.summary
+    # Said where the thresholds are set, in the app's words (the button), not the CLI's flags.
+    assert "Use the suggested thresholds" in view.message and "--chosen-min" not in view.message + view.summary
     assert view.suggestion == {"chosen_min": 7.5, "rejected_max": 7.5}
     chosen_min, rejected_max = data_tab.suggested(session)
+    assert (chosen_min, rejected_max) == ("7.5", "7.5")  # into the text boxes
     session, view = data_tab.load_data(
-        session, str(path), "ten.csv", DataSettings(chosen_min=chosen_min, rejected_max=rejected_max)
+        session, str(path), "ten.csv", DataSettings(chosen_min=float(chosen_min), rejected_max=float(rejected_max))
     )
     assert len(view.pairs) == 2
 

@@ -82,11 +82,12 @@ def test_the_timer_stops_and_the_compare_picker_is_set_once(runs, monkeypatch):
     session = Session(run_dir=str(path))
     session, *shown, timer = train_tab.tick(session)
     assert session.just_finished and timer.active is False
-    first = compare_tab.after_run(session)
+    first, note = compare_tab.after_run(session)
     assert first["value"] == str(path / "model")
+    assert path.name in note and "Compare now uses its model" in note  # the switch is said on screen
     assert preloaded == [str(path / "model")]  # loading starts now, not on the first Compare
     session, *shown, timer = train_tab.tick(session)  # a later tick (another reload) announces nothing again
-    assert not session.just_finished and compare_tab.after_run(session) == gr.skip()
+    assert not session.just_finished and compare_tab.after_run(session) == (gr.skip(), gr.skip())
     assert len(preloaded) == 1
     assert runs_tab.after_run(session) == (gr.skip(),) * 4
 

@@ -1,6 +1,7 @@
 """What the reward model learned: baselines, slices, ranking, explanations. Hand-made cases first."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -154,14 +155,27 @@ def test_the_evaluation_summary_puts_baselines_beside_accuracy():
 
 
 def test_rank_and_explain_views_with_the_base_model():
-    from rm_demo.app.rank_explain import explain_view, highlights, rank_view
+    from rm_demo.app.rank_explain import explain_view, rank_view, word_shades
 
     message, table = rank_view("default", "How do I water a cactus?", "Sparingly.\nEvery hour.\n\nNever.")
     assert list(table["rank"]) == [1, 2, 3] and list(table["reward"]) == sorted(table["reward"], reverse=True)
     with pytest.raises(InputError, match="at least two answers"):
         rank_view("default", "Q", "only one")
     message, a, b, a_base, b_base = explain_view("default", "Q?", "Water it sparingly.", "Every hour.", True)
-    assert [w for w, _ in a if w != " "] == ["Water", "it", "sparingly."] and a_base is None  # base = the model here
-    assert (
-        max(abs(s) for _, s in highlights({"tokens": [{"text": "x", "contribution": -4.0}]}) if s is not None) == 1.0
+    assert re.findall(r'class="explained-word"[^>]*>([^<]+)<', a) == ["Water", "it", "sparingly."]
+    assert a_base == "" and "green" in message and "red" in message  # the base is the model here
+    assert word_shades({"tokens": [{"text": "x", "contribution": -4.0}, {"text": "y", "contribution": 1.0}]}) == [
+        ("x", -1.0),
+        ("y", 0.25),
+    ]
+
+
+def test_explained_words_are_green_when_they_raise_the_reward_and_red_when_they_lower_it():
+    from rm_demo.app.rank_explain import LOWERS, RAISES, explained_html
+
+    html = explained_html(
+        {"reward": 1.0, "tokens": [{"text": "good", "contribution": 0.5}, {"text": "bad", "contribution": -1.0}]}, "A"
     )
+    good, bad = re.findall(r"rgba\((\d+), (\d+), (\d+), ([\d.]+)\)", html)
+    assert tuple(map(int, good[:3])) == RAISES and tuple(map(int, bad[:3])) == LOWERS
+    assert float(bad[3]) > float(good[3])  # the stronger effect, the stronger colour

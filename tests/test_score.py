@@ -33,7 +33,7 @@ class _FakeScorer:
     started, release = threading.Event(), threading.Event()
     loads: list[str] = []
 
-    def __init__(self, model: str):
+    def __init__(self, model: str, max_length: int | None = None):
         if model.startswith("slow"):
             self.started.set()
             assert self.release.wait(10)

@@ -65,10 +65,17 @@ def build() -> gr.Blocks:
 def _wire(
     demo, tabs, session, figures, data: DataTab, pairs: PairsTab, train: TrainTab, compare: CompareTab, runs: RunsTab
 ):
+    example = [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note]
     for event in data_tab.wire(data, pairs, session, figures):
         event.then(lambda s, *f: train_tab.epochs_note(s, TrainForm(*f)), [session, *train.form], train.epochs_note)
+        event.then(compare_tab.after_data_change, session, example, show_progress="hidden")
     train_tab.wire(
-        train, session, on_finished=[(compare_tab.after_run, compare.model_pick), (runs_tab.after_run, runs.listing)]
+        train,
+        session,
+        on_finished=[
+            (compare_tab.after_run, [compare.model_pick, compare.pick_note]),
+            (runs_tab.after_run, runs.listing),
+        ],
     )
     compare_tab.wire(compare, session)
     runs_tab.wire(runs, session)

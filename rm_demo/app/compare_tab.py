@@ -17,8 +17,17 @@ from rm_demo.app.messages import problem
 from rm_demo.app.rank_explain import RankExplain
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
-from rm_demo.runs import BASE_MODEL_LABEL, model_choices
+from rm_demo.runs import (
+    BASE_MODEL_LABEL,
+    MIN_HELD_OUT_PAIRS,
+    RunFolder,
+    RunRecord,
+    base_label,
+    base_model_of,
+    model_choices,
+)
 from rm_demo.score import get_scorer
+from rm_demo.text import counted
 
 PLACEHOLDER = "Rewards appear here after **Compare**."
 log = logging.getLogger(__name__)
@@ -50,24 +59,33 @@ def compare_view(
     model = model or "default"
     if allowed is not None and model not in allowed:
         return CompareView("**That model is not available here.** Pick one from the menu (↻ runs refreshes it).")
-    models = {BASE_MODEL_LABEL: "default"} if with_base or model == "default" else {}
+    # "Before" is the model this run started from, at the length it trained with (not always MiniLM).
+    base, base_length = base_model_of(model) if model != "default" else ("default", None)
+    before_name = base_label(base)
+    models = {before_name: (base, base_length)} if with_base or model == "default" else {}
     if model != "default":
-        models[_label(model)] = model
+        models[_label(model)] = (model, None)
     try:
-        results = {name: get_scorer(path).compare(question, answer_a, answer_b) for name, path in models.items()}
+        results = {
+            name: get_scorer(path, length).compare(question, answer_a, answer_b)
+            for name, (path, length) in models.items()
+        }
     except (InputError, OSError) as exc:
         return CompareView(problem(exc, "Could not score with this model"))
     final = results[list(results)[-1]]
     verdict = "A" if final["p_a_preferred"] >= 0.5 else "B"
     trained = "trained " if model != "default" else ""
+    caveat = small_sample_caveat(model) if model != "default" else ""
+    bold = "" if caveat else "**"  # no bold claim for a model too little data can vouch for
     message = f"The {trained}model prefers **{verdict}** (P(A preferred) = {final['p_a_preferred']:.1%})."
     if len(results) == 2:
-        before = results[BASE_MODEL_LABEL]["p_a_preferred"]
+        before = results[before_name]["p_a_preferred"]
         message += (
             # the change of a percentage is in points: 51% to 99% is +48 points, not +48%
-            f" Before training: {before:.1%}, so training moved P(A) by "
-            f"**{100 * (final['p_a_preferred'] - before):+.1f} percentage points**."
+            f" Before training ({before_name}): {before:.1%}, so training moved P(A) by "
+            f"{bold}{100 * (final['p_a_preferred'] - before):+.1f} percentage points{bold}."
         )
+    message += caveat
     return CompareView(message, results_html(results), plots.compare_models(results), results)
 
 
@@ -110,13 +128,44 @@ def results_html(results: dict[str, dict]) -> str:
     )
 
 
-def example_from_pairs(session: Session) -> tuple[Session, str | None, str | None, str | None, str]:
-    """The next pair from this session's data: question, chosen (as A), rejected (as B)."""
+def example_pairs(session: Session, model: str | None) -> tuple[pd.DataFrame, str, str]:
+    """Where *Fill in an example* takes its pairs from: (pairs, their source, how to describe one).
+
+    A run's model is shown a pair it never trained on (its held-out questions) when there is one: a
+    pair from its own training says little about it."""
+    folder = Path(model or "default")
+    if folder.name == "model" and RunFolder(folder.parent).run_json.is_file():
+        from rm_demo.evaluate import heldout_pairs, training_pairs
+
+        run = RunFolder(folder.parent)
+        try:
+            held = heldout_pairs(run)
+            if len(held):
+                return held, f"run:{run.path}", f"a **held-out** pair of **{run.name}**: it never trained on it"
+            return (
+                training_pairs(run),
+                f"run:{run.path}",
+                f"a pair **{run.name}** trained on (it held out none), so expect it to be right",
+            )
+        except (InputError, OSError, ValueError):
+            pass  # the run's data is gone or unreadable: the visitor's own pairs still make examples
     if not session.pairs_jsonl or not Path(session.pairs_jsonl).exists():
-        return session, None, None, None, "Load data in step 1 to get examples."
+        return pd.DataFrame(), "", ""
     pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False)
+    return pairs, f"file:{session.data_path}", f"a pair from **{session.data_name}** (the base model saw none)"
+
+
+def example_from_pairs(
+    session: Session, model: str | None = None
+) -> tuple[Session, str | None, str | None, str | None, str]:
+    """The next example pair for `model`: question, chosen (as A), rejected (as B), and what kind it is."""
+    pairs, source, kind = example_pairs(session, model)
+    if not source:
+        return session, None, None, None, "Load data in step 1, or pick a trained run, to get examples."
     if pairs.empty:
         return session, None, None, None, "Your data gave no pairs."
+    if session.example_source != source:
+        session.example_source, session.example_index = source, 0
     row = pairs.iloc[session.example_index % len(pairs)]
     session.example_index += 1
     return (
@@ -124,20 +173,49 @@ def example_from_pairs(session: Session) -> tuple[Session, str | None, str | Non
         str(row["prompt"]),
         str(row["chosen"]),
         str(row["rejected"]),
-        "Example from your pairs: **A** is the answer people preferred.",
+        f"Example: {kind}. **A** is the answer people preferred.",
     )
 
 
-def after_run(session: Session):
-    """When this session's run has just ended: offer its model and select it (once, not every tick)."""
+def after_data_change(session: Session) -> tuple:
+    """A new file: an example taken from the old file's pairs is cleared, not left labelled as yours."""
+    source = session.example_source or ""
+    if not source.startswith("file:") or source == f"file:{session.data_path}":
+        return (gr.skip(),) * 5
+    session.example_source, session.example_index = None, 0
+    return session, "", "", "", "The example came from your previous file and was cleared."
+
+
+def small_sample_caveat(model: str) -> str:
+    """Said beside a trained run's Compare result when it held out too few pairs to be judged."""
+    folder = Path(model)
+    if folder.name != "model" or not RunFolder(folder.parent).run_json.is_file():
+        return ""
+    record = RunRecord.load(folder.parent)
+    if record.judged_accuracy(MIN_HELD_OUT_PAIRS) is not None:
+        return ""
+    held = record.final_metrics.get("eval_pairs", record.data.get("eval_pairs")) or 0
+    trained = record.data.get("train_pairs")
+    return (
+        f"\n\n> ⚠️ **{record.name}** trained on {counted(trained or 0, 'pair')} and held out "
+        f"{counted(held, 'pair')}: too few to tell whether it learned anything general (at least "
+        f"{MIN_HELD_OUT_PAIRS} held-out pairs needed). One comparison shows what it does, not how good it is."
+    )
+
+
+def after_run(session: Session) -> tuple:
+    """When this session's run has just ended: offer its model and select it (once, not every tick),
+    and say so beside the menu, so that the pick does not change behind the presenter's back."""
     if not session.just_finished:
-        return gr.skip()
+        return gr.skip(), gr.skip()
     model = Path(session.run_dir or "") / "model"
     choices = model_choices(runs_root(), session.viewer())
     offered = any(path == str(model) for _, path in choices)  # completed, and this visitor's
-    if offered:
-        preload(str(model))
-    return gr.update(choices=choices, value=str(model) if offered else gr.skip())
+    if not offered:
+        return gr.update(choices=choices), gr.skip()
+    preload(str(model))
+    note = f"**{model.parent.name}** has finished: Compare now uses its model (the menu above picks another)."
+    return gr.update(choices=choices, value=str(model)), note
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +233,7 @@ class CompareTab:
     with_base: gr.Checkbox
     compare_btn: gr.Button
     example_note: gr.Markdown
+    pick_note: gr.Markdown
     message: gr.Markdown
     results: gr.HTML
     plot: gr.Plot
@@ -172,6 +251,7 @@ class CompareTab:
             )
             refresh = gr.Button("↻ runs", scale=0)
             example_btn = gr.Button("Fill in an example from my pairs", scale=0, elem_id="example-btn")
+        pick_note = gr.Markdown(elem_id="pick-note")
         example_note = gr.Markdown(elem_id="example-note")
         question = gr.Textbox(label="Question", lines=2, elem_id="question")
         with gr.Row():
@@ -201,6 +281,7 @@ class CompareTab:
             with_base,
             compare_btn,
             example_note,
+            pick_note,
             message,
             results,
             plot,
@@ -224,8 +305,8 @@ def wire(compare: CompareTab, session) -> None:
         box.change(lambda: cleared, None, compare.result_outputs, show_progress="hidden")
     # Any change of the texts or the model (typed, or filled from an example) clears the old result.
     compare.example_btn.click(
-        example_from_pairs,
-        session,
+        lambda sess, model: example_from_pairs(sess, model),
+        [session, compare.model_pick],
         [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note],
     )
     rank_explain.wire(
@@ -237,6 +318,7 @@ def wire(compare: CompareTab, session) -> None:
         compare.with_base,
         session,
     )
+    compare.model_pick.input(lambda: "", None, compare.pick_note, show_progress="hidden")  # the visitor's own pick
     compare.refresh.click(
         lambda sess: gr.update(choices=model_choices(runs_root(), sess.viewer())), session, compare.model_pick
     )

@@ -6,109 +6,34 @@ and `PairsTab.build` lay out the components, and `wire` connects them.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
-from rm_demo import plots
+from rm_demo.app.data_view import DataView, derive_view, reading_markdown, threshold_notes  # noqa: F401
 from rm_demo.app.messages import problem
-from rm_demo.app.pairs_tab import (
-    PairsTab,
-    dropped_table,
-    export_pairs,
-    pairs_table,
-    placeholder_figures,
-    preview_note,
-)
-from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES, DataSettings, Session, max_upload_mb
+from rm_demo.app.pairs_tab import PairsTab, export_pairs, pairs_table, placeholder_figures
+from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES, DataSettings, Session
 from rm_demo.config import default, label
 from rm_demo.errors import InputError
-from rm_demo.feedback import delimiter_name, read_table
-from rm_demo.pairs import PairsResult, pairs_from_file
-
-
-@dataclass
-class DataView:
-    ok: bool
-    message: str
-    summary: str = "Load data in step 1."
-    pairs: pd.DataFrame = field(default_factory=pd.DataFrame)
-    dropped: pd.DataFrame = field(default_factory=pd.DataFrame)
-    columns: list[str] = field(default_factory=list)
-    figures: tuple = field(default_factory=placeholder_figures)
-    suggestion: dict | None = None
-    result: PairsResult | None = None
-
-
-def derive_view(path: str | None, name: str | None, settings: DataSettings) -> DataView:
-    """Read the file with these settings and derive pairs; every error becomes a message."""
-    if not path:
-        return DataView(False, "Upload a feedback file, or click a sample.")
-    size_mb = os.path.getsize(path) / 1e6
-    if size_mb > max_upload_mb():
-        return DataView(
-            False,
-            f"**{name}** is {size_mb:.0f} MB; the limit here is {max_upload_mb():.0f} MB. "
-            "Use the CLI (`python -m rm_demo pairs`) for big files, or raise RM_DEMO_MAX_UPLOAD_MB.",
-        )
-    read = settings.read_options()
-    try:
-        result = pairs_from_file(path, read, settings.pair_options(), name=name)
-    except InputError as exc:
-        message = problem(exc, "Could not use this file")
-        return DataView(False, message, columns=_columns_of(path, read, name))
-    r = result.report
-    return DataView(
-        True,
-        reading_markdown(result),
-        summary=r.to_markdown() + preview_note(result),
-        pairs=result.pairs,
-        dropped=dropped_table(result),
-        columns=[*r.column_mapping.values(), *r.ignored_columns],
-        figures=(
-            plots.score_distribution(r.score_distribution),
-            plots.answers_per_question(result.rows),
-            plots.margins(result.pairs),
-        ),
-        suggestion=r.suggested_thresholds,
-        result=result,
-    )
-
-
-def reading_markdown(result: PairsResult) -> str:
-    r = result.report
-    mapping = ", ".join(f"{role} ← `{col}`" for role, col in r.column_mapping.items())
-    return (
-        f"**{r.source}**: {r.format.upper()}, encoding **{r.encoding}**{' (detected)' if r.encoding_detected else ''}"
-        + (f", delimiter **{delimiter_name(r.delimiter)}**" if r.delimiter else "")
-        + f"  \nColumns: {mapping}"
-        + (f"; ignored: {', '.join(f'`{c}`' for c in r.ignored_columns)}" if r.ignored_columns else "")
-    )
-
-
-def _columns_of(path: str, read, name: str | None) -> list[str]:
-    """The file's column names, so the menus can offer them when automatic mapping failed."""
-    try:
-        return [c for c in read_table(path, read, name=name).frame.columns if c != "row"]
-    except InputError:
-        return []
 
 
 def load_data(
     session: Session, path: str | None, name: str | None, settings: DataSettings
 ) -> tuple[Session, DataView]:
     """Preview `path` with `settings` and remember both in the session (what training will use)."""
+    if (path, name) != (session.data_path, session.data_name):
+        session.file_loaded(path, name)
     view = derive_view(path, name, settings)
-    session.data_path, session.data_name = path, name
-    session.settings = settings if view.ok else None
-    session.pairs = len(view.pairs) if view.ok else 0
-    session.pairs_csv = session.pairs_jsonl = None
+    _keep(session, settings, view)
+    return session, view
+
+
+def _keep(session: Session, settings: DataSettings, view: DataView) -> None:
+    session.previewed(settings if view.ok else None, len(view.pairs) if view.ok else 0)
     if view.ok:
         export_pairs(session, view.result.pairs)
-    return session, view
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,25 +146,47 @@ class DataTab:
 # Wiring
 
 
+# What every data event returns, in this order (the tests read the tuple by these names).
+OUTPUT_NAMES = (
+    "session",
+    "figures",
+    "message",
+    "summary",
+    "pairs_table",
+    "dropped",
+    "fig_scores",
+    "fig_counts",
+    "fig_margins",
+    "dl_csv",
+    "dl_jsonl",
+    "question_col",
+    "answer_col",
+    "score_col",
+    "suggest_btn",
+    "chosen_min",
+    "rejected_max",
+)
+
+
 def _outputs(data: DataTab, pairs: PairsTab, session, figures) -> list:
-    return [
-        session,
-        figures,
-        data.message,
-        pairs.summary,
-        pairs.table,
-        pairs.dropped,
-        *pairs.figures,
-        pairs.dl_csv,
-        pairs.dl_jsonl,
-        data.question_col,
-        data.answer_col,
-        data.score_col,
-        data.suggest_btn,
-    ]
+    components = {
+        "session": session,
+        "figures": figures,
+        "pairs_table": pairs.table,
+        "summary": pairs.summary,
+        "dropped": pairs.dropped,
+        "fig_scores": pairs.fig_scores,
+        "fig_counts": pairs.fig_counts,
+        "fig_margins": pairs.fig_margins,
+        "dl_csv": pairs.dl_csv,
+        "dl_jsonl": pairs.dl_jsonl,
+    }
+    return [components[name] if name in components else getattr(data, name) for name in OUTPUT_NAMES]
 
 
-def _view_updates(session: Session, view: DataView) -> tuple:
+def _view_updates(session: Session, view: DataView, thresholds=(gr.skip(), gr.skip())) -> tuple:
+    """The outputs for `view`. The threshold boxes are left alone (the visitor may be typing in them)
+    unless `thresholds` says what to put there."""
     columns = gr.update(choices=[AUTO, *view.columns]) if view.columns else gr.update()
     downloads = [
         gr.update(value=p, visible=True) if view.ok else gr.update(visible=False)
@@ -259,34 +206,61 @@ def _view_updates(session: Session, view: DataView) -> tuple:
         columns,
         columns,
         suggest,
+        *thresholds,
     )
 
 
+def unchanged() -> tuple:
+    """A stale event's outputs: it changes nothing on screen or in the session."""
+    return tuple(gr.skip() for _ in OUTPUT_NAMES)
+
+
 def on_settings(session: Session, *widgets) -> tuple:
-    return _load(session, session.data_path, session.data_name, widgets)
+    """Any reading or pairing setting edited: the preview again, with every widget's current value."""
+    version = session.begin_data_change()
+    return _load(session, version, session.data_path, session.data_name, widgets)
 
 
 def on_file(session: Session, path: str | None, name: str | None, *widgets) -> tuple:
-    """A new file: reading settings start from automatic detection; pairing settings are kept."""
-    session.example_index = 0
-    return _load(session, path, name, ("auto", "auto", AUTO, AUTO, AUTO, *widgets[5:]))
+    """A new file: reading settings start from automatic detection; pairing settings are kept, except
+    thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
+    version = session.file_loaded(path, name)
+    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:]]
+    note, thresholds = "", (gr.skip(), gr.skip())
+    if session.stale_suggestion(widgets[6], widgets[7]):
+        chosen_min, rejected_max = session.suggested_thresholds
+        widgets[6] = widgets[7] = ""
+        thresholds = ("", "")
+        session.suggested_thresholds = session.suggested_for = None
+        note = (
+            f"\n\nThe thresholds suggested for the previous file (chosen ≥ {chosen_min:g}, rejected < "
+            f"{rejected_max:g}) were cleared: this file uses the defaults until you set others."
+        )
+    return _load(session, version, path, name, widgets, note, thresholds)
 
 
-def _load(session: Session, path: str | None, name: str | None, widgets) -> tuple:
+def _load(session: Session, version: int, path, name, widgets, note: str = "", thresholds=None) -> tuple:
     try:
         settings = DataSettings.from_widgets(*widgets)
     except InputError as exc:
-        session.settings = None  # nothing can be trained until the settings make sense
-        return _view_updates(session, DataView(False, problem(exc)))
-    session, view = load_data(session, path, name, settings)
-    return _view_updates(session, view)
+        view, settings = DataView(False, problem(exc)), None
+    else:
+        view = derive_view(path, name, settings)
+    if not session.is_current(version):  # a newer file or edit began meanwhile: its preview will show
+        return unchanged()
+    _keep(session, settings, view)
+    view.message += note
+    return _view_updates(session, view, thresholds or (gr.skip(), gr.skip()))
 
 
 def suggested(session: Session) -> tuple:
-    """The thresholds the scale note suggests, into the two number boxes."""
+    """The thresholds the scale note suggests, into the two number boxes; they belong to this file."""
     view = derive_view(session.data_path, session.data_name, session.settings or DataSettings())
     s = view.suggestion or {}
-    return s.get("chosen_min", gr.skip()), s.get("rejected_max", gr.skip())
+    if not s:
+        return gr.skip(), gr.skip()
+    session.thresholds_suggested(s["chosen_min"], s["rejected_max"])
+    return f"{s['chosen_min']:g}", f"{s['rejected_max']:g}"
 
 
 def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
@@ -309,8 +283,17 @@ def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
                 api_name=f"use_{key}_sample",
             )
         )
-    for control in data.settings:
-        events.append(control.input(on_settings, [session, *data.settings], outputs))
+    # One event for every setting, sent again with the widgets' final values if they changed while a
+    # preview was running: a quick second edit is never lost to the first one's late answer.
+    events.append(
+        gr.on(
+            [control.input for control in data.settings],
+            on_settings,
+            [session, *data.settings],
+            outputs,
+            trigger_mode="always_last",
+        )
+    )
     events.append(
         data.suggest_btn.click(suggested, session, [data.chosen_min, data.rejected_max]).then(
             on_settings, [session, *data.settings], outputs

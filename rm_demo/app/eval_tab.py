@@ -188,10 +188,18 @@ def wire(tab: EvalTab, session) -> None:
 
     tab.eval_btn.click(run, [tab.run_pick, tab.slice_pick, session], tab.outputs, api_name="evaluate")
     tab.slice_pick.input(run, [tab.run_pick, tab.slice_pick, session], tab.outputs)
-    tab.run_pick.change(
-        lambda name, sess: gr.update(choices=_columns_or_none(name, sess), value=None),
-        [tab.run_pick, session],
-        tab.slice_pick,
+    tab.run_pick.change(run_picked, [tab.run_pick, session], tab.outputs)
+
+
+def run_picked(name: str | None, session: Session) -> tuple:
+    """Another run in the menu: the previous run's summary, charts and tables go (they were about it)."""
+    summary = f"Press **Evaluate** for **{name}**." if name else "Pick a run and press **Evaluate**."
+    return (
+        summary,
+        *empty_charts(EVALUATE_FIRST),
+        pd.DataFrame(columns=MISTAKE_COLUMNS),
+        pd.DataFrame(columns=SLICE_COLUMNS),
+        gr.update(choices=_columns_or_none(name, session), value=None),
     )
 
 

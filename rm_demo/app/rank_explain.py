@@ -3,6 +3,7 @@ words that move it (occlusion), for the chosen model and the untrained base."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import gradio as gr
@@ -12,6 +13,7 @@ from rm_demo.app.messages import problem
 from rm_demo.app.state import Session
 from rm_demo.errors import InputError
 from rm_demo.insight import occlusion, rank, read_answers
+from rm_demo.runs import base_label, base_model_of
 from rm_demo.score import get_scorer
 
 RANK_COLUMNS = ["rank", "answer", "reward", "P(best)"]
@@ -41,16 +43,49 @@ def rank_view(model: str, question: str, answers_text: str) -> tuple[str, pd.Dat
     return message, table
 
 
-def highlights(explained: dict) -> list[tuple[str, float | None]]:
-    """Words with their contribution scaled to [-1, 1] (gradio colours the sign and strength)."""
+RAISES, LOWERS = (22, 163, 74), (220, 38, 38)  # green, red: the key and the words use these same two
+
+
+def _background(rgb: tuple, alpha: float) -> str:
+    return f"background: rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {alpha:.3f})"
+
+
+def _swatch(rgb: tuple, text: str) -> str:
+    return f'<span style="{_background(rgb, 0.55)}; padding: 0 4px; border-radius: 3px">{text}</span>'
+
+
+EXPLAIN_KEY = (
+    f"{_swatch(RAISES, 'green')} words raise the reward, {_swatch(LOWERS, 'red')} words lower it; the stronger "
+    "the colour, the more. Each word's effect is how much the reward drops when that word is left out "
+    "(colours scaled per answer; hover a word for its number)."
+)
+
+
+def word_shades(explained: dict) -> list[tuple[str, float]]:
+    """Words with their contribution scaled to [-1, 1]: the sign picks the colour, the size its strength."""
     tokens = explained["tokens"]
     scale = max((abs(t["contribution"]) for t in tokens), default=0.0) or 1.0
-    out: list[tuple[str, float | None]] = []
-    for i, t in enumerate(tokens):
-        out.append((t["text"], round(t["contribution"] / scale, 3)))
-        if i < len(tokens) - 1:
-            out.append((" ", None))
-    return out
+    return [(t["text"], t["contribution"] / scale) for t in tokens]
+
+
+def explained_html(explained: dict, label: str, max_words: int | None = None) -> str:
+    """One answer's words on a green (raises) / red (lowers) background; drawn here rather than by
+    gr.HighlightedText, whose own colours (red for positive) contradicted the key."""
+    words = []
+    for token, shade in zip(explained["tokens"], word_shades(explained)):
+        rgb = RAISES if shade[1] >= 0 else LOWERS
+        words.append(
+            f'<span class="explained-word" data-contribution="{token["contribution"]:.6g}" '
+            f'title="{token["contribution"]:+.4f}" style="{_background(rgb, 0.08 + 0.62 * abs(shade[1]))}; '
+            f'padding: 1px 2px; border-radius: 3px">{html.escape(token["text"])}</span>'
+        )
+    cut = ""
+    if max_words is not None and len(explained["tokens"]) >= max_words:
+        cut = f'<div style="opacity: 0.7; font-size: 0.9em">Only the first {max_words} words are explained.</div>'
+    return (
+        f'<div class="explained"><div style="font-weight: 600; margin-bottom: 4px">{html.escape(label)} · reward '
+        f'{explained["reward"]:.4f}</div><div style="line-height: 1.9">{" ".join(words)}</div>{cut}</div>'
+    )
 
 
 def explain_view(model: str, question: str, answer_a: str, answer_b: str, with_base: bool) -> tuple:
@@ -59,25 +94,29 @@ def explain_view(model: str, question: str, answer_a: str, answer_b: str, with_b
     if not (question and answer_a and answer_b):
         raise InputError("fill in the question and both answers")
     chosen = get_scorer(model)
-    shown = [highlights(occlusion(chosen, question, a)) for a in (answer_a, answer_b)]
-    base = [None, None]
+    shown = [
+        explained_html(occlusion(chosen, question, a), f"{n}, chosen model")
+        for n, a in (("A", answer_a), ("B", answer_b))
+    ]
+    base = ["", ""]
     if with_base and model != "default":
-        base = [highlights(occlusion(get_scorer("default"), question, a)) for a in (answer_a, answer_b)]
-    message = (
-        "Green words raise the reward, red words lower it: each word's colour is how much the reward drops "
-        "when that word is left out (scaled per answer)."
-    )
-    return (message, *shown, *base)
+        base_model, base_length = base_model_of(model)  # the run's own base, at its own length
+        before = get_scorer(base_model, base_length)
+        base = [
+            explained_html(occlusion(before, question, a), f"{n}, {base_label(base_model)}")
+            for n, a in (("A", answer_a), ("B", answer_b))
+        ]
+    return (EXPLAIN_KEY, *shown, *base)
 
 
 @dataclass
 class RankExplain:
     explain_btn: gr.Button
     explain_message: gr.Markdown
-    a_model: gr.HighlightedText
-    b_model: gr.HighlightedText
-    a_base: gr.HighlightedText
-    b_base: gr.HighlightedText
+    a_model: gr.HTML
+    b_model: gr.HTML
+    a_base: gr.HTML
+    b_base: gr.HTML
     answers: gr.Textbox
     rank_btn: gr.Button
     rank_message: gr.Markdown
@@ -89,11 +128,11 @@ class RankExplain:
             explain_btn = gr.Button("Explain A and B", elem_id="explain-btn")
             explain_message = gr.Markdown(elem_id="explain-message")
             with gr.Row():
-                a_model = gr.HighlightedText(label="A, chosen model", elem_id="explain-a")
-                b_model = gr.HighlightedText(label="B, chosen model", elem_id="explain-b")
+                a_model = gr.HTML(elem_id="explain-a")
+                b_model = gr.HTML(elem_id="explain-b")
             with gr.Row():
-                a_base = gr.HighlightedText(label="A, untrained base")
-                b_base = gr.HighlightedText(label="B, untrained base")
+                a_base = gr.HTML(elem_id="explain-a-base")
+                b_base = gr.HTML(elem_id="explain-b-base")
         with gr.Accordion("Rank several answers (best-of-N)", open=False):
             answers = gr.Textbox(label="Answers to the question above, one per line", lines=5, elem_id="rank-answers")
             rank_btn = gr.Button("Rank", elem_id="rank-btn")
@@ -117,7 +156,7 @@ def wire(tab: RankExplain, model_pick, question, answer_a, answer_b, with_base, 
         try:
             return explain_view(_allowed(model, sess), q, a, b, base)
         except InputError as exc:
-            return problem(exc), None, None, None, None
+            return problem(exc), "", "", "", ""
 
     tab.rank_btn.click(
         do_rank, [model_pick, question, tab.answers, session], [tab.rank_message, tab.ranking], api_name="rank"

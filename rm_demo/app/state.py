@@ -116,23 +116,76 @@ class DataSettings:
 
 @dataclass
 class Session:
-    """One browser's state. Plain data: Gradio deep-copies it per session."""
+    """One browser's state. Plain data: Gradio keeps one per page and hands the same object to every
+    event of that page, so two events that overlap see each other's changes.
+
+    What depends on what, and which transition clears it:
+      file loaded      -> the preview, its settings and pairs, thresholds suggested for the old file,
+                          the Compare example taken from the old pairs (compare_tab.after_data_change)
+      settings changed -> the preview, its settings and pairs
+      run started      -> the run followed by the Train tab, what its timer has seen
+    `data_version` counts data transitions; a preview that finishes after a newer one began is stale
+    and is thrown away (`is_current`), so the last edit on screen is the one that trains.
+    """
 
     owner: str = ""  # this browser's id (kept in its localStorage by gr.BrowserState)
     facilitator: bool = False  # unlocked with the facilitator secret
     data_path: str | None = None
     data_name: str | None = None
+    data_version: int = 0
     # The settings the current preview was made with; training uses exactly these.
     settings: DataSettings | None = None
     pairs: int = 0
     pairs_jsonl: str | None = None
     pairs_csv: str | None = None
+    # Thresholds the "suggested" button put in the boxes, and the file they were suggested for.
+    suggested_thresholds: tuple[float, float] | None = None
+    suggested_for: str | None = None
     work_dir: str | None = None
     run_dir: str | None = None
     run_seen_finished: bool = False  # a timer tick has seen this run's end
     just_finished: bool = False  # the latest tick was the first to see it end
     metrics_seen: int = -1  # metrics lines already drawn (-1: nothing drawn yet)
     example_index: int = 0
+    example_source: str | None = None  # where the Compare example came from: "file:<path>" or "run:<path>"
+
+    # ---- transitions
+
+    def file_loaded(self, path: str | None, name: str | None) -> int:
+        """A new file: everything derived from the old one goes. Returns this transition's version."""
+        self.data_path, self.data_name = path, name
+        self.settings, self.pairs, self.pairs_csv, self.pairs_jsonl = None, 0, None, None
+        return self.begin_data_change()
+
+    def begin_data_change(self) -> int:
+        self.data_version += 1
+        return self.data_version
+
+    def is_current(self, version: int) -> bool:
+        """False once a newer file or settings change has begun: this result is stale."""
+        return version == self.data_version
+
+    def previewed(self, settings: DataSettings | None, pairs: int) -> None:
+        self.settings, self.pairs = settings, pairs
+        self.pairs_csv = self.pairs_jsonl = None
+
+    def thresholds_suggested(self, chosen_min: float, rejected_max: float) -> None:
+        self.suggested_thresholds, self.suggested_for = (chosen_min, rejected_max), self.data_path
+
+    def stale_suggestion(self, chosen_min, rejected_max) -> bool:
+        """The threshold boxes still hold what was suggested for another file than the current one."""
+        if self.suggested_thresholds is None or self.suggested_for == self.data_path:
+            return False
+        try:
+            shown = (number_or_none(chosen_min), number_or_none(rejected_max))
+        except InputError:
+            return False
+        return shown == self.suggested_thresholds
+
+    def run_started(self, run_dir: str) -> None:
+        self.run_dir, self.run_seen_finished, self.just_finished, self.metrics_seen = run_dir, False, False, -1
+
+    # ---- reading
 
     def workdir(self) -> Path:
         """This session's folder for downloads, made on first use and removed with the session."""
