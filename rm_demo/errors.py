@@ -12,9 +12,12 @@ class InputError(ValueError):
     next to the control that caused it.
     """
 
-    def __init__(self, message: str, *, source: str | None = None, fix: str | None = None):
+    def __init__(self, message: str, *, source: str | None = None, fix: str | None = None, app_fix: str | None = None):
+        """`app_fix`: the fix in the app's words (its menus and buttons) where the CLI's (flags) differ."""
         self.source = source
         self.fix = fix
+        self.app_fix = app_fix
+        self.message = f"{source}: {message}" if source else message
         text = f"{source}: {message}" if source else message
         if fix:
             text = f"{text}\nHow to fix: {fix}"

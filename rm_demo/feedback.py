@@ -428,6 +428,8 @@ def _detect_format(name: str, text: str) -> str:
 
 
 def _key(name: str) -> str:
+    """A header as aliases are written: "Rating (0-10)" and "Score [1-5]" are "rating" and "score"."""
+    name = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*$", "", name.strip()) or name
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
 
 
@@ -474,6 +476,10 @@ def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> t
             source=source,
             fix=f"name the column one of {aliases}, or choose it explicitly ({flag} NAME in the CLI, "
             "the column menus in the app)",
+            app_fix=f"choose the {role} column in the *{role.capitalize()} column* menu under "
+            f"**Reading and pairing settings** (or name it one of {aliases})"
+            if role in FEEDBACK_ROLES
+            else None,
         )
     return kind, mapping
 

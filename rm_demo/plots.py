@@ -130,6 +130,7 @@ def accuracy_curves(
     train = [(m["step"], m["train_accuracy"]) for m in metrics if "train_accuracy" in m]
     evals = [(m["step"], m["eval_accuracy"]) for m in metrics if "eval_accuracy" in m and not m.get("final")]
     if not train and not evals:
+        fig.update_yaxes(range=[0, 1.05])  # a share of pairs, even before there is one
         return _empty(fig, "waiting for the first evaluation...")
     few = eval_pairs is not None and eval_pairs < min_pairs
     if train:

@@ -124,6 +124,16 @@ def _stars_file(tmp_path) -> Path:
     return path
 
 
+def _ten_point_file(tmp_path) -> Path:
+    """Scores out of ten, under a header with its scale in it."""
+    rows = ["question,answer,Rating (0-10)"]
+    for i in range(3):
+        rows += [f"Ten-point question {i}?,A careful answer {i}.,9", f"Ten-point question {i}?,Nope {i}.,3"]
+    path = tmp_path / "ten.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
 def _charts_fit(page) -> None:
     """Every Pairs chart's drawing lies inside its box (it was 700 px wide in a 395 px box)."""
     from playwright.sync_api import expect
@@ -148,18 +158,42 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(app_url)
 
-    # Data twice: the charts must fit their boxes the second time too.
-    for _ in range(2):
-        page.get_by_role("tab", name="1 · Data").click()
-        page.click("#use-workshop")
-        expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=30_000)
-        page.get_by_role("tab", name="2 · Pairs").click()
-        expect(page.locator("#pairs-summary")).to_contain_text("pairs from")
-        _charts_fit(page)
+    # A 0-10 file, its suggested thresholds, then a *different* file: the suggestion stays with its
+    # file, and the charts drawn while their tab was hidden still fit their boxes (issue 24: 3 and 4).
+    page.set_input_files("input[type=file]", str(_ten_point_file(tmp_path)))
+    expect(page.locator("#data-message")).to_contain_text("score ← Rating (0-10)", timeout=30_000)
+    expect(page.locator("#data-message")).to_contain_text("Use the suggested thresholds")
+    page.click("#use-suggested")
+    expect(page.locator("#chosen-min textarea, #chosen-min input").first).to_have_value("7.5", timeout=10_000)
+    page.get_by_role("tab", name="2 · Pairs").click()
+    expect(page.locator("#pairs-summary")).to_contain_text("3 pairs from 3 questions", timeout=30_000)
+    page.get_by_role("tab", name="1 · Data").click()
+    page.click("#use-workshop")
+    expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=30_000)
+    expect(page.locator("#data-message")).to_contain_text("were cleared")
+    expect(page.locator("#chosen-min textarea, #chosen-min input").first).to_have_value("")
+    page.get_by_role("tab", name="2 · Pairs").click()
+    expect(page.locator("#pairs-summary")).to_contain_text("pairs from 193 questions")
+    _charts_fit(page)
     page.screenshot(path=shots / "2-pairs.png", full_page=True)
+
+    # Switch the strategy and type a gap at once: the preview and training use the gap typed (issue 24: 2).
+    page.get_by_role("tab", name="1 · Data").click()
+    page.get_by_role("radio", name="all-pairs").check()
+    gap = page.locator("#min-margin textarea, #min-margin input").first
+    gap.press_sequentially("2", delay=0)
+    page.get_by_role("tab", name="2 · Pairs").click()
+    expect(page.locator("#pairs-summary")).to_contain_text("gap ≥ 2", timeout=30_000)
+    page.wait_for_timeout(1500)  # a late answer of the first edit would show "gap ≥ 1" here
+    expect(page.locator("#pairs-summary")).to_contain_text("gap ≥ 2")
+    page.get_by_role("tab", name="1 · Data").click()
+    gap.fill("")
+    page.get_by_role("radio", name="best-worst").check()
+    expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv")
 
     # A file with an unknown header: the menus offer its columns; mapped by hand, it gives pairs.
     page.get_by_role("tab", name="1 · Data").click()
+    page.get_by_role("button", name="Clear").first.click()  # the first upload's file, shown in the box
     page.set_input_files("input[type=file]", str(_stars_file(tmp_path)))
     expect(page.locator("#data-message")).to_contain_text("Could not use this file", timeout=30_000)
     for elem_id, column in (("question-col", "q"), ("answer-col", "a"), ("score-col", "stars")):
@@ -222,6 +256,23 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     assert len(shares) == 3 and shares == sorted(shares, reverse=True) and sum(shares) == pytest.approx(100, abs=0.2)
     page.screenshot(path=shots / "4-rank.png", full_page=True)
 
+    # Explain: each word's colour is its effect's sign, read from the page (issue 24: 1).
+    page.get_by_text("Explain: which words move each reward").click()
+    page.click("#explain-btn")
+    words = page.locator("#explain-a .explained-word")
+    expect(words.first).to_be_attached(timeout=60_000)
+    expect(page.locator("#explain-message")).to_contain_text("green")
+    checked = 0
+    for i in range(words.count()):
+        word = words.nth(i)
+        contribution = float(word.get_attribute("data-contribution"))
+        red, green, _ = map(int, re.findall(r"\d+", word.evaluate("e => getComputedStyle(e).backgroundColor"))[:3])
+        if contribution:
+            assert (green > red) == (contribution > 0), (word.inner_text(), contribution, red, green)
+            checked += 1
+    assert checked, "no word moved the reward"
+    page.screenshot(path=shots / "4-explain.png", full_page=True)
+
     # Editing an answer clears the old result.
     page.locator("#answer-b textarea").fill("Something else entirely.")
     expect(page.locator("#compare-message")).to_contain_text("Rewards appear here")
@@ -233,6 +284,13 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     expect(page.locator("#runs-table")).to_contain_text("stars.csv", timeout=20_000)
     expect(page.locator("#run-pick input")).to_have_value(re.compile(r"-stars$"))
     page.screenshot(path=shots / "5-runs.png", full_page=True)
+
+    # Evaluate: a run of 2 held-out pairs shows no percentage, says why.
+    page.get_by_role("tab", name="6 · Evaluate").click()
+    _choose(page, "eval-run-pick", page.locator("#run-pick input").input_value())
+    page.click("#eval-btn")
+    expect(page.locator("#eval-summary")).to_contain_text("held out only", timeout=60_000)
+    page.screenshot(path=shots / "6-evaluate-too-few.png", full_page=True)
     page.close()
 
 

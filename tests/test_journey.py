@@ -424,3 +424,13 @@ def test_defect_9_stop_after_the_end_says_there_is_nothing_to_stop(journey):
         ("finish", {}),
         ("stop", {}),
     )
+
+
+def test_defect_9_picking_another_run_clears_the_evaluation_shown(journey):
+    from rm_demo.app import eval_tab
+
+    machine = _steps(journey)
+    summary, *charts, mistakes, slices, menu = eval_tab.run_picked("another-run", machine.session)
+    assert "another-run" in summary and "Press **Evaluate**" in summary
+    assert mistakes.empty and slices.empty and menu["value"] is None
+    assert all(chart.layout.annotations[0].text == eval_tab.EVALUATE_FIRST for chart in charts)

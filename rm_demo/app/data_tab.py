@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 
 from rm_demo.app.data_view import DataView, derive_view, reading_markdown, threshold_notes  # noqa: F401
 from rm_demo.app.messages import problem
@@ -34,6 +35,18 @@ def _keep(session: Session, settings: DataSettings, view: DataView) -> None:
     session.previewed(settings if view.ok else None, len(view.pairs) if view.ok else 0)
     if view.ok:
         export_pairs(session, view.result.pairs)
+
+
+# Once the tab is shown (the next frames), every plotly chart on the page fits its box again.
+FIT_CHARTS_JS = """(...args) => {
+    for (const ms of [50, 300]) setTimeout(() => window.dispatchEvent(new Event("resize")), ms);
+    return args;
+}"""
+
+
+def sample_rows(key: str) -> int:
+    """Rows in a shipped sample, for its button (counted, so the label cannot go stale)."""
+    return len(pd.read_csv(SAMPLES[key]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +100,9 @@ class DataTab:
                 )
                 with gr.Row():
                     workshop_btn = gr.Button(
-                        "Use the workshop sample (47 rows)", variant="primary", elem_id="use-workshop"
+                        f"Use the workshop sample ({sample_rows('workshop')} rows)",
+                        variant="primary",
+                        elem_id="use-workshop",
                     )
                     seed_btn = gr.Button("Use the article's 6 rows", elem_id="use-seed")
             with gr.Column(scale=4):
@@ -120,7 +135,9 @@ class DataTab:
                 rejected_max = gr.Textbox(
                     label=label("rejected_max"), placeholder="default: 4 for best-worst", elem_id="rejected-max"
                 )
-                min_margin = gr.Textbox(label=label("min_margin"), placeholder=f"default: {default('min_margin'):g}")
+                min_margin = gr.Textbox(
+                    label=label("min_margin"), placeholder=f"default: {default('min_margin'):g}", elem_id="min-margin"
+                )
             suggest_btn = gr.Button("Use the suggested thresholds", visible=False, elem_id="use-suggested")
         go_pairs = gr.Button("See the pairs →")
         return cls(
@@ -300,5 +317,13 @@ def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
         )
     )
     # A plot drawn while its tab is hidden takes plotly's default width; drawing again on show fits it.
-    pairs.tab.select(lambda figs: tuple(figs or placeholder_figures()), figures, pairs.figures, show_progress="hidden")
+    # Redrawing the same figure is a no-op for the browser, so a chart drawn while hidden (700 px, plotly's
+    # default) stayed clipped after a second file; plotly resizes its charts on a window resize event.
+    pairs.tab.select(
+        lambda figs: tuple(figs or placeholder_figures()),
+        figures,
+        pairs.figures,
+        show_progress="hidden",
+        js=FIT_CHARTS_JS,
+    )
     return events

@@ -13,7 +13,7 @@ from rm_demo.errors import InputError, os_error_message
 def problem(exc: BaseException, lead: str | None = None) -> str:
     """Markdown for `exc`, after `lead` ("Cannot start") when given."""
     if isinstance(exc, InputError):
-        text = str(exc)
+        text = f"{exc.message}\nHow to fix: {exc.app_fix}" if exc.app_fix else str(exc)
     elif isinstance(exc, OSError):
         text = os_error_message(exc)
     else:

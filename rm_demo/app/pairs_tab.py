@@ -90,7 +90,7 @@ class PairsTab:
         summary = gr.Markdown("Load data in step 1.", elem_id="pairs-summary")
         table = gr.Dataframe(
             pairs_table(pd.DataFrame()),  # the pairs' column names, not gradio's 1, 2, 3, before any data
-            label="Pairs (search with the box above the table)",
+            label="Pairs (search them with the search box of the table)",
             show_search="search",
             wrap=True,
             interactive=False,

@@ -153,7 +153,16 @@ class RunsTab:
     @classmethod
     def build(cls) -> RunsTab:
         refresh_btn = gr.Button("↻ Refresh", scale=0)
-        table = gr.Dataframe(label="All runs", interactive=False, wrap=True, max_height=300, elem_id="runs-table")
+        table = gr.Dataframe(
+            pd.DataFrame(columns=RUN_COLUMNS),
+            label="All runs",
+            interactive=False,
+            wrap=True,
+            max_height=300,
+            elem_id="runs-table",
+            # wide enough for each header's longest word: "pairs" and "minutes" broke mid-word
+            column_widths=["17%", "9%", "10%", "12%", "10%", "8%", "6%", "7%", "7%", "14%"],
+        )
         overlay_pick = gr.Dropdown([], multiselect=True, label="Overlay curves of runs")
         with gr.Row():
             accuracy_empty, loss_empty = overlay_figures({})

@@ -123,7 +123,15 @@ def poll_outputs(session: Session, status: JobStatus) -> tuple:
         if changed
         else (gr.skip(), gr.skip())
     )
-    return progress_html(status), run_status_markdown(status), *curves, status.log_tail
+    return progress_html(status), run_status_markdown(status), *curves, last_lines(status.log_tail)
+
+
+LOG_LINES = 8
+
+
+def last_lines(text: str, lines: int = LOG_LINES) -> str:
+    """As many lines as the log box shows: a longer text showed its first lines, not its last."""
+    return "\n".join(text.splitlines()[-lines:])
 
 
 def tick(session: Session) -> tuple:
@@ -225,7 +233,9 @@ class TrainTab:
                 show_label=False,
                 elem_id="acc-plot",
             )
-        log_tail = gr.Textbox(label="Log (last lines)", lines=6, max_lines=6, autoscroll=True)
+        log_tail = gr.Textbox(
+            label=f"Log (last {LOG_LINES} lines)", lines=LOG_LINES, max_lines=LOG_LINES, elem_id="log-tail"
+        )
         go_compare = gr.Button("Compare answers →")
         timer = gr.Timer(1.0, active=False)
         return cls(
