@@ -68,7 +68,13 @@ def build(source: Path) -> pd.DataFrame:
         record = json.loads(line)
         prompt, chosen, rejected = split_shared_prompt(record["chosen"], record["rejected"])
         question, chosen, rejected = last_human_turn(prompt), " ".join(chosen.split()), " ".join(rejected.split())
-        if prompt.count("Human:") == 1 and usable(question) and usable(chosen) and usable(rejected) and chosen != rejected:
+        if (
+            prompt.count("Human:") == 1
+            and usable(question)
+            and usable(chosen)
+            and usable(rejected)
+            and chosen != rejected
+        ):
             triples.append((line_number, question, chosen, rejected))
     rng = np.random.default_rng(SEED)
     by_question = {t[1]: t for t in triples}  # one pair per question text
