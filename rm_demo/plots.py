@@ -215,10 +215,16 @@ def calibration_chart(bins: list[dict]) -> go.Figure:
 
 
 def overlay_curves(
-    runs: dict[str, list[dict]], key: str = "eval_accuracy", title: str = "Held-out accuracy by run"
+    runs: dict[str, list[dict]],
+    key: str = "eval_accuracy",
+    title: str = "Held-out accuracy by run",
+    too_few: dict[str, int] | None = None,
 ) -> go.Figure:
+    """One trace per run. `too_few`: runs whose held-out pairs (the value) are too few to judge them,
+    drawn faint and dotted and named so, as the Train tab's curve of such a run is."""
     fig = _figure(title, "training step", key.replace("_", " "))
     drawn = 0
+    too_few = too_few or {}
     for name, metrics in runs.items():
         points = [(m["step"], m[key], "circle") for m in metrics if key in m and not m.get("final")]
         final = [m for m in metrics if m.get("final") and key in m]
@@ -229,8 +235,12 @@ def overlay_curves(
                 x=[p[0] for p in points],
                 y=[p[1] for p in points],
                 mode="lines+markers",
-                name=name,
+                name=f"{name} ({counted(too_few[name], 'held-out pair')}: too few to judge)"
+                if name in too_few
+                else name,
                 marker=dict(symbol=[p[2] for p in points], size=[14 if p[2] == "star" else 6 for p in points]),
+                line=dict(dash="dot") if name in too_few else None,
+                opacity=0.5 if name in too_few else 1,
             )
             drawn += 1
     if not drawn:

@@ -434,3 +434,21 @@ def test_defect_9_picking_another_run_clears_the_evaluation_shown(journey):
     assert "another-run" in summary and "Press **Evaluate**" in summary
     assert mistakes.empty and slices.empty and menu["value"] is None
     assert all(chart.layout.annotations[0].text == eval_tab.EVALUATE_FIRST for chart in charts)
+
+
+def test_one_small_sample_rule_for_the_card_the_overlay_and_the_slices():
+    """Defect 7 and its kin: below MIN_HELD_OUT_PAIRS held-out pairs no accuracy is stated as a result."""
+    from rm_demo.app import eval_tab, runs_tab
+    from rm_demo.export import metric_lines
+    from rm_demo.runs import MIN_HELD_OUT_PAIRS
+
+    card = "\n".join(metric_lines(0.0, 1.0, -0.2, 1))
+    assert "0.000" not in card and "1.000" not in card and "too few" in card
+    assert "0.750" in "\n".join(metric_lines(0.75, 0.5, 0.1, MIN_HELD_OUT_PAIRS))
+    metrics = {"tiny": [{"step": 1, "eval_accuracy": 0.0}], "big": [{"step": 1, "eval_accuracy": 0.7}]}
+    accuracy, _ = runs_tab.overlay_figures(metrics, {"tiny": 2})
+    names = {trace.name: trace for trace in accuracy.data}
+    assert names["tiny (2 held-out pairs: too few to judge)"].opacity == 0.5 and names["big"].opacity == 1
+    report = {"slices": {"rater": {"ana": {"pairs": 3, "accuracy": 1.0}, "ben": {"pairs": 12, "accuracy": 0.75}}}}
+    table = eval_tab.slice_table(report, "rater").set_index("value")
+    assert table.loc["ana", "accuracy"] == "too few" and table.loc["ben", "accuracy"] == "75.0%"

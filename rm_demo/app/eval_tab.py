@@ -18,7 +18,9 @@ from rm_demo.errors import InputError
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
 from rm_demo.text import counted
 
-MISTAKE_COLUMNS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
+MISTAKE_FIELDS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
+# Shown with spaces, so a narrow header wraps between words ("reward_rejected" broke mid-word).
+MISTAKE_COLUMNS = [name.replace("_", " ") for name in MISTAKE_FIELDS]
 SLICE_COLUMNS = ["value", "pairs", "accuracy"]
 EVALUATE_FIRST = "pick a run and press Evaluate"
 TOO_FEW = "too few held-out pairs to chart"
@@ -66,7 +68,8 @@ def evaluate_view(
             *empty_charts(TOO_FEW),
             slice_columns=columns,
         )
-    mistakes = pd.DataFrame(report.get("worst_mistakes") or [], columns=MISTAKE_COLUMNS).round(3)
+    mistakes = pd.DataFrame(report.get("worst_mistakes") or [], columns=MISTAKE_FIELDS).round(3)
+    mistakes.columns = MISTAKE_COLUMNS
     if n < min_pairs:
         return EvaluationView(
             f"**{name}** held out only {counted(n, 'pair')}: too few for an accuracy, a baseline or a "
@@ -82,7 +85,7 @@ def evaluate_view(
         plots.calibration_chart(report["calibration"]),
         plots.reward_vs_length(report.get("lengths") or {}, report["rewards"]),
         mistakes,
-        slice_table(report, slice_by),
+        slice_table(report, slice_by, min_pairs),
         columns,
     )
 
@@ -107,11 +110,15 @@ def summary_markdown(name: str, report: dict) -> str:
     return "\n\n".join(lines)
 
 
-def slice_table(report: dict, column: str | None) -> pd.DataFrame:
+def slice_table(report: dict, column: str | None, min_pairs: int = MIN_HELD_OUT_PAIRS) -> pd.DataFrame:
     values = (report.get("slices") or {}).get(column) if column else None
     if not values:
         return pd.DataFrame(columns=SLICE_COLUMNS)
-    rows = [{"value": v, "pairs": s["pairs"], "accuracy": f"{s['accuracy']:.1%}"} for v, s in values.items()]
+    rows = [
+        # the app's small-sample rule: no percentage from fewer than MIN_HELD_OUT_PAIRS pairs
+        {"value": v, "pairs": s["pairs"], "accuracy": f"{s['accuracy']:.1%}" if s["pairs"] >= min_pairs else "too few"}
+        for v, s in values.items()
+    ]
     return pd.DataFrame(rows, columns=SLICE_COLUMNS).sort_values("pairs", ascending=False, kind="stable")
 
 

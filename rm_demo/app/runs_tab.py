@@ -51,13 +51,20 @@ def run_names(root: Path, viewer: Viewer, with_model: bool = False) -> list[str]
 
 
 def overlay(root: Path, names: list[str] | None, viewer: Viewer):
-    return overlay_figures({name: RunFolder(open_run(root, name, viewer)).metrics() for name in names or []})
+    paths = {name: open_run(root, name, viewer) for name in names or []}
+    too_few = {}
+    for name, path in paths.items():
+        held_out = RunRecord.load(path).data.get("eval_pairs")
+        if isinstance(held_out, int) and held_out < MIN_HELD_OUT_PAIRS:
+            too_few[name] = held_out
+    return overlay_figures({name: RunFolder(path).metrics() for name, path in paths.items()}, too_few)
 
 
-def overlay_figures(metrics: dict[str, list[dict]]) -> tuple:
-    """Held-out accuracy and train loss of each run; with none, both say to pick runs."""
+def overlay_figures(metrics: dict[str, list[dict]], too_few: dict[str, int] | None = None) -> tuple:
+    """Held-out accuracy and train loss of each run; with none, both say to pick runs. Runs in `too_few`
+    held out too few pairs to be judged (the app's one small-sample rule): their accuracy is drawn faint."""
     return (
-        plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run"),
+        plots.overlay_curves(metrics, "eval_accuracy", "Held-out accuracy by run", too_few),
         plots.overlay_curves(metrics, "loss", "Train loss by run"),
     )
 
