@@ -46,7 +46,7 @@ def test_before_and_after_side_by_side(monkeypatch):
     monkeypatch.setattr(compare_tab, "get_scorer", lambda m, length=None: Fake(base if m == "default" else trained))
     view = compare_tab.compare_view("runs/r1/model", Q, A, B, with_base=True)
     assert list(view.results) == [BASE_MODEL_LABEL, "trained: r1"]
-    assert "Before training (untrained base (embedded MiniLM)): 52.5%" in view.message
+    assert "Before training, the untrained base (embedded MiniLM) gave 52.5%" in view.message
     assert "+42.8 percentage points" in view.message
     assert view.table_html.count("<tr>") == 3 and len(view.figure.data) == 2
     alone = compare_tab.compare_view("runs/r1/model", Q, A, B, with_base=False)

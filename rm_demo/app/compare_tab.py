@@ -82,7 +82,7 @@ def compare_view(
         before = results[before_name]["p_a_preferred"]
         message += (
             # the change of a percentage is in points: 51% to 99% is +48 points, not +48%
-            f" Before training ({before_name}): {before:.1%}, so training moved P(A) by "
+            f" Before training, the {before_name} gave {before:.1%}, so training moved P(A) by "
             f"{bold}{100 * (final['p_a_preferred'] - before):+.1f} percentage points{bold}."
         )
     message += caveat
@@ -250,7 +250,7 @@ class CompareTab:
                 [(BASE_MODEL_LABEL, "default")], value="default", label="Reward model", elem_id="model-pick", scale=3
             )
             refresh = gr.Button("↻ runs", scale=0)
-            example_btn = gr.Button("Fill in an example from my pairs", scale=0, elem_id="example-btn")
+            example_btn = gr.Button("Fill in an example", scale=0, elem_id="example-btn")
         pick_note = gr.Markdown(elem_id="pick-note")
         example_note = gr.Markdown(elem_id="example-note")
         question = gr.Textbox(label="Question", lines=2, elem_id="question")
