@@ -26,6 +26,28 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--score-col", help="column holding the feedback score")
     group.add_argument("--chosen-col", help="column holding the chosen answer (pairs files)")
     group.add_argument("--rejected-col", help="column holding the rejected answer (pairs files)")
+    _add_max_input(group)
+
+
+# Bytes of input, after decompression, a command reads at most: a gzip bomb or a huge file stops
+# here with a message, with the process's memory well under 1 GB (bench/bench_hostile_memory.py).
+DEFAULT_MAX_INPUT_MB = 512
+
+
+def _add_max_input(parser) -> None:
+    parser.add_argument(
+        "--max-input-mb",
+        type=float,
+        default=DEFAULT_MAX_INPUT_MB,
+        help=f"read at most this many MB of input, after decompression (default {DEFAULT_MAX_INPUT_MB})",
+    )
+
+
+def _max_bytes(args) -> int:
+    mb = getattr(args, "max_input_mb", DEFAULT_MAX_INPUT_MB)
+    if not mb > 0:
+        raise InputError(f"--max-input-mb must be above 0, not {mb:g}", fix="e.g. --max-input-mb 2000")
+    return int(mb * 1e6)
 
 
 def _add_pair_options(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +75,7 @@ def read_options_from(args):
         score_col=args.score_col,
         chosen_col=args.chosen_col,
         rejected_col=args.rejected_col,
+        max_bytes=_max_bytes(args),
     )
 
 
@@ -65,8 +88,9 @@ def pair_options_from(args):
 
 def cmd_pairs(args) -> int:
     from rm_demo.pairs import pairs_from_file, write_pairs
-    from rm_demo.tables import atomic_path, check_writable
+    from rm_demo.tables import atomic_path, check_outputs, check_writable
 
+    check_outputs({"the input": args.input}, {"-o": args.output, "--report": args.report, "--dropped": args.dropped})
     for path in (args.output, args.report, args.dropped):
         check_writable(path)
     read, pairing = read_options_from(args), pair_options_from(args)
@@ -136,13 +160,9 @@ def cmd_train(args) -> int:
 
 def _check_input_file(path: str) -> None:
     """A regular file: a device, a FIFO or a folder would be copied into the run without end, or not at all."""
-    source = Path(path)
-    if not source.exists():
-        raise InputError("file not found", source=path, fix="check the path")
-    if not source.is_file():
-        raise InputError(
-            "not a regular file (a folder, device or pipe)", source=path, fix="save the data to a file first"
-        )
+    from rm_demo.tables import regular_input
+
+    regular_input(path)
 
 
 def _make_room(out: Path, overwrite: bool) -> None:
@@ -176,12 +196,14 @@ def cmd_score(args) -> int:
 
     from rm_demo.feedback import ReadOptions
     from rm_demo.score import Scorer, read_answers, score_answers
-    from rm_demo.tables import check_writable, write_table
+    from rm_demo.tables import check_outputs, check_writable, write_table
 
+    check_outputs({"--input": args.input}, {"-o": args.output})
     check_writable(args.output)
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, not {args.batch_size}", fix="use e.g. --batch-size 64")
-    table = read_answers(args.input, ReadOptions(encoding=args.encoding), args.question_col, args.answer_col)
+    read = ReadOptions(encoding=args.encoding, max_bytes=_max_bytes(args))
+    table = read_answers(args.input, read, args.question_col, args.answer_col)
     scorer = Scorer(args.model, batch_size=args.batch_size, precision=args.precision)
     with tqdm(desc="scoring", unit="batch", file=sys.stderr) as bar:
 
@@ -205,8 +227,9 @@ def cmd_compare(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from rm_demo.evaluate import evaluate_file, evaluate_run
-    from rm_demo.tables import check_writable
+    from rm_demo.tables import check_outputs, check_writable
 
+    check_outputs({"the pairs file": args.pairs}, {"-o": args.output})
     check_writable(args.output)
     with contextlib.redirect_stdout(sys.stderr):
         if args.run:
@@ -256,16 +279,20 @@ def cmd_rank(args) -> int:
 
 def _answers_from(path: str) -> list[str]:
     """One answer per line, or a table (CSV/TSV/JSONL/JSON) with an answer column."""
-    from rm_demo.feedback import find_column, read_table
+    from rm_demo.feedback import ReadOptions, find_column, read_table
     from rm_demo.insight import read_answers
+    from rm_demo.tables import regular_input
 
+    regular_input(path)
     if Path(path).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
-        table = read_table(path)
+        table = read_table(path, ReadOptions(max_bytes=DEFAULT_MAX_INPUT_MB * 1_000_000))
         column = find_column([c for c in table.frame.columns if c != "row"], "answer", None, table.source)
         answers = [str(a).strip() for a in table.frame[column] if str(a).strip()]
         if len(answers) < 2:
             raise InputError("the file holds fewer than two answers", source=table.source, fix="give two or more")
         return answers
+    if Path(path).stat().st_size > DEFAULT_MAX_INPUT_MB * 1_000_000:
+        raise InputError(f"the file is over {DEFAULT_MAX_INPUT_MB} MB", source=path, fix="give fewer answers")
     try:
         return read_answers(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -372,6 +399,7 @@ def _after_training_parsers(sub) -> None:
     sc.add_argument("--question-col")
     sc.add_argument("--answer-col")
     sc.add_argument("--encoding", default="auto")
+    _add_max_input(sc)
     sc.add_argument("--batch-size", type=int, default=64)
     sc.add_argument(
         "--precision",

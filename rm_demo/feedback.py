@@ -527,7 +527,13 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
     options = options or ReadOptions()
     path = Path(path)
     source = name or path.name
-    head_bytes = _head(path)
+    head_bytes = _head(path, source)
+    if options.max_bytes is not None and head_bytes[:2] != GZIP_MAGIC and path.stat().st_size > options.max_bytes:
+        raise InputError(
+            f"the file is over {options.max_bytes / 1e6:g} MB",
+            source=source,
+            fix="use a smaller file; the CLI reads bigger ones with --max-input-mb",
+        )
     fast = _plain_ascii_csv(path, source, head_bytes, options)
     if fast is not None:
         return fast
@@ -571,7 +577,10 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
     return RawTable(frame, source, fmt, encoding, detected, delimiter, notes)
 
 
-def _head(path: Path) -> bytes:
+def _head(path: Path, source: str | None = None) -> bytes:
+    from rm_demo.tables import regular_input
+
+    regular_input(path, source)  # a device or a pipe is never read
     try:
         with path.open("rb") as fh:
             return fh.read(65536)
@@ -608,8 +617,8 @@ def _plain_ascii_csv(path: Path, source: str, head: bytes, options: ReadOptions)
         or options.encoding not in ("", "auto", None)
     ):
         return None
-    if path.suffix.lower() in COMPRESSED_SUFFIXES or b"\n" not in head or options.max_bytes is not None:
-        return None
+    if path.suffix.lower() in COMPRESSED_SUFFIXES or b"\n" not in head:
+        return None  # (the size limit of a plain file was checked from its size before: read_table)
     text = head.decode("ascii")
     if _detect_format(source, text) != "csv":
         return None

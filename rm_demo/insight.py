@@ -116,8 +116,15 @@ def occlusion(scorer, question: str, answer: str, max_words: int = 200) -> dict:
     return {"reward": full, "tokens": tokens}
 
 
-def read_answers(text: str) -> list[str]:
-    answers = [line.strip() for line in text.splitlines() if line.strip()]
+def read_answers(text: str, max_answers: int | None = None) -> list[str]:
+    """One answer per line. Only CR and LF end a line: `str.splitlines` also splits on U+2028 and
+    other separators that can sit inside an answer."""
+    answers = [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
     if len(answers) < 2:
         raise InputError("give at least two answers, one per line", fix="paste or type each answer on its own line")
+    if max_answers is not None and len(answers) > max_answers:
+        raise InputError(
+            f"{len(answers):,} answers is over this app's limit of {max_answers:,}",
+            fix=f"rank at most {max_answers:,} at a time (the CLI's `rank` has no such limit)",
+        )
     return answers

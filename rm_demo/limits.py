@@ -41,6 +41,11 @@ class Limits:
     live_total: int = 20
     run_ttl_hours: float | None = None  # finished runs older than this are pruned (public mode)
     min_free_disk_mb: float = 500.0
+    # What one click may send the app to score: every entry point (Compare, Explain, Rank, Score, API)
+    # checks these before any model runs.
+    max_text_chars: int = 100_000  # a question or an answer
+    max_rank_answers: int = 1_000
+    max_score_rows: int = 1_000_000  # rows of an uploaded file of answers to score
 
     @classmethod
     def from_env(cls, public: bool | None = None) -> Limits:
@@ -62,7 +67,21 @@ class Limits:
             live_total=8,
             run_ttl_hours=24.0,
             max_model_params_m=600.0,
+            max_text_chars=10_000,
+            max_rank_answers=50,
+            max_score_rows=20_000,
         )
+
+
+def check_texts(limits: Limits, **texts: str) -> None:
+    """Each text within `limits.max_text_chars`, named by its field when it is not."""
+    for field, text in texts.items():
+        if text is not None and len(text) > limits.max_text_chars:
+            raise InputError(
+                f"the {field.replace('_', ' ')} is {len(text):,} characters; the limit here is "
+                f"{limits.max_text_chars:,}",
+                fix="shorten it (a reward model reads only its first few hundred tokens anyway)",
+            )
 
 
 def check_model(model: str, limits: Limits) -> None:

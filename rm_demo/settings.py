@@ -98,6 +98,9 @@ def limits_from_env(env: Mapping[str, str], public: bool) -> Limits:
         live_total=int(number("RM_DEMO_MAX_QUEUE", base.live_total)),
         run_ttl_hours=number("RM_DEMO_RUN_TTL_HOURS", base.run_ttl_hours or 0) or None,
         min_free_disk_mb=number("RM_DEMO_MIN_FREE_DISK_MB", base.min_free_disk_mb),
+        max_text_chars=int(number("RM_DEMO_MAX_TEXT_CHARS", base.max_text_chars)),
+        max_rank_answers=int(number("RM_DEMO_MAX_RANK_ANSWERS", base.max_rank_answers)),
+        max_score_rows=int(number("RM_DEMO_MAX_SCORE_ROWS", base.max_score_rows)),
     )
 
 

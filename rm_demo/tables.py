@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -34,17 +35,98 @@ def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# The process's umask, read once (reading it means setting it, which must not race other threads).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def _kind(mode: int) -> str:
+    return {stat.S_IFCHR: "a device", stat.S_IFBLK: "a device", stat.S_IFIFO: "a pipe", stat.S_IFSOCK: "a socket"}.get(
+        stat.S_IFMT(mode), "not a regular file"
+    )
+
+
+def regular_input(path: str | os.PathLike, source: str | None = None) -> Path:
+    """`path` if it is a regular file (through symlinks). A device (/dev/zero), a pipe (`<(cat f)`, a
+    FIFO with no writer) or a socket would be read without end, or hang: they are refused."""
+    source = source or str(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError("file not found", source=source, fix="check the path") from None
+    except OSError as exc:
+        raise InputError(f"cannot be read: {exc.strerror or exc}", source=source, fix="check the path") from None
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder, not a file", source=source, fix="give the path of a file")
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"is {_kind(mode)}, not a regular file",
+            source=source,
+            fix="save the data to a file first and give that file's path",
+        )
+    return Path(path)
+
+
+def output_target(path: str | os.PathLike) -> Path:
+    """Where writing `path` lands: through a symlink to the file it names (the link stays a link); a
+    device, pipe or socket is refused, never replaced by a plain file."""
+    target = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return target  # a new file
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder, not a file", source=str(path), fix="give a file name, e.g. pairs.jsonl")
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"is {_kind(mode)}, not a file: an output never replaces one",
+            source=str(path),
+            fix="give a file name, e.g. pairs.jsonl",
+        )
+    return target
+
+
+def check_outputs(inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
+    """Before any work: no output is an input (it would be destroyed), no two outputs are one file."""
+    seen: dict[Path, str] = {}
+    real_inputs = {Path(os.path.realpath(p)): name for name, p in inputs.items() if p}
+    for name, path in outputs.items():
+        if not path:
+            continue
+        target = output_target(path)
+        if target in real_inputs:
+            raise InputError(
+                f"{name} is the input file {real_inputs[target]}: writing it would destroy the input",
+                source=str(path),
+                fix=f"give {name} another file name",
+            )
+        if target in seen:
+            raise InputError(
+                f"{name} and {seen[target]} are the same file: one would overwrite the other",
+                source=str(path),
+                fix="give each output its own file name",
+            )
+        seen[target] = name
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
-    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds.
+    """Yield a temporary path beside `path`'s target; it replaces the target only if the block succeeds.
 
-    A failure (a full disk, an interrupt) leaves no partial file behind.
+    A failure (a full disk, an interrupt) leaves no partial file behind. A symlink is written through
+    (its target changes, the link stays); the file gets the mode a plain `open` would give it (the
+    umask; an existing file keeps its mode), not mkstemp's 0600.
     """
-    target = Path(path)
+    target = output_target(path)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -194,9 +276,7 @@ def check_writable(path: str | os.PathLike | None) -> None:
     """Fail before any work when an output path cannot be written: a folder, or a folder that is missing."""
     if not path:
         return
-    target = Path(path)
-    if target.is_dir():
-        raise InputError("is a folder, not a file", source=str(target), fix="give a file name, e.g. pairs.jsonl")
+    target = output_target(path)
     parent = target.parent
     if not parent.is_dir():
         raise InputError(

@@ -4,6 +4,8 @@ for, or exit 2 with one plain message, never a traceback."""
 import errno
 import gzip
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -227,3 +229,106 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: picture.csv: this is a PNG image")
     assert "Traceback" not in proc.stderr
+
+
+# ---- issue 26: outputs never destroy a device, an input or each other; inputs are bounded
+
+
+def _fifo(tmp_path, name="pipe.csv"):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this OS")
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def _good(tmp_path, name="in.csv"):
+    path = tmp_path / name
+    path.write_text(GOOD)
+    return path
+
+
+# what, argv builder (tmp_path, input) -> args, a part of the message (exit 2)
+OUTPUT_CASES = [
+    ("-o is the input", lambda t, i: ["pairs", i, "-o", i], "would destroy the input"),
+    ("--dropped is the input", lambda t, i: ["pairs", i, "-o", t / "p.jsonl", "--dropped", i], "destroy the input"),
+    ("--report is -o", lambda t, i: ["pairs", i, "-o", t / "p.json", "--report", t / "p.json"], "same file"),
+    ("-o through a link to the input", lambda t, i: ["pairs", i, "-o", _link(t, i)], "destroy the input"),
+    ("-o a pipe", lambda t, i: ["pairs", i, "-o", _fifo(t, "out.jsonl")], "is a pipe"),
+    ("score -o is --input", lambda t, i: ["score", "--input", i, "-o", i], "destroy the input"),
+]
+
+
+def _link(tmp_path, target):
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    return link
+
+
+@pytest.mark.parametrize("what, argv, message", OUTPUT_CASES, ids=[c[0] for c in OUTPUT_CASES])
+def test_an_output_never_replaces_an_input_a_device_or_another_output(tmp_path, capsys, what, argv, message):
+    source = _good(tmp_path)
+    code, err = _run(capsys, *argv(tmp_path, source))
+    assert code == 2 and message in err, err
+    assert source.read_text() == GOOD  # the input is untouched
+
+
+def test_dev_full_stays_a_device(tmp_path, capsys):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    code, err = _run(capsys, "pairs", _good(tmp_path), "-o", "/dev/full")
+    assert code == 2 and "is a device" in err and not os.path.isfile("/dev/full")
+
+
+def test_an_output_symlink_is_written_through_and_the_umask_is_respected(tmp_path, capsys):
+    target = tmp_path / "real.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "pairs.jsonl"
+    link.symlink_to(target)
+    old = os.umask(0o027)
+    try:
+        code, err = _run(capsys, "pairs", _good(tmp_path), "-o", link, "--report", tmp_path / "new.json")
+    finally:
+        os.umask(old)
+    assert code == 0, err
+    assert link.is_symlink() and len(target.read_text().splitlines()) == 2  # the link stays, its file has the pairs
+    # An existing file keeps its mode; a new one gets what the umask gives (not mkstemp's 0600).
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o666 & ~tables._UMASK
+
+
+INPUT_CASES = [
+    ("/dev/zero", lambda t: "/dev/zero", "is a device"),
+    ("a .csv link to /dev/zero", lambda t: _link(t, "/dev/zero"), "is a device"),
+    ("a FIFO with no writer", lambda t: _fifo(t), "is a pipe"),
+    ("a folder", lambda t: t, "is a folder"),
+]
+
+
+@pytest.mark.parametrize("what, path, message", INPUT_CASES, ids=[c[0] for c in INPUT_CASES])
+@pytest.mark.parametrize("command", ["pairs", "score", "rank", "train"])
+def test_special_files_are_refused_as_inputs_at_once(tmp_path, capsys, what, path, message, command):
+    if what != "a folder" and what != "a FIFO with no writer" and not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    source = path(tmp_path)
+    argv = {
+        "pairs": ["pairs", source, "-o", tmp_path / "p.jsonl"],
+        "score": ["score", "--input", source, "-o", tmp_path / "s.csv"],
+        "rank": ["rank", "--question", "Q", "--answers-file", source],
+        "train": ["train", source, "-o", tmp_path / "run"],
+    }[command]
+    code, err = _run(capsys, *argv)
+    assert code == 2 and message in err, err
+
+
+def test_a_gzip_bomb_stops_at_the_input_limit(tmp_path, capsys):
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"question,answer,score\n" + b"q,a,1\n" * 2_000_000))  # 12 MB inside
+    code, err = _run(capsys, "pairs", bomb, "-o", tmp_path / "p.jsonl", "--max-input-mb", "5")
+    assert code == 2 and "over 5 MB once decompressed" in err
+    assert cli.DEFAULT_MAX_INPUT_MB <= 512  # the default bound keeps a whole process under 1 GB
+
+
+def test_an_answer_with_a_line_separator_inside_stays_one_answer():
+    from rm_demo.insight import read_answers
+
+    assert read_answers("one\u2028still one\ntwo\r\nthree") == ["one\u2028still one", "two", "three"]

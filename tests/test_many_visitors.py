@@ -111,7 +111,9 @@ def test_a_private_app_keeps_the_cli_runs_yours(tmp_path, monkeypatch):
     assert [r.name for r in visible_runs(tmp_path, Session(owner=ALICE).viewer())] == ["cli-run"]
 
 
-def test_the_facilitator_sees_and_controls_everything(shared_app):
+def test_the_facilitator_sees_and_controls_everything(shared_app, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(facilitator_tab, "guesses", facilitator_tab.GuessThrottle(clock=lambda: now[0]))
     _run(shared_app, "alice-run", ALICE)
     _run(shared_app, "bob-run", BOB)
     session = Session(owner="f" * 32)
@@ -119,6 +121,9 @@ def test_the_facilitator_sees_and_controls_everything(shared_app):
         facilitator_tab.all_runs_table(session)
     session, message = facilitator_tab.unlock(session, "wrong")
     assert not session.facilitator and "not the facilitator secret" in message
+    session, message = facilitator_tab.unlock(session, "open sesame")
+    assert not session.facilitator and "try again in 1 s" in message  # not even checked yet
+    now[0] += 1.0
     session, message = facilitator_tab.unlock(session, "open sesame")
     assert session.facilitator
     table = facilitator_tab.all_runs_table(session)
@@ -219,3 +224,22 @@ def test_a_public_app_offers_its_model_list_not_a_path_box(monkeypatch):
     monkeypatch.delenv("RM_DEMO_PUBLIC")
     with gr.Blocks():
         assert isinstance(TrainTab.build("CPU").custom_model, gr.Textbox)
+
+
+def test_guesses_of_the_secret_are_throttled_per_visitor_without_sleeping(shared_app, monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(facilitator_tab, "guesses", facilitator_tab.GuessThrottle(clock=lambda: now[0]))
+    guesser = Session(owner="g" * 32)
+    for expected_wait in (1, 2, 4, 8):
+        guesser, message = facilitator_tab.unlock(guesser, "guess")
+        assert "not the facilitator secret" in message
+        guesser, message = facilitator_tab.unlock(guesser, "open sesame")  # refused unchecked, at once
+        assert not guesser.facilitator and f"try again in {expected_wait} s" in message
+        now[0] += expected_wait
+    # A flood from many other pages changes nothing for the facilitator's own page.
+    for i in range(200):
+        facilitator_tab.unlock(Session(owner=f"{i:032d}"), "guess")
+    facilitator, message = facilitator_tab.unlock(Session(owner="f" * 32), "open sesame")
+    assert facilitator.facilitator
+    nobody, message = facilitator_tab.unlock(Session(owner=""), "open sesame")  # no page load: no id
+    assert not nobody.facilitator and "no visitor id" in message

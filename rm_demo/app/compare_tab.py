@@ -13,10 +13,12 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.app import rank_explain
+from rm_demo.app.menus import Menu
 from rm_demo.app.messages import problem
 from rm_demo.app.rank_explain import RankExplain
-from rm_demo.app.state import Session, runs_root
+from rm_demo.app.state import Session, limits, runs_root
 from rm_demo.errors import InputError
+from rm_demo.limits import check_texts
 from rm_demo.runs import (
     BASE_MODEL_LABEL,
     MIN_HELD_OUT_PAIRS,
@@ -59,6 +61,10 @@ def compare_view(
     model = model or "default"
     if allowed is not None and model not in allowed:
         return CompareView("**That model is not available here.** Pick one from the menu (↻ runs refreshes it).")
+    try:
+        check_texts(limits(), question=question, answer_A=answer_a, answer_B=answer_b)
+    except InputError as exc:
+        return CompareView(problem(exc, "Cannot compare"))
     # "Before" is the model this run started from, at the length it trained with (not always MiniLM).
     base, base_length = base_model_of(model) if model != "default" else ("default", None)
     before_name = base_label(base)
@@ -246,7 +252,7 @@ class CompareTab:
     @classmethod
     def build(cls) -> CompareTab:
         with gr.Row():
-            model_pick = gr.Dropdown(
+            model_pick = Menu(
                 [(BASE_MODEL_LABEL, "default")], value="default", label="Reward model", elem_id="model-pick", scale=3
             )
             refresh = gr.Button("↻ runs", scale=0)
@@ -291,6 +297,10 @@ class CompareTab:
 
 def wire(compare: CompareTab, session) -> None:
     def run(model, q, a, b, with_base, sess: Session):
+        try:
+            sess.require_owner()
+        except InputError as exc:
+            return problem(exc), "", empty_chart()
         view = compare_view(model, q, a, b, with_base, sess.model_paths())
         return view.message, view.table_html, view.figure
 

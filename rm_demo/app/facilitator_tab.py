@@ -3,6 +3,7 @@ queue, and stop, delete or share any run. Everyone else sees only a box for the 
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo.access import open_run, secret_matches
+from rm_demo.app.menus import Menu
 from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, facilitator_secret, runs_root
 from rm_demo.errors import InputError
@@ -19,11 +21,53 @@ from rm_demo.runs import RunFolder, RunRecord, delete_run, list_runs
 COLUMNS = ["run", "owner", "status", "queue", "data", "started", "shared"]
 
 
+class GuessThrottle:
+    """Wrong guesses of the secret, per visitor: after the n-th wrong guess that visitor waits 2^(n-1)
+    seconds (at most 10 minutes) before a guess is even checked. Nothing sleeps, so a flood of guesses
+    from some clients neither holds the app's workers nor delays the real facilitator's unlock (a
+    shared one-second sleep did both: 14 s for the facilitator under a flood)."""
+
+    def __init__(self, clock=time.monotonic, longest_s: float = 600.0):
+        self.clock, self.longest_s = clock, longest_s
+        self._failures: dict[str, tuple[int, float]] = {}  # visitor -> (wrong guesses, time of the last)
+        self._lock = threading.Lock()
+
+    def wait_s(self, visitor: str) -> float:
+        with self._lock:
+            failures, last = self._failures.get(visitor, (0, 0.0))
+        if not failures:
+            return 0.0
+        return max(0.0, last + min(2.0 ** (failures - 1), self.longest_s) - self.clock())
+
+    def failed(self, visitor: str) -> None:
+        with self._lock:
+            failures, _ = self._failures.get(visitor, (0, 0.0))
+            self._failures[visitor] = (failures + 1, self.clock())
+            if len(self._failures) > 100_000:  # a bound on memory: the oldest visitors go
+                for key in list(self._failures)[:10_000]:
+                    del self._failures[key]
+
+    def succeeded(self, visitor: str) -> None:
+        with self._lock:
+            self._failures.pop(visitor, None)
+
+
+guesses = GuessThrottle()
+
+
 def unlock(session: Session, given: str) -> tuple[Session, str]:
+    try:
+        session.require_owner()
+    except InputError as exc:
+        return session, problem(exc)
+    wait = guesses.wait_s(session.owner)
+    if wait > 0:
+        return session, f"**Too many wrong guesses from this page:** try again in {wait:.0f} s."
     session.facilitator = secret_matches(given, facilitator_secret())
     if not session.facilitator:
-        time.sleep(1.0)  # a wrong guess costs a second: no fast guessing through the API
+        guesses.failed(session.owner)
         return session, "**That is not the facilitator secret.**"
+    guesses.succeeded(session.owner)
     return session, "Unlocked: you see and control every run."
 
 
@@ -97,7 +141,7 @@ class FacilitatorTab:
         refresh_btn = gr.Button("↻ Refresh", scale=0)
         table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), label="Every run", interactive=False, elem_id="all-runs")
         with gr.Row():
-            run_pick = gr.Dropdown([], label="Run", scale=3)
+            run_pick = Menu([], label="Run", scale=3)
             stop_btn = gr.Button("Stop", variant="stop", scale=1)
             share_btn = gr.Button("Share as example", scale=1)
             unshare_btn = gr.Button("Unshare", scale=1)

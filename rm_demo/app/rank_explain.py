@@ -10,9 +10,10 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo.app.messages import problem
-from rm_demo.app.state import Session
+from rm_demo.app.state import Session, limits
 from rm_demo.errors import InputError
 from rm_demo.insight import occlusion, rank, read_answers
+from rm_demo.limits import check_texts
 from rm_demo.runs import base_label, base_model_of
 from rm_demo.score import get_scorer
 
@@ -20,6 +21,7 @@ RANK_COLUMNS = ["rank", "answer", "reward", "P(best)"]
 
 
 def _allowed(model: str | None, session: Session) -> str:
+    session.require_owner()
     model = model or "default"
     if model not in session.model_paths():
         raise InputError("that model is not available here", fix="pick one from the menu (↻ runs refreshes it)")
@@ -30,7 +32,9 @@ def rank_view(model: str, question: str, answers_text: str) -> tuple[str, pd.Dat
     question = (question or "").strip()
     if not question:
         raise InputError("type the question first")
-    answers = read_answers(answers_text or "")
+    rules = limits()
+    check_texts(rules, question=question, answers=answers_text)  # one box: at most the text limit in all
+    answers = read_answers(answers_text or "", max_answers=rules.max_rank_answers)
     ranked = rank(get_scorer(model).score([question] * len(answers), answers), answers)
     table = pd.DataFrame(
         [
@@ -88,24 +92,41 @@ def explained_html(explained: dict, label: str, max_words: int | None = None) ->
     )
 
 
+EXPLAIN_WORDS = 200  # one forward pass per word: the first 200 words of an answer are explained
+
+
+def unread_note(scorer, question: str, answer: str) -> str:
+    """Said under an answer the model does not read to its end: words past its window show no effect
+    because the model never sees them, not because they do not matter."""
+    kept = len(scorer.encoder.encode([question], [answer]).input_ids[0])
+    whole = sum(len(scorer.tokenizer(t, add_special_tokens=False).input_ids) for t in (question, answer))
+    if whole < kept:
+        return ""
+    return (
+        f'<div style="opacity: 0.7; font-size: 0.9em">The model reads {scorer.max_length} tokens of question '
+        "and answer: words past that show no effect because it never sees them.</div>"
+    )
+
+
+def _explained(scorer, question: str, answers: tuple, label: str) -> list[str]:
+    return [
+        explained_html(occlusion(scorer, question, a, EXPLAIN_WORDS), f"{name}, {label}", EXPLAIN_WORDS)
+        + unread_note(scorer, question, a)
+        for name, a in zip("AB", answers)
+    ]
+
+
 def explain_view(model: str, question: str, answer_a: str, answer_b: str, with_base: bool) -> tuple:
-    """(message, A and B under the chosen model, A and B under the untrained base or None)."""
+    """(message, A and B under the chosen model, A and B under the untrained base or "")."""
     question, answer_a, answer_b = ((t or "").strip() for t in (question, answer_a, answer_b))
     if not (question and answer_a and answer_b):
         raise InputError("fill in the question and both answers")
-    chosen = get_scorer(model)
-    shown = [
-        explained_html(occlusion(chosen, question, a), f"{n}, chosen model")
-        for n, a in (("A", answer_a), ("B", answer_b))
-    ]
+    check_texts(limits(), question=question, answer_A=answer_a, answer_B=answer_b)
+    shown = _explained(get_scorer(model), question, (answer_a, answer_b), "chosen model")
     base = ["", ""]
     if with_base and model != "default":
         base_model, base_length = base_model_of(model)  # the run's own base, at its own length
-        before = get_scorer(base_model, base_length)
-        base = [
-            explained_html(occlusion(before, question, a), f"{n}, {base_label(base_model)}")
-            for n, a in (("A", answer_a), ("B", answer_b))
-        ]
+        base = _explained(get_scorer(base_model, base_length), question, (answer_a, answer_b), base_label(base_model))
     return (EXPLAIN_KEY, *shown, *base)
 
 

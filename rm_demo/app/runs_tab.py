@@ -11,13 +11,14 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run, visible_runs
+from rm_demo.app.menus import Menu
 from rm_demo.app.messages import problem
 from rm_demo.app.run_view import command_markdown
-from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, runs_root
+from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, limits, max_upload_mb, runs_root
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, RunRecord, delete_run
-from rm_demo.score import forget_scorer, get_scorer, score_file
+from rm_demo.score import forget_scorer, get_scorer, read_answers, score_answers
 from rm_demo.tables import write_table
 
 RUN_COLUMNS = ["run", "status", "model", "data", "date", "held-out acc", "pairs", "held out", "minutes", "note"]
@@ -93,8 +94,20 @@ def score_view(
             "upload a CSV or JSONL of answers first", fix="it needs a question column and an answer column"
         )
     model = str(open_run(root, name, viewer) / "model") if name else "default"
-    read = ReadOptions(encoding=encoding or "auto", delimiter=DELIMITERS.get(delimiter or "auto"))
-    scored = score_file(get_scorer(model), path, read)
+    # The Data tab's bounds: bytes after decompression, then rows, all before any model runs.
+    read = ReadOptions(
+        encoding=encoding or "auto",
+        delimiter=DELIMITERS.get(delimiter or "auto"),
+        max_bytes=int(max_upload_mb() * 1e6),
+    )
+    table = read_answers(path, read)
+    if len(table.frame) > limits().max_score_rows:
+        raise InputError(
+            f"{len(table.frame):,} rows is over this app's limit of {limits().max_score_rows:,}",
+            source=table.source,
+            fix="score a smaller file here, or any size with the CLI (python -m rm_demo score)",
+        )
+    scored = score_answers(get_scorer(model), table)
     out = work_dir / (Path(scored.source).stem + ".scored.csv")
     write_table(scored.frame, out)
     rewards = scored.frame["reward"]
@@ -170,13 +183,13 @@ class RunsTab:
             # wide enough for each header's longest word: "pairs" and "minutes" broke mid-word
             column_widths=["17%", "9%", "10%", "12%", "10%", "8%", "6%", "7%", "7%", "14%"],
         )
-        overlay_pick = gr.Dropdown([], multiselect=True, label="Overlay curves of runs")
+        overlay_pick = Menu([], multiselect=True, label="Overlay curves of runs")
         with gr.Row():
             accuracy_empty, loss_empty = overlay_figures({})
             overlay_acc = gr.Plot(accuracy_empty, label="Accuracy", show_label=False)
             overlay_loss = gr.Plot(loss_empty, label="Loss", show_label=False)
         with gr.Row():
-            run_pick = gr.Dropdown([], label="Run", scale=3, elem_id="run-pick")
+            run_pick = Menu([], label="Run", scale=3, elem_id="run-pick")
             zip_btn = gr.Button("Export zip", scale=1)
             zip_file = gr.File(label="Run zip", scale=2)
         command = gr.Markdown(elem_id="run-command")
@@ -184,8 +197,8 @@ class RunsTab:
         with gr.Accordion("Score a file of answers", open=False):
             with gr.Row():
                 score_upload = gr.File(label="CSV/JSONL with question and answer columns", type="filepath", scale=2)
-                score_encoding = gr.Dropdown(ENCODINGS, value="auto", label="Encoding", scale=1)
-                score_delimiter = gr.Dropdown(list(DELIMITERS), value="auto", label="Delimiter", scale=1)
+                score_encoding = Menu(ENCODINGS, value="auto", label="Encoding", scale=1)
+                score_delimiter = Menu(list(DELIMITERS), value="auto", label="Delimiter", scale=1)
             score_btn = gr.Button("Score with the run above (or the base model)", elem_id="score-btn")
             score_message = gr.Markdown(elem_id="score-message")
             score_preview = gr.Dataframe(interactive=False, wrap=True, max_height=300, visible=False)
@@ -262,6 +275,7 @@ def wire(runs: RunsTab, session) -> None:
 
     def score(name, path, encoding, delimiter, sess: Session):
         try:
+            sess.require_owner()
             message, preview, out = score_view(
                 runs_root(), name, sess.viewer(), path, encoding, delimiter, sess.workdir()
             )

@@ -201,6 +201,14 @@ class Session:
         (another visitor's run, a server path) is refused."""
         return {path for _, path in model_choices(runs_root(), self.viewer())}
 
+    def require_owner(self) -> None:
+        """Every action is some visitor's: a client that skipped the page load (no id) is refused, so no
+        limit per visitor can be dodged by never having one."""
+        if len(self.owner or "") < 16:
+            raise InputError(
+                "this page has no visitor id yet", fix="reload the page (a gradio_client calls /load first)"
+            )
+
     def read_options_dict(self) -> dict:
         return asdict(self.settings.read_options()) if self.settings else {}
 

@@ -1,0 +1,103 @@
+"""Hostile input to a public app (issue 26): every entry point that scores text checks one budget per
+kind of input before any model runs, and refuses with a plain message."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import gradio as gr
+import pytest
+
+from rm_demo.app import compare_tab, rank_explain, runs_tab
+from rm_demo.app.menus import Menu
+from rm_demo.app.state import Session
+from rm_demo.errors import InputError
+
+VISITOR = "v" * 32
+
+
+@pytest.fixture
+def public_app(tmp_path, monkeypatch):
+    monkeypatch.setenv("RM_DEMO_PUBLIC", "1")
+    monkeypatch.setenv("RM_DEMO_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("RM_DEMO_MAX_UPLOAD_MB", "5")
+    return tmp_path
+
+
+def _gzip_of_rows(path, rows: int):
+    path.write_bytes(gzip.compress(b"question,answer\n" + b"Why?,Because.\n" * rows))
+    return path
+
+
+# what, call(tmp_path) that must raise, a part of the message
+CASES = [
+    (
+        "score: a gzip bomb (34 MB of CSV in a small file)",
+        lambda t: runs_tab.score_view(
+            t / "runs",
+            None,
+            Session(owner=VISITOR).viewer(),
+            str(_gzip_of_rows(t / "bomb.csv.gz", 2_400_000)),
+            "auto",
+            "auto",
+            t,
+        ),
+        "over 5 MB once decompressed",
+    ),
+    (
+        "score: more rows than the limit",
+        lambda t: runs_tab.score_view(
+            t / "runs",
+            None,
+            Session(owner=VISITOR).viewer(),
+            str(_gzip_of_rows(t / "rows.csv.gz", 30_000)),
+            "auto",
+            "auto",
+            t,
+        ),
+        "over this app's limit of 20,000",
+    ),
+    ("explain: a 1 MB answer", lambda t: rank_explain.explain_view("default", "Q?", "x" * 10**6, "b", False), "limit"),
+    (
+        "explain: a 200 KB question",
+        lambda t: rank_explain.explain_view("default", "q" * 200_000, "a", "b", False),
+        "question",
+    ),
+    ("rank: 20,000 answers", lambda t: rank_explain.rank_view("default", "Q?", "a\n" * 20_000), "characters"),
+    ("rank: 51 short answers", lambda t: rank_explain.rank_view("default", "Q?", "a\n" * 51), "limit of 50"),
+]
+
+
+@pytest.mark.parametrize("what, call, message", CASES, ids=[c[0] for c in CASES])
+def test_over_limit_input_is_refused_before_any_model_runs(public_app, monkeypatch, what, call, message):
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was asked for")
+
+    for module in (runs_tab, rank_explain, compare_tab):
+        monkeypatch.setattr(module, "get_scorer", no_model)
+    started = time.monotonic()
+    with pytest.raises(InputError, match=message):
+        call(public_app)
+    assert time.monotonic() - started < 5
+
+
+def test_compare_refuses_an_over_limit_text_with_a_message(public_app):
+    view = compare_tab.compare_view("default", "Q?", "a" * 10_001, "b")
+    assert view.results is None and "10,001 characters" in view.message
+
+
+def test_every_action_needs_the_page_loads_visitor_id(public_app):
+    nobody = Session(owner="")
+    with pytest.raises(InputError, match="no visitor id"):
+        rank_explain._allowed("default", nobody)
+    with pytest.raises(InputError, match="no visitor id"):
+        nobody.require_owner()
+
+
+def test_a_value_outside_a_menu_is_refused_without_a_traceback():
+    menu = Menu(["default"], value="default")
+    with pytest.raises(gr.Error) as refused:
+        menu.preprocess("/etc/passwd")
+    assert refused.value.print_exception is False and "default" not in str(refused.value)
+    assert menu.preprocess("default") == "default" and menu.get_block_name() == "dropdown"
