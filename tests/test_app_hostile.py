@@ -10,7 +10,7 @@ import gradio as gr
 import pytest
 
 from rm_demo.app import compare_tab, rank_explain, runs_tab
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.state import Session
 from rm_demo.errors import InputError
 
@@ -64,7 +64,12 @@ CASES = [
         lambda t: rank_explain.explain_view("default", "q" * 200_000, "a", "b", False),
         "question",
     ),
-    ("rank: 20,000 answers", lambda t: rank_explain.rank_view("default", "Q?", "a\n" * 20_000), "characters"),
+    ("rank: 20,000 answers", lambda t: rank_explain.rank_view("default", "Q?", "a\n" * 20_000), "20,000 answers"),
+    (
+        "rank: one answer of 20,000 characters",
+        lambda t: rank_explain.rank_view("default", "Q?", "a\n" + "b" * 20_000),
+        "answer 2",
+    ),
     ("rank: 51 short answers", lambda t: rank_explain.rank_view("default", "Q?", "a\n" * 51), "limit of 50"),
 ]
 
@@ -96,8 +101,8 @@ def test_every_action_needs_the_page_loads_visitor_id(public_app):
 
 
 def test_a_value_outside_a_menu_is_refused_without_a_traceback():
-    menu = Menu(["default"], value="default")
+    dropdown = menu(["default"], value="default")
     with pytest.raises(gr.Error) as refused:
-        menu.preprocess("/etc/passwd")
+        dropdown.preprocess("/etc/passwd")
     assert refused.value.print_exception is False and "default" not in str(refused.value)
-    assert menu.preprocess("default") == "default" and menu.get_block_name() == "dropdown"
+    assert dropdown.preprocess("default") == "default"

@@ -13,7 +13,7 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.app import rank_explain
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.rank_explain import RankExplain
 from rm_demo.app.state import Session, limits, runs_root
@@ -252,7 +252,7 @@ class CompareTab:
     @classmethod
     def build(cls) -> CompareTab:
         with gr.Row():
-            model_pick = Menu(
+            model_pick = menu(
                 [(BASE_MODEL_LABEL, "default")], value="default", label="Reward model", elem_id="model-pick", scale=3
             )
             refresh = gr.Button("↻ runs", scale=0)

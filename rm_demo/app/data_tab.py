@@ -13,7 +13,7 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo.app.data_view import DataView, derive_view, reading_markdown, threshold_notes  # noqa: F401
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.pairs_tab import PairsTab, export_pairs, pairs_table, placeholder_figures
 from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES, DataSettings, Session
@@ -110,15 +110,15 @@ class DataTab:
                 message = gr.Markdown("Upload a feedback file, or click a sample.", elem_id="data-message")
         with gr.Accordion("Reading and pairing settings", open=True):
             with gr.Row():
-                encoding = Menu(ENCODINGS, value="auto", label="Encoding")
-                delimiter = Menu(list(DELIMITERS), value="auto", label="Delimiter")
-                question_col = Menu(
+                encoding = menu(ENCODINGS, value="auto", label="Encoding")
+                delimiter = menu(list(DELIMITERS), value="auto", label="Delimiter")
+                question_col = menu(
                     [AUTO], value=AUTO, label="Question column", allow_custom_value=True, elem_id="question-col"
                 )
-                answer_col = Menu(
+                answer_col = menu(
                     [AUTO], value=AUTO, label="Answer column", allow_custom_value=True, elem_id="answer-col"
                 )
-                score_col = Menu(
+                score_col = menu(
                     [AUTO], value=AUTO, label="Score column", allow_custom_value=True, elem_id="score-col"
                 )
             with gr.Row():

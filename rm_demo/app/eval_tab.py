@@ -12,7 +12,7 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
@@ -150,8 +150,8 @@ class EvalTab:
     @classmethod
     def build(cls) -> EvalTab:
         with gr.Row():
-            run_pick = Menu([], label="Run", scale=3, elem_id="eval-run-pick")
-            slice_pick = Menu([], label="Accuracy by (a column of the data)", scale=2, elem_id="slice-pick")
+            run_pick = menu([], label="Run", scale=3, elem_id="eval-run-pick")
+            slice_pick = menu([], label="Accuracy by (a column of the data)", scale=2, elem_id="slice-pick")
             eval_btn = gr.Button("Evaluate", variant="primary", scale=1, elem_id="eval-btn")
         summary = gr.Markdown("Pick a run and press **Evaluate**.", elem_id="eval-summary")
         histogram_empty, calibration_empty, length_empty = empty_charts(EVALUATE_FIRST)

@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo.access import open_run, secret_matches
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, facilitator_secret, runs_root
 from rm_demo.errors import InputError
@@ -141,7 +141,7 @@ class FacilitatorTab:
         refresh_btn = gr.Button("↻ Refresh", scale=0)
         table = gr.Dataframe(pd.DataFrame(columns=COLUMNS), label="Every run", interactive=False, elem_id="all-runs")
         with gr.Row():
-            run_pick = Menu([], label="Run", scale=3)
+            run_pick = menu([], label="Run", scale=3)
             stop_btn = gr.Button("Stop", variant="stop", scale=1)
             share_btn = gr.Button("Share as example", scale=1)
             unshare_btn = gr.Button("Unshare", scale=1)

@@ -33,8 +33,16 @@ def rank_view(model: str, question: str, answers_text: str) -> tuple[str, pd.Dat
     if not question:
         raise InputError("type the question first")
     rules = limits()
-    check_texts(rules, question=question, answers=answers_text)  # one box: at most the text limit in all
+    check_texts(rules, question=question)
+    if len(answers_text or "") > rules.max_text_chars * rules.max_rank_answers:  # before splitting it
+        raise InputError(
+            f"the answers come to {len(answers_text):,} characters; the limit here is "
+            f"{rules.max_text_chars * rules.max_rank_answers:,}",
+            fix=f"rank at most {rules.max_rank_answers:,} answers of at most {rules.max_text_chars:,} characters",
+        )
     answers = read_answers(answers_text or "", max_answers=rules.max_rank_answers)
+    for number, answer in enumerate(answers, start=1):
+        check_texts(rules, **{f"answer_{number}": answer})
     ranked = rank(get_scorer(model).score([question] * len(answers), answers), answers)
     table = pd.DataFrame(
         [

@@ -11,7 +11,7 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.access import Viewer, open_run, visible_runs
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.run_view import command_markdown
 from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, limits, max_upload_mb, runs_root
@@ -183,13 +183,13 @@ class RunsTab:
             # wide enough for each header's longest word: "pairs" and "minutes" broke mid-word
             column_widths=["17%", "9%", "10%", "12%", "10%", "8%", "6%", "7%", "7%", "14%"],
         )
-        overlay_pick = Menu([], multiselect=True, label="Overlay curves of runs")
+        overlay_pick = menu([], multiselect=True, label="Overlay curves of runs")
         with gr.Row():
             accuracy_empty, loss_empty = overlay_figures({})
             overlay_acc = gr.Plot(accuracy_empty, label="Accuracy", show_label=False)
             overlay_loss = gr.Plot(loss_empty, label="Loss", show_label=False)
         with gr.Row():
-            run_pick = Menu([], label="Run", scale=3, elem_id="run-pick")
+            run_pick = menu([], label="Run", scale=3, elem_id="run-pick")
             zip_btn = gr.Button("Export zip", scale=1)
             zip_file = gr.File(label="Run zip", scale=2)
         command = gr.Markdown(elem_id="run-command")
@@ -197,8 +197,8 @@ class RunsTab:
         with gr.Accordion("Score a file of answers", open=False):
             with gr.Row():
                 score_upload = gr.File(label="CSV/JSONL with question and answer columns", type="filepath", scale=2)
-                score_encoding = Menu(ENCODINGS, value="auto", label="Encoding", scale=1)
-                score_delimiter = Menu(list(DELIMITERS), value="auto", label="Delimiter", scale=1)
+                score_encoding = menu(ENCODINGS, value="auto", label="Encoding", scale=1)
+                score_delimiter = menu(list(DELIMITERS), value="auto", label="Delimiter", scale=1)
             score_btn = gr.Button("Score with the run above (or the base model)", elem_id="score-btn")
             score_message = gr.Markdown(elem_id="score-message")
             score_preview = gr.Dataframe(interactive=False, wrap=True, max_height=300, visible=False)
@@ -287,6 +287,7 @@ def wire(runs: RunsTab, session) -> None:
         score,
         [runs.run_pick, runs.score_upload, runs.score_encoding, runs.score_delimiter, session],
         [runs.score_message, runs.score_preview, runs.scored_file],
+        api_name="score_file",
     )
 
     def push(name, repo, token, sess: Session):

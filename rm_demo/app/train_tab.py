@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from rm_demo import plots
-from rm_demo.app.menus import Menu
+from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.run_view import progress_html, run_status_markdown
 from rm_demo.app.state import Session, limits, runs_root
@@ -199,7 +199,7 @@ class TrainTab:
             rules = limits()
             if rules.public:  # a public app offers its allowlist, never a free-text path
                 offered = [m for m in rules.models if m != "default"]
-                custom_model = Menu(offered, value=offered[0] if offered else None, label="Offered models")
+                custom_model = menu(offered, value=offered[0] if offered else None, label="Offered models")
             else:
                 custom_model = gr.Textbox(
                     label="Hub id or folder", placeholder="e.g. distilroberta-base or /path/to/model"
