@@ -108,12 +108,13 @@ def app_cases(tmp: Path, out: Path | None) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(ENV, RM_DEMO_RUNS=str(tmp / "runs"))
+    log = open(tmp / "app.log", "wb")  # noqa: SIM115 (open while the app runs)
     app = subprocess.Popen(
         [sys.executable, "app.py", "--public", "--port", str(port)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         while True:
@@ -156,6 +157,8 @@ def app_cases(tmp: Path, out: Path | None) -> None:
     finally:
         app.terminate()
         app.wait(timeout=30)
+        log.close()
+    emit({"bench": "hostile_app", "tracebacks_in_the_app_log": (tmp / "app.log").read_text().count("Traceback")}, out)
 
 
 def _score(client, file) -> str:

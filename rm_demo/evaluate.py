@@ -188,7 +188,14 @@ def run_slices(run: RunFolder, pairs: pd.DataFrame, report: dict, columns: list[
 
 
 def evaluate_file(model: str, pairs_file: str, base_model: str | None = "default") -> dict:
-    pairs = pairs_from_file(pairs_file).pairs
+    result = pairs_from_file(pairs_file)
+    pairs = result.pairs
+    if not len(pairs):
+        raise InputError(
+            f"no usable pairs to evaluate ({counted(result.report.rows_read, 'row')} read, all dropped)",
+            source=result.report.source,
+            fix="run `python -m rm_demo pairs` on it to see why each row was dropped",
+        )
     return evaluate_pairs(model, pairs, base_model)
 
 

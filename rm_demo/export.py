@@ -158,6 +158,27 @@ def _is_encoder(model_dir: Path) -> bool:
         return True
 
 
+def encoder_lines(max_length: int) -> list[str]:
+    """The card's lines that turn "question" and "answer" into an encoder's input, as rm_demo's
+    PairEncoder does (plain_reward runs these very lines, so the card cannot drift from it)."""
+    return [
+        "# Trained on (question, answer) text pairs, without token type ids, within " + str(max_length) + " tokens:",
+        "# the answer is kept (only one longer than the window loses its end), the question loses its beginning.",
+        "import torch",
+        "MAX = " + str(max_length),
+        'A, B = (tok(t, add_special_tokens=False)["input_ids"] for t in ("a", "b"))',
+        'pair = tok("a", "b")["input_ids"]  # the special tokens around a pair, e.g. [CLS] a [SEP] b [SEP]',
+        "i = pair.index(A[0]); j = i + len(A) + pair[i + len(A):].index(B[0])",
+        "start, middle, end = pair[:i], pair[i + len(A):j], pair[j + len(B):]",
+        'q, a = (tok(t, add_special_tokens=False)["input_ids"] for t in ("question", "answer"))',
+        "budget = MAX - len(start) - len(middle) - len(end)",
+        "a = a[: max(budget - 1, 1)]",
+        "q = q[len(q) - (budget - len(a)):] if budget > len(a) else []",
+        "ids = start + q + middle + a + end",
+        'inputs = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}',
+    ]
+
+
 def usage_snippet(run: RunFolder, max_length: int) -> list[str]:
     """Loading code that gives the same reward as rm_demo: the input exactly as training saw it."""
     head = [
@@ -168,12 +189,7 @@ def usage_snippet(run: RunFolder, max_length: int) -> list[str]:
         "model = AutoModelForSequenceClassification.from_pretrained(path).eval()",
     ]
     if _is_encoder(run.model_dir):
-        body = [
-            "# The model was trained on (question, answer) text pairs without token type ids: leave them out.",
-            'tok.truncation_side = "left"  # long questions lose their beginning; the answer is kept',
-            'inputs = tok("question", "answer", truncation="only_first", max_length=' + str(max_length) + ",",
-            '             return_token_type_ids=False, return_tensors="pt")',
-        ]
+        body = encoder_lines(max_length)
     else:
         body = [
             "# Decoders score the chat template (user = question, assistant = answer), else question + answer + EOS.",
@@ -202,16 +218,11 @@ def plain_reward(model_dir: Path, question: str, answer: str, max_length: int) -
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    if _is_encoder(model_dir):
-        tok.truncation_side = "left"
-        inputs = tok(
-            question,
-            answer,
-            truncation="only_first",
-            max_length=max_length,
-            return_token_type_ids=False,
-            return_tensors="pt",
-        )
+    if _is_encoder(model_dir):  # the card's own lines, run as they are printed
+        code = "\n".join(encoder_lines(max_length)).replace('("question", "answer")', "(question, answer)")
+        scope = {"tok": tok, "question": question, "answer": answer}
+        exec(code, scope)  # noqa: S102 (our own snippet)
+        inputs = scope["inputs"]
     else:
         turns = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
         text = (

@@ -443,6 +443,15 @@ def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> t
                 source=source,
                 fix=f"use one of the file's columns: {', '.join(map(repr, columns))}",
             )
+    roles_of: dict[str, str] = {}
+    for role, col in explicit.items():
+        if col in roles_of:
+            raise InputError(
+                f"the column {col!r} is asked for as both the {roles_of[col]} and the {role}",
+                source=source,
+                fix="give each role its own column",
+            )
+        roles_of[col] = role
     by_key: dict[str, str] = {}
     for col in columns:
         by_key.setdefault(_key(col), col)

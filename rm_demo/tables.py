@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -32,6 +33,8 @@ def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
             text = out[col].astype(str)
             risky = text.str.match(FORMULA_START)
             out[col] = text.where(~risky, "'" + text)
+    # A header is a cell too (a column named "=cmd|..." from an uploaded file).
+    out.columns = ["'" + str(c) if re.match(FORMULA_START, str(c)) else c for c in out.columns]
     return out
 
 

@@ -189,17 +189,21 @@ def test_the_model_card_snippet_gives_the_apps_reward(run_dir, tmp_path):
     from rm_demo.score import Scorer
 
     card = model_card(RunFolder(run_dir))
-    code = re.search(r"```python\n(.*?)```", card, re.S).group(1)
-    question, answer = "Why is the sky blue?", "Rayleigh scattering of sunlight by the air."
-    code = (
-        code.replace('"PATH"', repr(str(run_dir / "model")))
-        .replace('"question"', repr(question))
-        .replace('"answer"', repr(answer))
-    )
-    scope = {}
-    exec(code, scope)
-    expected = Scorer(str(run_dir / "model")).score([question], [answer])[0]
-    assert scope["reward"] == pytest.approx(expected, abs=1e-4)
+    template = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    # Issue 26: an answer longer than the run's 128 tokens crashed the snippet ("Sequence to truncate too short").
+    for question, answer in (
+        ("Why is the sky blue?", "Rayleigh scattering of sunlight by the air."),
+        ("Why is the sky blue? " * 10, "Because the air scatters blue light more than red light. " * 25),
+    ):
+        code = (
+            template.replace('"PATH"', repr(str(run_dir / "model")))
+            .replace('"question"', repr(question))
+            .replace('"answer"', repr(answer))
+        )
+        scope = {}
+        exec(code, scope)
+        expected = Scorer(str(run_dir / "model")).score([question], [answer])[0]
+        assert scope["reward"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_export_reload_check_catches_a_broken_head(run_dir, tmp_path):

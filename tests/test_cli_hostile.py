@@ -332,3 +332,32 @@ def test_an_answer_with_a_line_separator_inside_stays_one_answer():
     from rm_demo.insight import read_answers
 
     assert read_answers("one\u2028still one\ntwo\r\nthree") == ["one\u2028still one", "two", "three"]
+
+
+def test_one_column_cannot_be_both_question_and_answer(tmp_path, capsys):
+    code, err = _run(
+        capsys,
+        "pairs",
+        _good(tmp_path),
+        "-o",
+        tmp_path / "p.jsonl",
+        "--question-col",
+        "answer",
+        "--answer-col",
+        "answer",
+    )
+    assert code == 2 and "both the question and the answer" in err
+
+
+def test_a_scored_csvs_header_is_formula_safe_too(tmp_path):
+    frame = pd.DataFrame({"=HYPERLINK(1)": ["x"], "answer": ["@cmd"]})
+    tables.write_table(frame, tmp_path / "out.csv")
+    text = (tmp_path / "out.csv").read_text()
+    assert text.splitlines()[0] == "'=HYPERLINK(1),answer" and "'@cmd" in text
+
+
+def test_evaluate_on_a_file_with_no_usable_pairs_is_a_message(tmp_path, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
+    code, err = _run(capsys, "evaluate", "--model", "default", pairs)
+    assert code == 2 and "no usable pairs" in err
