@@ -139,6 +139,7 @@ def app_cases(tmp: Path, out: Path | None) -> None:
                 )[0],
             ),
         ]
+        cases.append(("Compare with a model outside the menu", lambda: _refused(client)))
         for name, call in cases:
             memory = PeakMemory(app.pid)
             started = time.time()
@@ -159,6 +160,13 @@ def app_cases(tmp: Path, out: Path | None) -> None:
         app.wait(timeout=30)
         log.close()
     emit({"bench": "hostile_app", "tracebacks_in_the_app_log": (tmp / "app.log").read_text().count("Traceback")}, out)
+
+
+def _refused(client) -> str:
+    try:
+        return client.predict("/etc/passwd", "Why?", "A.", "B.", True, api_name="/compare")[0]
+    except Exception as exc:  # gradio_client raises the app's one-line refusal
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _score(client, file) -> str:

@@ -110,6 +110,7 @@ def load_tokenizer(model: str, trust_remote_code: bool = False):
 
 def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.dtype | None = None):
     """A sequence-classification model with one output (the reward), pad token id filled."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
 
     if _looks_like_a_folder(model) and not Path(model).is_dir():
@@ -134,7 +135,7 @@ def load_reward_model(model: str, trust_remote_code: bool = False, dtype: torch.
                 **({"dtype": dtype} if dtype else {}),
             )
         _report_unexpected_gaps(reward_model, loading, report)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:  # SafetensorError: a weights file cut short
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(
             f"could not load the model {model!r}: {first_line}",

@@ -48,6 +48,15 @@ FILES = [
     ("nan_scores.csv", b"question,answer,score\nq,a,nan\nq,b,inf\nq,c,5\nq,d,1\n", 1),
     ("utf16.csv", GOOD.encode("utf-16"), 2),
     ("utf16le_no_bom.csv", GOOD.encode("utf-16-le"), 2),
+    # issue 26
+    (
+        "bom_quoted_header.csv",
+        b"\xef\xbb\xbf" + GOOD.replace("question,answer,score", '"question","answer","score"').encode(),
+        2,
+    ),
+    ("utf32.csv", GOOD.encode("utf-32"), 2),
+    ("utf32le_no_bom.csv", GOOD.encode("utf-32-le"), 2),
+    ("cr_only_quoted_break.csv", GOOD.replace("good", '"good\rtwo lines"').replace("\n", "\r").encode(), 2),
 ]
 
 
@@ -177,11 +186,12 @@ def test_a_full_disk_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
 
     def fill_the_disk(lines, out):
         out.write(b"half a file")
-        raise OSError(errno.ENOSPC, "No space left on device", out.name)
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a write() raises it: no file named
 
     monkeypatch.setattr(tables, "_write_string_buffer", fill_the_disk)
     code, err = _run(capsys, "pairs", tmp_path / "f.csv", "-o", tmp_path / "p.jsonl")
     assert code == 2 and "No space left on device" in err and "free some disk space" in err
+    assert "p.jsonl" in err  # the file it was writing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
 
 
@@ -361,3 +371,26 @@ def test_evaluate_on_a_file_with_no_usable_pairs_is_a_message(tmp_path, capsys):
     pairs.write_text('{"prompt": "q", "chosen": "same", "rejected": "same"}\n')
     code, err = _run(capsys, "evaluate", "--model", "default", pairs)
     assert code == 2 and "no usable pairs" in err
+
+
+def test_shift_jis_is_detected_by_charset_normalizer_not_read_as_mac_roman(tmp_path, capsys):
+    answer = "こんにちは、元気ですか。今日はいい天気ですね。"
+    src = tmp_path / "sjis.csv"
+    src.write_bytes(f"question,answer,score\nq,{answer},5\nq,bad,1\n".encode("shift_jis"))
+    code, err = _run(capsys, "pairs", src, "-o", tmp_path / "p.jsonl")
+    assert code == 0 and "encoding cp932 (detected)" in err, err
+    assert answer in (tmp_path / "p.jsonl").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("damage", ["config.json", "model.safetensors"])
+def test_a_damaged_model_folder_is_a_message(tmp_path, capsys, damage):
+    import shutil
+
+    from rm_demo.models import resolve_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model("default"), folder)
+    target = folder / damage
+    target.write_bytes(b"{ not json" if damage == "config.json" else target.read_bytes()[:100_000])
+    code, err = _run(capsys, "compare", "--model", folder, "--question", "Q", "--answer-a", "A", "--answer-b", "B")
+    assert code == 2 and "could not load the model" in err and "Traceback" not in err

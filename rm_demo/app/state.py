@@ -23,7 +23,7 @@ from rm_demo.settings import current
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SAMPLES = {"workshop": ASSETS / "workshop_feedback.csv", "seed": ASSETS / "seed_feedback.csv"}
-ENCODINGS = ["auto", "utf-8", "utf-8-sig", "utf-16", "cp1252", "mac_roman", "latin-1"]
+ENCODINGS = ["auto", "utf-8", "utf-8-sig", "utf-16", "utf-32", "cp1252", "mac_roman", "latin-1", "cp932", "gb18030"]
 DELIMITERS = {"auto": None, "comma": ",", "tab": "\t", "semicolon": ";", "pipe": "|"}
 AUTO = "(auto)"
 
