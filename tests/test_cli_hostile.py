@@ -394,3 +394,12 @@ def test_a_damaged_model_folder_is_a_message(tmp_path, capsys, damage):
     target.write_bytes(b"{ not json" if damage == "config.json" else target.read_bytes()[:100_000])
     code, err = _run(capsys, "compare", "--model", folder, "--question", "Q", "--answer-a", "A", "--answer-b", "B")
     assert code == 2 and "could not load the model" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--run"], ["train", "--resume"]])
+def test_a_truncated_run_json_is_named_as_such(tmp_path, capsys, command):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text('{"status": "compl')
+    code, err = _run(capsys, *command, run)
+    assert code == 2 and "run" in err and "is a folder" not in err and "Traceback" not in err, err
