@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_server import serving  # noqa: E402
 from results import emit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,26 +103,8 @@ def run_cli(name: str, argv: list[str]) -> dict:
 def app_cases(tmp: Path, out: Path | None) -> None:
     from gradio_client import Client, handle_file
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(ENV, RM_DEMO_RUNS=str(tmp / "runs"))
-    log = open(tmp / "app.log", "wb")  # noqa: SIM115 (open while the app runs)
-    app = subprocess.Popen(
-        [sys.executable, "app.py", "--public", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.2)
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with serving(tmp / "runs", "--public", log=tmp / "app.log") as app:
+        client = Client(app.url, verbose=False)
         client.predict("b" * 32, api_name="/load")
         score_bomb = bomb(tmp / "answers.csv.gz", 1100)
         cases = [
@@ -141,7 +122,7 @@ def app_cases(tmp: Path, out: Path | None) -> None:
         ]
         cases.append(("Compare with a model outside the menu", lambda: _refused(client)))
         for name, call in cases:
-            memory = PeakMemory(app.pid)
+            memory = PeakMemory(app.process.pid)
             started = time.time()
             message = str(call())
             seconds = time.time() - started
@@ -155,10 +136,6 @@ def app_cases(tmp: Path, out: Path | None) -> None:
                 },
                 out,
             )
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
-        log.close()
     emit({"bench": "hostile_app", "tracebacks_in_the_app_log": (tmp / "app.log").read_text().count("Traceback")}, out)
 
 

@@ -13,79 +13,57 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_server import serving  # noqa: E402
 from results import emit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one(port: int, shots: Path | None = None) -> dict:
+def one(shots: Path | None = None) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(
-            os.environ, RM_DEMO_RUNS=str(Path(tmp) / "runs"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False"
-        )
-        app = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"]
-                )
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"http://127.0.0.1:{port}/")
-                start = time.time()
-                page.click("#use-workshop")
-                expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=60_000)
-                loaded = time.time() - start
-                page.get_by_role("tab", name="3 · Train").click()
-                page.click("#start-train")
-                expect(page.locator("#train-message")).to_contain_text("Started", timeout=30_000)
-                expect(page.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=900_000)
-                trained = time.time() - start
-                page.get_by_role("tab", name="4 · Compare").click()
-                page.click("#example-btn")
-                expect(page.locator("#question textarea")).not_to_have_value("", timeout=30_000)
-                page.click("#compare-btn")
-                expect(page.locator("#compare-results tbody tr")).to_have_count(2, timeout=120_000)
-                compared = time.time() - start
-                if shots:
-                    page.screenshot(path=shots / "4-compare.png", full_page=True)
-                page.get_by_role("tab", name="6 · Evaluate").click()
-                run = page.locator("#eval-run-pick input")
-                run.click()
-                page.get_by_role("option").first.click()
-                page.click("#eval-btn")
-                summary = page.locator("#eval-summary")
-                expect(summary).to_contain_text("held-out accuracy", timeout=120_000)
-                text = summary.inner_text()
-                if shots:
-                    page.wait_for_timeout(1000)  # the charts' drawing
-                    page.screenshot(path=shots / "6-evaluate.png", full_page=True)
-                browser.close()
-        finally:
-            app.terminate()
-            app.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as tmp, serving(Path(tmp) / "runs") as app:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(app.url)
+            start = time.time()
+            page.click("#use-workshop")
+            expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=60_000)
+            loaded = time.time() - start
+            page.get_by_role("tab", name="3 · Train").click()
+            page.click("#start-train")
+            expect(page.locator("#train-message")).to_contain_text("Started", timeout=30_000)
+            expect(page.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=900_000)
+            trained = time.time() - start
+            page.get_by_role("tab", name="4 · Compare").click()
+            page.click("#example-btn")
+            expect(page.locator("#question textarea")).not_to_have_value("", timeout=30_000)
+            page.click("#compare-btn")
+            expect(page.locator("#compare-results tbody tr")).to_have_count(2, timeout=120_000)
+            compared = time.time() - start
+            if shots:
+                page.screenshot(path=shots / "4-compare.png", full_page=True)
+            page.get_by_role("tab", name="6 · Evaluate").click()
+            run = page.locator("#eval-run-pick input")
+            run.click()
+            page.get_by_role("option").first.click()
+            page.click("#eval-btn")
+            summary = page.locator("#eval-summary")
+            expect(summary).to_contain_text("held-out accuracy", timeout=120_000)
+            text = summary.inner_text()
+            if shots:
+                page.wait_for_timeout(1000)  # the charts' drawing
+                page.screenshot(path=shots / "6-evaluate.png", full_page=True)
+            browser.close()
     accuracy, pairs, base = re.search(r"accuracy ([\d.]+)% on (\d+) pairs \(untrained base: ([\d.]+)%", text).groups()
     return {
         "bench": "journey",
@@ -105,11 +83,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--shots", type=Path, help="save the Compare and Evaluate pages here (docs/ for the README)")
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     for i in range(args.repeat):
-        emit({"run": i + 1, **one(port, args.shots if i == 0 else None)}, args.out)
+        emit({"run": i + 1, **one(args.shots if i == 0 else None)}, args.out)
 
 
 if __name__ == "__main__":
