@@ -227,6 +227,7 @@ def cmd_compare(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from rm_demo.evaluate import evaluate_file, evaluate_run
+    from rm_demo.feedback import ReadOptions
     from rm_demo.tables import check_outputs, check_writable
 
     check_outputs({"the pairs file": args.pairs}, {"-o": args.output})
@@ -242,7 +243,8 @@ def cmd_evaluate(args) -> int:
                     "give --run RUN_FOLDER, or --model M and a PAIRS file",
                     fix="e.g. evaluate --model runs/first/model heldout.jsonl -o report.json",
                 )
-            report = evaluate_file(args.model, args.pairs, base_model=args.base)
+            read = ReadOptions(max_bytes=_max_bytes(args))
+            report = evaluate_file(args.model, args.pairs, base_model=args.base, read=read)
     slim = {k: v for k, v in report.items() if k not in ("rewards",)}
     if args.output:
         from rm_demo.tables import atomic_path
@@ -269,7 +271,7 @@ def cmd_rank(args) -> int:
     from rm_demo.insight import rank
     from rm_demo.score import Scorer
 
-    answers = _answers_from(args.answers_file)
+    answers = _answers_from(args.answers_file, _max_bytes(args))
     scorer = Scorer(args.model)
     print(
         json.dumps(rank(scorer.score([args.question] * len(answers), answers), answers), indent=2, ensure_ascii=False)
@@ -277,7 +279,7 @@ def cmd_rank(args) -> int:
     return 0
 
 
-def _answers_from(path: str) -> list[str]:
+def _answers_from(path: str, max_bytes: int) -> list[str]:
     """One answer per line, or a table (CSV/TSV/JSONL/JSON) with an answer column."""
     from rm_demo.feedback import ReadOptions, find_column, read_table
     from rm_demo.insight import read_answers
@@ -285,14 +287,16 @@ def _answers_from(path: str) -> list[str]:
 
     regular_input(path)
     if Path(path).suffix.lower() in (".csv", ".tsv", ".jsonl", ".json"):
-        table = read_table(path, ReadOptions(max_bytes=DEFAULT_MAX_INPUT_MB * 1_000_000))
+        table = read_table(path, ReadOptions(max_bytes=max_bytes))
         column = find_column([c for c in table.frame.columns if c != "row"], "answer", None, table.source)
         answers = [str(a).strip() for a in table.frame[column] if str(a).strip()]
         if len(answers) < 2:
             raise InputError("the file holds fewer than two answers", source=table.source, fix="give two or more")
         return answers
-    if Path(path).stat().st_size > DEFAULT_MAX_INPUT_MB * 1_000_000:
-        raise InputError(f"the file is over {DEFAULT_MAX_INPUT_MB} MB", source=path, fix="give fewer answers")
+    if Path(path).stat().st_size > max_bytes:
+        raise InputError(
+            f"the file is over {max_bytes / 1e6:g} MB", source=path, fix="give fewer answers, or raise --max-input-mb"
+        )
     try:
         return read_answers(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -424,6 +428,7 @@ def _after_training_parsers(sub) -> None:
     ev.add_argument("--model", help="a model folder or id (with PAIRS)")
     ev.add_argument("--base", default="default", help="reference model scored alongside ('' for none)")
     ev.add_argument("-o", "--output", help="write the full report as JSON")
+    _add_max_input(ev)
     ev.add_argument(
         "--slice-by",
         action="append",
@@ -436,6 +441,7 @@ def _after_training_parsers(sub) -> None:
     rk.add_argument("--model", default="default")
     rk.add_argument("--question", required=True)
     rk.add_argument("--answers-file", required=True, help="one answer per line, or a CSV/JSONL with an answer column")
+    _add_max_input(rk)
     rk.set_defaults(func=cmd_rank)
 
     xp = sub.add_parser("explain", help="how much each word of an answer moves its reward (occlusion)")

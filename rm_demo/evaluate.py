@@ -33,10 +33,6 @@ def heldout_pairs(run: RunFolder) -> pd.DataFrame:
     return run_split(run)[1]
 
 
-def training_pairs(run: RunFolder) -> pd.DataFrame:
-    return run_split(run)[0]
-
-
 def score_pairs(scorer: Scorer, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     n = len(pairs)
     rewards = scorer.score(list(pairs["prompt"]) * 2, list(pairs["chosen"]) + list(pairs["rejected"]))
@@ -187,8 +183,11 @@ def run_slices(run: RunFolder, pairs: pd.DataFrame, report: dict, columns: list[
     return {column: slices(pairs, raw, column, correct) for column in columns}
 
 
-def evaluate_file(model: str, pairs_file: str, base_model: str | None = "default") -> dict:
-    result = pairs_from_file(pairs_file)
+def evaluate_file(
+    model: str, pairs_file: str, base_model: str | None = "default", read: ReadOptions | None = None
+) -> dict:
+    """`read`: how to read the file (the CLI bounds its size: --max-input-mb)."""
+    result = pairs_from_file(pairs_file, read)
     pairs = result.pairs
     if not len(pairs):
         raise InputError(

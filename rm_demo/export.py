@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from rm_demo.errors import InputError
-from rm_demo.runs import RunFolder
+from rm_demo.runs import RunFolder, RunRecord
 
 
 def model_card(run: RunFolder) -> str:
@@ -22,7 +22,7 @@ def model_card(run: RunFolder) -> str:
         pass
     acc = final.get("eval_accuracy")
     base = evaluation.get("base", {}).get("accuracy")
-    held_out = final.get("eval_pairs", data.get("eval_pairs"))
+    held_out = RunRecord.from_dict(run.path, info).held_out_pairs
     lines = [
         "---",
         "library_name: transformers",

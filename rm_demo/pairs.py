@@ -162,11 +162,11 @@ class PairsReport:
         lines.extend(self.notes)
         return lines
 
-    def to_markdown(self, warnings: list[str] | None = None) -> str:
+    def to_markdown(self, warnings: list[str] = ()) -> str:
         """The accounting for the app: a headline, rows read = used + dropped, a table of reasons.
 
-        `warnings`: the app's own words about the thresholds (buttons, not the CLI's flags); by default
-        the scale note as the CLI prints it."""
+        `warnings`: the app's own words about the thresholds and the scale (its buttons; `scale_note`
+        is the CLI's, in flags)."""
         thresholds = self.chosen_min is not None and self.rejected_max is not None
         lines = [
             f"### {self.pairs} pairs from {self.questions} questions",
@@ -179,7 +179,6 @@ class PairsReport:
         if self.dropped:
             lines += ["", "| dropped | rows | why |", "|---|---:|---|"]
             lines += [f"| `{reason}` | {count} | {DROP_REASONS[reason]} |" for reason, count in self.dropped.items()]
-        warnings = [self.scale_note] if warnings is None and self.scale_note else warnings or []
         lines.extend(f"\n> ⚠️ {warning}" for warning in warnings)
         lines.extend(f"\n> {note}" for note in self.notes)
         return "\n".join(lines)

@@ -359,10 +359,16 @@ class RunRecord:
         train, held_out = self.data.get("train_pairs"), self.data.get("eval_pairs")
         return train + held_out if isinstance(train, int) and isinstance(held_out, int) else None
 
+    @property
+    def held_out_pairs(self) -> int | None:
+        """Pairs the run held out (its final evaluation's count, else the split's)."""
+        held_out = self.final_metrics.get("eval_pairs", self.data.get("eval_pairs"))
+        return held_out if isinstance(held_out, int) else None
+
     def judged_accuracy(self, min_pairs: int = 10) -> float | None:
         """The held-out accuracy, or None when too few pairs were held out for it to mean anything."""
-        held_out = self.final_metrics.get("eval_pairs", self.data.get("eval_pairs"))
-        return self.metric("eval_accuracy") if isinstance(held_out, int) and held_out >= min_pairs else None
+        held_out = self.held_out_pairs
+        return self.metric("eval_accuracy") if held_out is not None and held_out >= min_pairs else None
 
     def metric(self, key: str) -> float | None:
         value = self.final_metrics.get(key)
@@ -505,18 +511,25 @@ def base_label(model: str) -> str:
     return f"untrained base ({Path(model).name or model})"
 
 
+def run_of_model(model_path: str | Path) -> RunFolder | None:
+    """The run a model folder was saved by (runs/<name>/model), or None for any other model."""
+    folder = Path(model_path)
+    run = RunFolder(folder.parent)
+    return run if folder.name == "model" and run.run_json.is_file() else None
+
+
 def base_model_of(model_path: str) -> tuple[str, int | None]:
     """The untrained model a run's model started from and the max length it trained at: the honest
     "before" for its "after". A folder that is not a run's model gives the embedded default at the
     scorer's own length (None)."""
-    folder = Path(model_path)
-    if folder.name == "model" and RunFolder(folder.parent).run_json.is_file():
-        try:
-            config = RunFolder(folder.parent).config()
-        except (OSError, ValueError, TypeError):
-            return "default", None
-        return config.model or "default", config.max_length
-    return "default", None
+    run = run_of_model(model_path)
+    if run is None:
+        return "default", None
+    try:
+        config = run.config()
+    except (OSError, ValueError, TypeError):  # InputError is a ValueError
+        return "default", None
+    return config.model or "default", config.max_length
 
 
 # Below this many held-out pairs a percentage says more about chance than about the model.

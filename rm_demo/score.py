@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,13 +16,11 @@ from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolv
 DEFAULT_MAX_LENGTH = 256
 
 
-def _run_max_length(model_dir: Path) -> int:
-    """A run's model folder sits in runs/<name>/model; use the max length it was trained with."""
-    run_json = Path(model_dir).parent / "run.json"
-    try:
-        return int(json.loads(run_json.read_text())["config"]["max_length"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return DEFAULT_MAX_LENGTH
+def _run_max_length(model_dir: str) -> int:
+    """A run's model scores at the max length the run trained with; any other model at 256."""
+    from rm_demo.runs import base_model_of
+
+    return base_model_of(model_dir)[1] or DEFAULT_MAX_LENGTH
 
 
 class Scorer:
@@ -45,7 +41,7 @@ class Scorer:
         self.choice = choose_device(device, precision)
         self.model, self.tokenizer = load_reward_model(path)
         self.model.eval().to(self.choice.device)
-        self.max_length = max_length or (_run_max_length(Path(path)) if Path(path).is_dir() else DEFAULT_MAX_LENGTH)
+        self.max_length = max_length or _run_max_length(path)
         self.encoder = PairEncoder.for_model(self.tokenizer, self.model.config, self.max_length)
         self.batch_size = batch_size
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

@@ -24,39 +24,22 @@ def public_app(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _gzip_of_rows(path, rows: int):
+def _score_upload(tmp_path, name: str, rows: int):
+    """*Score a file* with the untrained base, on a .csv.gz of `rows` rows."""
+    path = tmp_path / name
     path.write_bytes(gzip.compress(b"question,answer\n" + b"Why?,Because.\n" * rows))
-    return path
+    viewer = Session(owner=VISITOR).viewer()
+    return runs_tab.score_view(tmp_path / "runs", None, viewer, str(path), "auto", "auto", tmp_path)
 
 
 # what, call(tmp_path) that must raise, a part of the message
 CASES = [
     (
         "score: a gzip bomb (34 MB of CSV in a small file)",
-        lambda t: runs_tab.score_view(
-            t / "runs",
-            None,
-            Session(owner=VISITOR).viewer(),
-            str(_gzip_of_rows(t / "bomb.csv.gz", 2_400_000)),
-            "auto",
-            "auto",
-            t,
-        ),
+        lambda t: _score_upload(t, "bomb.csv.gz", 2_400_000),
         "over 5 MB once decompressed",
     ),
-    (
-        "score: more rows than the limit",
-        lambda t: runs_tab.score_view(
-            t / "runs",
-            None,
-            Session(owner=VISITOR).viewer(),
-            str(_gzip_of_rows(t / "rows.csv.gz", 30_000)),
-            "auto",
-            "auto",
-            t,
-        ),
-        "over this app's limit of 20,000",
-    ),
+    ("score: more rows than the limit", lambda t: _score_upload(t, "rows.csv.gz", 30_000), "limit of 20,000"),
     ("explain: a 1 MB answer", lambda t: rank_explain.explain_view("default", "Q?", "x" * 10**6, "b", False), "limit"),
     (
         "explain: a 200 KB question",
@@ -92,7 +75,10 @@ def test_compare_refuses_an_over_limit_text_with_a_message(public_app):
 
 
 def test_every_action_needs_the_page_loads_visitor_id(public_app):
+    from rm_demo.app import eval_tab
+
     nobody = Session(owner="")
+    assert "no visitor id" in eval_tab.evaluated("some-run", None, nobody)[0]
     with pytest.raises(InputError, match="no visitor id"):
         rank_explain._allowed("default", nobody)
     with pytest.raises(InputError, match="no visitor id"):

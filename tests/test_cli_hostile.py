@@ -403,3 +403,17 @@ def test_a_truncated_run_json_is_named_as_such(tmp_path, capsys, command):
     (run / "run.json").write_text('{"status": "compl')
     code, err = _run(capsys, *command, run)
     assert code == 2 and "run" in err and "is a folder" not in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "rank"])
+def test_every_command_that_reads_a_file_stops_at_the_input_limit(tmp_path, capsys, command):
+    bomb = tmp_path / "bomb.jsonl.gz"
+    bomb.write_bytes(gzip.compress(b'{"prompt": "q", "chosen": "a", "rejected": "b"}\n' * 200_000))  # 10 MB inside
+    argv = {
+        "evaluate": ["evaluate", "--model", "default", bomb],
+        "rank": ["rank", "--question", "Q", "--answers-file", tmp_path / "answers.csv"],
+    }[command]
+    if command == "rank":
+        (tmp_path / "answers.csv").write_text("answer\n" + "an answer\n" * 1_000_000)  # 10 MB
+    code, err = _run(capsys, *argv, "--max-input-mb", "5")
+    assert code == 2 and "over 5 MB" in err, err

@@ -17,7 +17,7 @@ from rm_demo.app.eval_tab import EvalTab
 from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.runs_tab import RunsTab
-from rm_demo.app.state import Session, clean_up, facilitator_secret, runs_root
+from rm_demo.app.state import Session, clean_up, facilitator_secret, is_owner_id, runs_root
 from rm_demo.app.train_tab import TrainForm, TrainTab
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
@@ -87,7 +87,7 @@ def _wire(
 
 def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs: RunsTab) -> None:
     def on_load(sess: Session, owner_id: str):
-        sess.owner = owner_id if isinstance(owner_id, str) and len(owner_id) >= 16 else uuid.uuid4().hex
+        sess.owner = owner_id if is_owner_id(owner_id) else uuid.uuid4().hex
         sess = train_tab.reattach(sess)
         viewer = sess.viewer()
         return (

@@ -22,11 +22,11 @@ from rm_demo.limits import check_texts
 from rm_demo.runs import (
     BASE_MODEL_LABEL,
     MIN_HELD_OUT_PAIRS,
-    RunFolder,
     RunRecord,
     base_label,
     base_model_of,
     model_choices,
+    run_of_model,
 )
 from rm_demo.score import get_scorer
 from rm_demo.text import counted
@@ -139,22 +139,22 @@ def example_pairs(session: Session, model: str | None) -> tuple[pd.DataFrame, st
 
     A run's model is shown a pair it never trained on (its held-out questions) when there is one: a
     pair from its own training says little about it."""
-    folder = Path(model or "default")
-    if folder.name == "model" and RunFolder(folder.parent).run_json.is_file():
-        from rm_demo.evaluate import heldout_pairs, training_pairs
+    run = run_of_model(model or "default")
+    if run is not None:
+        from rm_demo.evaluate import run_split
 
-        run = RunFolder(folder.parent)
         try:
-            held = heldout_pairs(run)
+            trained, held = run_split(run)  # the run's own data, pairing and split: read once
+        except (OSError, ValueError):  # (InputError is a ValueError)
+            pass  # the run's data is gone or unreadable: the visitor's own pairs still make examples
+        else:
             if len(held):
                 return held, f"run:{run.path}", f"a **held-out** pair of **{run.name}**: it never trained on it"
             return (
-                training_pairs(run),
+                trained,
                 f"run:{run.path}",
                 f"a pair **{run.name}** trained on (it held out none), so expect it to be right",
             )
-        except (InputError, OSError, ValueError):
-            pass  # the run's data is gone or unreadable: the visitor's own pairs still make examples
     if not session.pairs_jsonl or not Path(session.pairs_jsonl).exists():
         return pd.DataFrame(), "", ""
     pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False)
@@ -194,13 +194,13 @@ def after_data_change(session: Session) -> tuple:
 
 def small_sample_caveat(model: str) -> str:
     """Said beside a trained run's Compare result when it held out too few pairs to be judged."""
-    folder = Path(model)
-    if folder.name != "model" or not RunFolder(folder.parent).run_json.is_file():
+    run = run_of_model(model)
+    if run is None:
         return ""
-    record = RunRecord.load(folder.parent)
+    record = RunRecord.load(run.path)
     if record.judged_accuracy(MIN_HELD_OUT_PAIRS) is not None:
         return ""
-    held = record.final_metrics.get("eval_pairs", record.data.get("eval_pairs")) or 0
+    held = record.held_out_pairs or 0
     trained = record.data.get("train_pairs")
     return (
         f"\n\n> ⚠️ **{record.name}** trained on {counted(trained or 0, 'pair')} and held out "

@@ -12,7 +12,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from rm_demo.app.data_view import DataView, derive_view, reading_markdown, threshold_notes  # noqa: F401
+from rm_demo.app.data_view import DataView, derive_view
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.pairs_tab import PairsTab, export_pairs, pairs_table, placeholder_figures
@@ -33,7 +33,7 @@ def load_data(
 
 
 def _keep(session: Session, settings: DataSettings, view: DataView) -> None:
-    session.previewed(settings if view.ok else None, len(view.pairs) if view.ok else 0)
+    session.previewed(settings if view.ok else None, len(view.pairs) if view.ok else 0, view.suggestion)
     if view.ok:
         export_pairs(session, view.result.pairs)
 
@@ -202,7 +202,7 @@ def _outputs(data: DataTab, pairs: PairsTab, session, figures) -> list:
     return [components[name] if name in components else getattr(data, name) for name in OUTPUT_NAMES]
 
 
-def _view_updates(session: Session, view: DataView, thresholds=(gr.skip(), gr.skip())) -> tuple:
+def _view_updates(session: Session, view: DataView, thresholds: tuple | None = None) -> tuple:
     """The outputs for `view`. The threshold boxes are left alone (the visitor may be typing in them)
     unless `thresholds` says what to put there."""
     columns = gr.update(choices=[AUTO, *view.columns]) if view.columns else gr.update()
@@ -224,7 +224,7 @@ def _view_updates(session: Session, view: DataView, thresholds=(gr.skip(), gr.sk
         columns,
         columns,
         suggest,
-        *thresholds,
+        *(thresholds or (gr.skip(), gr.skip())),
     )
 
 
@@ -244,7 +244,7 @@ def on_file(session: Session, path: str | None, name: str | None, *widgets) -> t
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
     widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:]]
-    note, thresholds = "", (gr.skip(), gr.skip())
+    note, thresholds = "", None
     if session.stale_suggestion(widgets[6], widgets[7]):
         chosen_min, rejected_max = session.suggested_thresholds
         widgets[6] = widgets[7] = ""
@@ -268,13 +268,13 @@ def _load(session: Session, version: int, path, name, widgets, note: str = "", t
         return unchanged()
     _keep(session, settings, view)
     view.message += note
-    return _view_updates(session, view, thresholds or (gr.skip(), gr.skip()))
+    return _view_updates(session, view, thresholds)
 
 
 def suggested(session: Session) -> tuple:
-    """The thresholds the scale note suggests, into the two number boxes; they belong to this file."""
-    view = derive_view(session.data_path, session.data_name, session.settings or DataSettings())
-    s = view.suggestion or {}
+    """The thresholds the current preview suggests, into the two number boxes; they belong to this file.
+    (Taken from the preview, not read again: the file may be 50 MB.)"""
+    s = session.offered_thresholds
     if not s:
         return gr.skip(), gr.skip()
     session.thresholds_suggested(s["chosen_min"], s["rejected_max"])

@@ -179,23 +179,26 @@ class EvalTab:
         return cls(run_pick, slice_pick, eval_btn, summary, histogram, calibration, length_scatter, slices, mistakes)
 
 
-def wire(tab: EvalTab, session) -> None:
-    def run(name, column, sess: Session):
-        try:
-            view = evaluate_view(runs_root(), name, sess.viewer(), column or None)
-        except InputError as exc:
-            return (
-                problem(exc),
-                *empty_charts(EVALUATE_FIRST),
-                pd.DataFrame(columns=MISTAKE_COLUMNS),
-                pd.DataFrame(columns=SLICE_COLUMNS),
-                gr.skip(),
-            )
-        menu = gr.update(choices=view.slice_columns, value=column if column in view.slice_columns else None)
-        return (view.summary, view.histogram, view.calibration, view.length_scatter, view.mistakes, view.slices, menu)
+def evaluated(name: str | None, column: str | None, session: Session) -> tuple:
+    """The Evaluate button (and a new slice column): the outputs of `EvalTab.outputs`."""
+    try:
+        session.require_owner()  # evaluating loads and runs models: some visitor's action, like the others
+        view = evaluate_view(runs_root(), name, session.viewer(), column or None)
+    except InputError as exc:
+        return (
+            problem(exc),
+            *empty_charts(EVALUATE_FIRST),
+            pd.DataFrame(columns=MISTAKE_COLUMNS),
+            pd.DataFrame(columns=SLICE_COLUMNS),
+            gr.skip(),
+        )
+    menu = gr.update(choices=view.slice_columns, value=column if column in view.slice_columns else None)
+    return (view.summary, view.histogram, view.calibration, view.length_scatter, view.mistakes, view.slices, menu)
 
-    tab.eval_btn.click(run, [tab.run_pick, tab.slice_pick, session], tab.outputs, api_name="evaluate")
-    tab.slice_pick.input(run, [tab.run_pick, tab.slice_pick, session], tab.outputs)
+
+def wire(tab: EvalTab, session) -> None:
+    tab.eval_btn.click(evaluated, [tab.run_pick, tab.slice_pick, session], tab.outputs, api_name="evaluate")
+    tab.slice_pick.input(evaluated, [tab.run_pick, tab.slice_pick, session], tab.outputs)
     tab.run_pick.change(run_picked, [tab.run_pick, session], tab.outputs)
 
 

@@ -55,8 +55,8 @@ def overlay(root: Path, names: list[str] | None, viewer: Viewer):
     paths = {name: open_run(root, name, viewer) for name in names or []}
     too_few = {}
     for name, path in paths.items():
-        held_out = RunRecord.load(path).data.get("eval_pairs")
-        if isinstance(held_out, int) and held_out < MIN_HELD_OUT_PAIRS:
+        held_out = RunRecord.load(path).held_out_pairs
+        if held_out is not None and held_out < MIN_HELD_OUT_PAIRS:
             too_few[name] = held_out
     return overlay_figures({name: RunFolder(path).metrics() for name, path in paths.items()}, too_few)
 

@@ -114,6 +114,14 @@ class DataSettings:
         )
 
 
+# A browser's id, made by the page load (uuid4 hex, kept in localStorage); shorter is not one of ours.
+MIN_OWNER_ID_CHARS = 16
+
+
+def is_owner_id(value) -> bool:
+    return isinstance(value, str) and len(value) >= MIN_OWNER_ID_CHARS
+
+
 @dataclass
 class Session:
     """One browser's state. Plain data: Gradio keeps one per page and hands the same object to every
@@ -138,6 +146,8 @@ class Session:
     pairs: int = 0
     pairs_jsonl: str | None = None
     pairs_csv: str | None = None
+    # Thresholds the current preview suggests for its file's scale (the "suggested" button offers them).
+    offered_thresholds: dict | None = None
     # Thresholds the "suggested" button put in the boxes, and the file they were suggested for.
     suggested_thresholds: tuple[float, float] | None = None
     suggested_for: str | None = None
@@ -155,6 +165,7 @@ class Session:
         """A new file: everything derived from the old one goes. Returns this transition's version."""
         self.data_path, self.data_name = path, name
         self.settings, self.pairs, self.pairs_csv, self.pairs_jsonl = None, 0, None, None
+        self.offered_thresholds = None
         return self.begin_data_change()
 
     def begin_data_change(self) -> int:
@@ -165,8 +176,8 @@ class Session:
         """False once a newer file or settings change has begun: this result is stale."""
         return version == self.data_version
 
-    def previewed(self, settings: DataSettings | None, pairs: int) -> None:
-        self.settings, self.pairs = settings, pairs
+    def previewed(self, settings: DataSettings | None, pairs: int, offered_thresholds: dict | None = None) -> None:
+        self.settings, self.pairs, self.offered_thresholds = settings, pairs, offered_thresholds
         self.pairs_csv = self.pairs_jsonl = None
 
     def thresholds_suggested(self, chosen_min: float, rejected_max: float) -> None:
@@ -204,7 +215,7 @@ class Session:
     def require_owner(self) -> None:
         """Every action is some visitor's: a client that skipped the page load (no id) is refused, so no
         limit per visitor can be dodged by never having one."""
-        if len(self.owner or "") < 16:
+        if not is_owner_id(self.owner):
             raise InputError(
                 "this page has no visitor id yet", fix="reload the page (a gradio_client calls /load first)"
             )
