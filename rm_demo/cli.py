@@ -26,6 +26,16 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--score-col", help="column holding the feedback score")
     group.add_argument("--chosen-col", help="column holding the chosen answer (pairs files)")
     group.add_argument("--rejected-col", help="column holding the rejected answer (pairs files)")
+    from rm_demo.importers import FORMATS
+
+    group.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="auto (default): recognise a tool's export by its keys; table: read the columns as they are; or name "
+        "the source. With an export, --score-col picks its rating (a Label Studio control, an Argilla question, an "
+        "UltraFeedback aspect, a HelpSteer attribute or weighted sum, a Langfuse/LangSmith score name)",
+    )
     _add_max_input(group)
 
 
@@ -76,6 +86,7 @@ def read_options_from(args):
         chosen_col=args.chosen_col,
         rejected_col=args.rejected_col,
         max_bytes=_max_bytes(args),
+        format=getattr(args, "format", "auto"),
     )
 
 

@@ -99,6 +99,22 @@ class TrainConfig:
         default=1000,
         metadata=_opt("all-pairs: at most this many pairs per question (a uniform, seeded sample above it)"),
     )
+    aggregate: str = field(
+        default="mean",
+        metadata=_opt(
+            "several ratings of one answer become one score by: mean, median, or majority (the score most "
+            "raters gave; a tie between scores goes to the middle one)",
+            choices=("mean", "median", "majority"),
+            label="Several raters",
+        ),
+    )
+    max_rater_spread: float | None = field(
+        default=None,
+        metadata=_opt(
+            "drop an answer whose raters' scores lie further apart than this (HelpSteer2 used 2; default: never)",
+            label="Largest rater spread",
+        ),
+    )
     margin: str = field(
         default="off",
         metadata=_opt(
@@ -249,7 +265,7 @@ class TrainConfig:
             "min steps and eval steps must be >= 0",
             "leave them at their defaults",
         )
-        for name in ("chosen_min", "rejected_max", "min_margin"):
+        for name in ("chosen_min", "rejected_max", "min_margin", "max_rater_spread"):
             value = getattr(self, name)
             _check(
                 value is None or math.isfinite(value),
@@ -267,6 +283,8 @@ class TrainConfig:
             rejected_max=self.rejected_max,
             min_margin=self.min_margin,
             max_pairs_per_question=self.max_pairs_per_question,
+            aggregate=self.aggregate,
+            max_rater_spread=self.max_rater_spread,
         )
 
     def to_json(self) -> str:
@@ -383,7 +401,15 @@ TRAIN_FLAGS = [
     "lora_r",
     "group_by_length",
 ]
-PAIR_FLAGS = ["strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"]
+PAIR_FLAGS = [
+    "strategy",
+    "chosen_min",
+    "rejected_max",
+    "min_margin",
+    "max_pairs_per_question",
+    "aggregate",
+    "max_rater_spread",
+]
 # ReadOptions fields and the flags that set them (`pairs` and `train` share them).
 READ_FLAGS = {
     "encoding": "--encoding",
@@ -393,12 +419,13 @@ READ_FLAGS = {
     "score_col": "--score-col",
     "chosen_col": "--chosen-col",
     "rejected_col": "--rejected-col",
+    "format": "--format",
 }
 
 # The training settings in groups, as a `--config` file may write them (a flat file works too).
 GROUPS = {
     "data": ("input", "source_name", "read_options"),
-    "pairs": ("strategy", "chosen_min", "rejected_max", "min_margin", "max_pairs_per_question"),
+    "pairs": tuple(PAIR_FLAGS),
     "model": (
         "model",
         "max_length",

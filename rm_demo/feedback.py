@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from rm_demo.errors import InputError
+from rm_demo.importers import Imported, import_records, recognise, source_named
 from rm_demo.sniff import COMPRESSED_SUFFIXES, GZIP_MAGIC, gunzip, lf_line_endings, not_text
 
 # Column roles and the names people give them, matched case-insensitively after turning spaces and
@@ -37,9 +38,14 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {
     "chosen_score": ("chosen_score", "score_chosen"),
     "rejected_score": ("rejected_score", "score_rejected"),
     "margin": ("margin",),
+    # Optional: who gave the rating (several raters per answer are combined, and their agreement
+    # measured), and a pairs file's tie flag.
+    "rater": ("rater", "annotator", "labeler", "labeller", "rater_id", "annotator_id", "worker_id", "judge"),
+    "tie": ("tie", "is_tie"),
 }
-FEEDBACK_ROLES = ("question", "answer", "score")
-PAIRS_ROLES = ("question", "chosen", "rejected", "chosen_score", "rejected_score", "margin")
+FEEDBACK_REQUIRED = ("question", "answer", "score")
+FEEDBACK_ROLES = (*FEEDBACK_REQUIRED, "rater")
+PAIRS_ROLES = ("question", "chosen", "rejected", "chosen_score", "rejected_score", "margin", "rater", "tie")
 
 # Encodings tried, in order of preference, when the bytes are not valid UTF-8.
 SINGLE_BYTE_CANDIDATES = ("cp1252", "mac_roman", "latin-1")
@@ -66,6 +72,9 @@ class ReadOptions:
     rejected_col: str | None = None
     # Refuse a file bigger than this once decompressed (the app's upload limit); None: no limit.
     max_bytes: int | None = None
+    # "auto": recognise an annotation or tracing tool's export by its keys (rm_demo.importers);
+    # "table": read the columns as they are; or one source's key (label-studio, argilla, ...).
+    format: str = "auto"
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ReadOptions:
@@ -103,6 +112,14 @@ class FeedbackTable:
     column_mapping: dict[str, str]
     ignored_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The tool or data set the file came from (None: a plain table), and how many records it held.
+    source_format: str | None = None
+    records: int | None = None
+    record_unit: str = "row"  # what one row of `frame` is: a row, or an annotation, a response, ...
+    scale: tuple[float, float] | None = None  # the source's documented score scale
+    judgments: pd.DataFrame | None = None  # raters' judgments summed up in one row (row, value)
+    extra_columns: list[str] = field(default_factory=list)  # a source's own columns (model, ...): for slices
+    score_choices: list[str] = field(default_factory=list)  # what --score-col may name in this source
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +423,7 @@ def _json_cell(value) -> str:
     return str(value)
 
 
-def _parse_jsonl(text: str, source: str) -> pd.DataFrame:
+def _jsonl_records(text: str, source: str) -> tuple[list, list[int]]:
     records, rows = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -422,16 +439,23 @@ def _parse_jsonl(text: str, source: str) -> pd.DataFrame:
         rows.append(number)
     if not records:
         raise InputError("the file has no records", source=source, fix="add one JSON object per line")
-    return _records_frame(records, rows, source)
+    return records, rows
 
 
-def _parse_json(text: str, source: str) -> pd.DataFrame:
+# A tracing tool's two exports saved as one object: {"traces": [...], "scores": [...]}.
+JOINED_EXPORTS = ({"traces", "scores"}, {"runs", "feedback"})
+
+
+def _json_records(text: str, source: str) -> tuple[list, list[int]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        return _parse_jsonl(text, source)  # .json files are often JSON Lines
+        return _jsonl_records(text, source)  # .json files are often JSON Lines
     if isinstance(data, dict):  # {"data": [...]} or {"records": [...]}
         lists = [v for v in data.values() if isinstance(v, list)]
+        joined = next((keys for keys in JOINED_EXPORTS if keys <= data.keys()), None)
+        if joined:
+            lists = [sum((data[k] for k in sorted(joined, reverse=True) if isinstance(data[k], list)), [])]
         if len(lists) != 1:
             raise InputError(
                 "the JSON is an object, not a list of records",
@@ -441,7 +465,7 @@ def _parse_json(text: str, source: str) -> pd.DataFrame:
         data = lists[0]
     if not isinstance(data, list) or not data:
         raise InputError("the JSON holds no records", source=source, fix="save a list of objects")
-    return _records_frame(data, list(range(1, len(data) + 1)), source)
+    return data, list(range(1, len(data) + 1))
 
 
 def _detect_format(name: str, text: str) -> str:
@@ -506,7 +530,7 @@ def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> t
     roles = PAIRS_ROLES if is_pairs else FEEDBACK_ROLES
     mapping = {role: col for role, col in mapping.items() if role in roles}
 
-    required = ("chosen", "rejected") if is_pairs else FEEDBACK_ROLES
+    required = ("chosen", "rejected") if is_pairs else FEEDBACK_REQUIRED
     missing = [role for role in required if role not in mapping]
     if missing:
         role = missing[0]
@@ -519,7 +543,7 @@ def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> t
             "the column menus in the app)",
             app_fix=f"choose the {role} column in the *{role.capitalize()} column* menu under "
             f"**Reading and pairing settings** (or name it one of {aliases})"
-            if role in FEEDBACK_ROLES
+            if role in FEEDBACK_REQUIRED
             else None,
         )
     return kind, mapping
@@ -561,10 +585,39 @@ class RawTable:
     encoding_detected: bool
     delimiter: str | None
     notes: list[str] = field(default_factory=list)
+    imported: Imported | None = None  # a tool's export, read into rm_demo's columns (`frame` is its table)
 
 
 def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, name: str | None = None) -> RawTable:
-    """Bytes on disk -> a table of strings: compression, encoding, format, line endings, delimiter."""
+    """Bytes on disk -> a table of strings: compression, encoding, format, line endings, delimiter.
+
+    An annotation or tracing tool's export is recognised and read into rm_demo's columns
+    (`RawTable.imported`); `options.format` names the source, or "table" to read columns as they are."""
+    options = options or ReadOptions()
+    source_named(options.format)  # an unknown --format is named before any reading
+    table = _read_table(path, options, name)
+    if table.imported is None and table.format == "csv" and options.format != "table":
+        _import_flat(table, options)
+    return table
+
+
+def _import_flat(table: RawTable, options: ReadOptions) -> None:
+    """A CSV of a flat source (HelpSteer2, TRL unpaired): its header is enough to recognise it."""
+    frame = table.frame
+    columns = [c for c in frame.columns if c != "row"]
+    head = [dict(zip(columns, frame[columns].iloc[0].tolist()))] if len(frame) else []
+    wanted = source_named(options.format)
+    if not head or (wanted is None and recognise(head, flat_only=True) is None):
+        return
+    records = frame[columns].to_dict("records")
+    table.imported = import_records(
+        records, frame["row"].tolist(), options.format, options.score_col, table.source, flat_only=True
+    )
+    if table.imported is not None:
+        table.frame = table.imported.frame
+
+
+def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None) -> RawTable:
     options = options or ReadOptions()
     path = Path(path)
     source = name or path.name
@@ -611,8 +664,11 @@ def read_table(path: str | os.PathLike, options: ReadOptions | None = None, *, n
     fmt = _detect_format(_base_name(source), head)
     if fmt != "csv":
         text = utf8.decode("utf-8")
-        frame = _parse_jsonl(text, source) if fmt == "jsonl" else _parse_json(text, source)
-        return RawTable(frame, source, fmt, encoding, detected, None)
+        records, numbers = _jsonl_records(text, source) if fmt == "jsonl" else _json_records(text, source)
+        imported = import_records(records, numbers, options.format, options.score_col, source)
+        if imported is not None:
+            return RawTable(imported.frame, source, fmt, encoding, detected, None, imported=imported)
+        return RawTable(_records_frame(records, numbers, source), source, fmt, encoding, detected, None)
     delimiter = options.delimiter or ("\t" if _base_name(source).lower().endswith(".tsv") else _guess_delimiter(head))
     frame = _parse_csv(utf8, delimiter, source)
     notes = _suspicious_quotes(frame, delimiter) if b'"' in utf8 else []
@@ -762,6 +818,8 @@ def read_feedback(
     """
     options = options or ReadOptions()
     raw_table = read_table(path, options, name=name)
+    if raw_table.imported is not None:
+        return _imported_table(raw_table)
     frame, source = raw_table.frame, raw_table.source
 
     data_columns = [c for c in frame.columns if c != "row"]
@@ -788,9 +846,11 @@ def read_feedback(
             table["chosen"] = normalize_answer(pd.Series(chosen_only, dtype="str")).to_numpy()
             table["rejected"] = normalize_answer(pd.Series(rejected_only, dtype="str")).to_numpy()
             notes.append("no prompt column: the prompt is the text the chosen and rejected transcripts share")
-        for role in ("chosen_score", "rejected_score", "margin"):
+        for role in ("chosen_score", "rejected_score", "margin", "tie"):
             if role in mapping:
                 table[role] = frame[mapping[role]].astype("str").to_numpy()  # parse_scores strips
+    if "rater" in mapping:
+        table["rater"] = frame[mapping["rater"]].astype("str").str.strip().to_numpy()
     return FeedbackTable(
         frame=table,
         kind=kind,
@@ -802,6 +862,50 @@ def read_feedback(
         column_mapping=mapping,
         ignored_columns=ignored,
         notes=notes,
+    )
+
+
+def _imported_table(raw_table: RawTable) -> FeedbackTable:
+    """A tool's export, already in rm_demo's columns: normalised like a plain file's."""
+    imported = raw_table.imported
+    frame = imported.frame
+    table = pd.DataFrame({"row": frame["row"].to_numpy(), "record": frame["record"].to_numpy()})
+    if imported.kind == "feedback":
+        table["question"] = normalize_question(frame["question"])
+        table["answer"] = normalize_answer(frame["answer"]).to_numpy()
+        table["score"] = frame["score"].to_numpy()
+        roles = FEEDBACK_ROLES
+    else:
+        table["question"] = normalize_answer(frame["question"])
+        table["chosen"] = normalize_answer(frame["chosen"]).to_numpy()
+        table["rejected"] = normalize_answer(frame["rejected"]).to_numpy()
+        table["margin"] = frame["margin"].to_numpy()
+        table["tie"] = frame["tie"].to_numpy()
+        roles = PAIRS_ROLES
+    table["rater"] = frame["rater"].to_numpy()
+    table["import_status"] = frame["import_status"].to_numpy()
+    extras = list(frame.columns.difference(table.columns, sort=False))
+    for col in extras:  # the source's own columns: model, attributes, trace, ...
+        table[col] = frame[col].to_numpy()
+    mapping = {role: role for role in roles if role in frame.columns and (frame[role].astype("str") != "").any()}
+    return FeedbackTable(
+        frame=table,
+        kind=imported.kind,
+        source=raw_table.source,
+        format=raw_table.format,
+        encoding=raw_table.encoding,
+        encoding_detected=raw_table.encoding_detected,
+        delimiter=raw_table.delimiter,
+        column_mapping=mapping,
+        ignored_columns=[],
+        notes=[*raw_table.notes, *imported.notes],
+        source_format=imported.format,
+        records=imported.records,
+        record_unit=imported.unit,
+        scale=imported.scale,
+        judgments=imported.judgments,
+        extra_columns=[c for c in extras if c not in ("trace_record",)],
+        score_choices=list(imported.score_choices),
     )
 
 

@@ -15,8 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rm_demo.agreement import agreement, describe
 from rm_demo.errors import InputError
 from rm_demo.feedback import FeedbackTable, ReadOptions, delimiter_name, read_feedback
+from rm_demo.importers import IMPORT_REASONS
 from rm_demo.text import counted
 
 STRATEGIES = ("best-worst", "all-pairs")
@@ -30,6 +32,13 @@ MAX_PAIRS_PER_QUESTION = 1000
 CROSS_CHUNK_ROWS = 2_000_000
 
 DROP_REASONS: dict[str, str] = {
+    # Given while reading a tool's export (rm_demo.importers), before any pairing.
+    "cancelled": "the annotation was cancelled (Label Studio's was_cancelled)",
+    "not_submitted": "the response is a draft or was discarded, not submitted",
+    "no_judgment": "the record holds no rating or preference of the kind used (e.g. a task nobody annotated, "
+    "a trace with no score of the chosen name)",
+    "other_field": "a rating of another question or score name than the one used (choose it as the score column)",
+    "no_trace": "a score whose trace (run) is not in the file",
     "missing_question": "the question is empty",
     "missing_answer": "the answer is empty",
     "missing_score": "the score is empty",
@@ -45,7 +54,12 @@ DROP_REASONS: dict[str, str] = {
     "identical_answers": "chosen and rejected are the same text",
     "chosen_not_higher": "the chosen score is not above the rejected score",
     "pair_cap": "its question has more pairs than the per-question cap; this answer is in none of the pairs kept",
+    "raters_disagree": "its raters disagree by more than the allowed spread (scores), or split evenly (preferences)",
+    "outvoted": "other raters judged this pair the other way; the majority's judgment is the one trained on",
+    "tie": "the rater judged both answers equally good: kept in the count, but a pairwise loss needs a winner, "
+    "so a tie trains nothing",
 }
+AGGREGATIONS = ("mean", "median", "majority")
 
 # Row statuses are small integers while computing (fast over a million rows), names at the end.
 STATUS_NAMES = ("", "used", *DROP_REASONS)
@@ -73,18 +87,34 @@ class PairOptions:
     rejected_max: float | None = None
     min_margin: float = 1.0
     max_pairs_per_question: int = MAX_PAIRS_PER_QUESTION
+    # Several raters of one answer: their scores become one by this rule ...
+    aggregate: str = "mean"
+    # ... and an answer whose raters' scores lie further apart than this is dropped (None: never).
+    max_rater_spread: float | None = None
 
-    def resolved_thresholds(self) -> tuple[float | None, float | None]:
+    def resolved_thresholds(self, scale: tuple[float, float] | None = None) -> tuple[float | None, float | None]:
+        """The thresholds in force. `scale`: a source's documented score scale; best-worst's defaults
+        then sit where 4 sits on 1-to-5, three quarters of the way up."""
         if self.strategy == "best-worst":
+            default = DEFAULT_CHOSEN_MIN if scale is None else scale_threshold(scale)
             return (
-                DEFAULT_CHOSEN_MIN if self.chosen_min is None else self.chosen_min,
-                DEFAULT_REJECTED_MAX if self.rejected_max is None else self.rejected_max,
+                default if self.chosen_min is None else self.chosen_min,
+                default if self.rejected_max is None else self.rejected_max,
             )
         return self.chosen_min, self.rejected_max
 
     def validate(self) -> None:
         if self.strategy not in STRATEGIES:
             raise InputError(f"unknown strategy {self.strategy!r}", fix=f"use one of {', '.join(STRATEGIES)}")
+        if self.aggregate not in AGGREGATIONS:
+            raise InputError(
+                f"unknown way to combine raters {self.aggregate!r}", fix=f"use one of {', '.join(AGGREGATIONS)}"
+            )
+        spread = self.max_rater_spread
+        if spread is not None and not (spread >= 0 and math.isfinite(spread)):
+            raise InputError(
+                f"the largest rater spread must be a number >= 0, not {spread}", fix="use e.g. --max-rater-spread 2"
+            )
         if not (self.min_margin >= 0 and math.isfinite(self.min_margin)):
             raise InputError(
                 f"the minimum margin must be a number >= 0, not {self.min_margin}", fix="use e.g. --min-margin 1"
@@ -132,6 +162,15 @@ class PairsReport:
     notes: list[str] = field(default_factory=list)
     pairs_not_taken: int = 0  # all-pairs: pairs over the per-question cap
     max_pairs_per_question: int | None = None
+    source_format: str | None = None  # the tool or data set recognised (None: a plain table)
+    records_read: int | None = None  # its records; each row is one of its ratings or judgments
+    record_unit: str = "row"
+    aggregate: str = "mean"
+    max_rater_spread: float | None = None
+    agreement: dict | None = None  # rm_demo.agreement.agreement's result
+    raters: int = 0
+    extra_columns: list[str] = field(default_factory=list)  # a source's own columns, for slices
+    score_choices: list[str] = field(default_factory=list)  # what the score column may name in this source
 
     @property
     def rows_dropped(self) -> int:
@@ -146,10 +185,12 @@ class PairsReport:
     def summary_lines(self) -> list[str]:
         """Plain-text accounting, for the CLI and the app."""
         lines = [
-            f"{self.source}: {self.format.upper()}, encoding {self.encoding}"
+            (f"recognised: {self.source_format}\n" if self.source_format else "")
+            + f"{self.source}: {self.format.upper()}, encoding {self.encoding}"
             + (" (detected)" if self.encoding_detected else "")
             + (f", delimiter {delimiter_name(self.delimiter)}" if self.delimiter else ""),
             "columns: "
+            + ("as the source defines them; " if self.source_format else "")
             + ", ".join(f"{role} <- {col!r}" for role, col in self.column_mapping.items())
             + (f"; ignored: {', '.join(map(repr, self.ignored_columns))}" if self.ignored_columns else ""),
             f"rows read {self.rows_read}, used {self.rows_used}, dropped {self.rows_dropped}; "
@@ -157,9 +198,36 @@ class PairsReport:
         ]
         for reason, count in self.dropped.items():
             lines.append(f"  dropped {count}: {DROP_REASONS[reason]} [{reason}]")
+        lines.extend(self.source_lines())
         if self.scale_note:
             lines.append(self.scale_note)
         lines.extend(self.notes)
+        return lines
+
+    def source_lines(self) -> list[str]:
+        """What the file was, how several raters were combined, and how much they agree."""
+        lines = []
+        if self.source_format:
+            lines.append(
+                f"Read as {self.source_format}: {counted(self.records_read or 0, 'record')} -> "
+                f"{counted(self.rows_read, self.record_unit)} (each one a row of this accounting)."
+            )
+        if self.raters:
+            how = "majority vote per pair" if self.kind == "pairs" else f"{self.aggregate} of an answer's scores"
+            spread = (
+                f"; answers whose scores differ by more than {self.max_rater_spread:g} dropped"
+                if self.max_rater_spread is not None and self.kind == "feedback"
+                else ""
+            )
+            lines.append(f"{counted(self.raters, 'rater')}; several ratings combined by {how}{spread}.")
+        found = describe(self.agreement)
+        if found:
+            lines.append(found)
+        if self.dropped.get("tie"):
+            lines.append(
+                f"{counted(self.dropped['tie'], 'tie')} kept in the count as `tie`: training leaves them out "
+                "(the pairwise loss needs a winner)."
+            )
         return lines
 
     def to_markdown(self, warnings: list[str] = ()) -> str:
@@ -179,6 +247,9 @@ class PairsReport:
         if self.dropped:
             lines += ["", "| dropped | rows | why |", "|---|---:|---|"]
             lines += [f"| `{reason}` | {count} | {DROP_REASONS[reason]} |" for reason, count in self.dropped.items()]
+        lines.extend(f"\n{line}" for line in self.source_lines())
+        if self.agreement and self.agreement.get("warning"):
+            lines.append(f"\n> ⚠️ {self.agreement['warning']}")
         lines.extend(f"\n> ⚠️ {warning}" for warning in warnings)
         lines.extend(f"\n> {note}" for note in self.notes)
         return "\n".join(lines)
@@ -223,6 +294,12 @@ def parse_scores(text: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, missing, non_numeric
 
 
+def scale_threshold(scale: tuple[float, float]) -> float:
+    """Where 4 sits on a 1-to-5 scale, on `scale`: three quarters of the way up."""
+    threshold = round(scale[0] + 0.75 * (scale[1] - scale[0]), 4)
+    return int(threshold) if float(threshold).is_integer() else threshold
+
+
 def _suggest_scale(scores: np.ndarray, options: PairOptions) -> tuple[str | None, dict | None]:
     """A note when the scores are not on the 1-to-5 scale the default thresholds assume."""
     if options.strategy != "best-worst" or options.chosen_min is not None or options.rejected_max is not None:
@@ -240,9 +317,7 @@ def _suggest_scale(scores: np.ndarray, options: PairOptions) -> tuple[str | None
         scale = (0.0, 100.0)
     else:
         scale = (lo, hi)
-    # 4 on a 1-to-5 scale is three quarters of the way up.
-    threshold = round(scale[0] + 0.75 * (scale[1] - scale[0]), 4)
-    threshold = int(threshold) if float(threshold).is_integer() else threshold
+    threshold = scale_threshold(scale)
     note = (
         f"Scores run from {lo:g} to {hi:g}, which looks like a {scale[0]:g}-to-{scale[1]:g} scale, "
         f"but the default thresholds (chosen >= 4, rejected < 4) assume 1 to 5. "
@@ -273,12 +348,26 @@ def _codes(values: pd.Series) -> np.ndarray:
     return np.concatenate(indices or [np.zeros(0, dtype=np.int32)]).astype(np.int64, copy=False)
 
 
+def _mark_imported(status: np.ndarray, frame: pd.DataFrame) -> None:
+    """Reasons a tool's export gave while it was read (rm_demo.importers) come first."""
+    if "import_status" not in frame:
+        return
+    given = frame["import_status"].to_numpy(dtype=object)
+    for reason in IMPORT_REASONS:
+        _mark(status, given == reason, reason)
+
+
+def _has_raters(frame: pd.DataFrame) -> bool:
+    return "rater" in frame and bool((frame["rater"].astype("str") != "").any())
+
+
 def _pairs_from_feedback(
-    frame: pd.DataFrame, options: PairOptions
+    frame: pd.DataFrame, options: PairOptions, scale: tuple[float, float] | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int, int]:
     # Vectorised over integer codes: strings are hashed once, everything after is numpy.
     n = len(frame)
     status = np.full(n, PENDING, dtype=np.int8)
+    _mark_imported(status, frame)
     question, answer = frame["question"].astype("str"), frame["answer"].astype("str")
     values, missing, non_numeric = parse_scores(frame["score"])
 
@@ -291,7 +380,7 @@ def _pairs_from_feedback(
     qid = _codes(_subset(question, pos))  # question order: first appearance
     questions = int(qid.max()) + 1 if qid.size else 0
     score = values[pos]
-    pos, qid, score = _merge_repeats(pos, qid, score, answer, status)
+    pos, qid, score, members, representatives = _merge_repeats(pos, qid, score, answer, status, options, frame)
 
     size = np.bincount(qid)
     high = np.full(size.size, -np.inf)
@@ -304,7 +393,7 @@ def _pairs_from_feedback(
     status[pos[tied]] = CODE["all_tied"]
     keep = ~single & ~tied
     pos, qid, score = pos[keep], qid[keep], score[keep]
-    chosen_min, rejected_max = options.resolved_thresholds()
+    chosen_min, rejected_max = options.resolved_thresholds(scale)
 
     not_taken = 0
     if options.strategy == "best-worst":
@@ -326,6 +415,7 @@ def _pairs_from_feedback(
         status[rest[partner]] = CODE["below_thresholds"]
         status[rest[~partner]] = CODE["below_min_margin"]
     status[status == PENDING] = USED
+    status[members] = status[representatives]  # every rating of an answer shares what became of it
 
     chosen_pos, rejected_pos = pairs["chosen_pos"], pairs["rejected_pos"]
     # Texts stay Arrow-backed: turning 2 x 200k answers into Python objects would cost more than the rest.
@@ -345,26 +435,63 @@ def _pairs_from_feedback(
     return out, status, values, questions, not_taken
 
 
-def _merge_repeats(pos, qid, score, answer: pd.Series, status) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows repeating an earlier (question, answer): the first keeps the mean score, the rest drop.
+def _merge_repeats(
+    pos, qid, score, answer: pd.Series, status, options: PairOptions, frame: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows repeating an earlier (question, answer) become one answer with one combined score.
 
+    Without a rater column a repeat is a duplicate row (dropped as `duplicate_row`; the first keeps the
+    combined score). With raters the repeats are its other ratings: they share the answer's fate, and are
+    returned as (members, their representative) so the caller can give them its status. An answer whose
+    scores lie further apart than `max_rater_spread` is dropped whole as `raters_disagree`.
     Only rows whose (question, answer length) collides can repeat, so only those get hashed.
     """
+    none = np.zeros(0, dtype=np.int64)
     length = pc.binary_length(pa.array(_subset(answer, pos))).to_numpy(zero_copy_only=False).astype(np.int64)
     key = qid * (int(length.max(initial=0)) + 1) + length
     candidates = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
     if candidates.size == 0:
-        return pos, qid, score
+        return pos, qid, score, none, none
     aid = _codes(answer.iloc[pos[candidates]])
     pair_key = pd.DataFrame({"q": qid[candidates], "a": aid})
     group = pair_key.groupby(["q", "a"], sort=False).ngroup().to_numpy()
-    mean = np.bincount(group, weights=score[candidates]) / np.bincount(group)
+    combined, spread = combine_scores(group, score[candidates], options.aggregate)
     score = score.copy()
-    score[candidates] = mean[group]
+    score[candidates] = combined[group]
     repeat = np.zeros(pos.size, dtype=bool)
     repeat[candidates] = pd.Series(group).duplicated(keep="first").to_numpy()
-    status[pos[repeat]] = CODE["duplicate_row"]
-    return pos[~repeat], qid[~repeat], score[~repeat]
+    drop = np.zeros(pos.size, dtype=bool)
+    if options.max_rater_spread is not None:
+        drop[candidates] = spread[group] > options.max_rater_spread + 1e-9
+        status[pos[drop]] = CODE["raters_disagree"]
+    members = representatives = none
+    if _has_raters(frame):
+        first = np.full(int(group.max()) + 1, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, group, pos[candidates])  # each group's first row in the file
+        shared = repeat[candidates] & ~drop[candidates]
+        members, representatives = pos[candidates][shared], first[group[shared]]
+    else:
+        status[pos[repeat & ~drop]] = CODE["duplicate_row"]
+    keep = ~repeat & ~drop
+    return pos[keep], qid[keep], score[keep], members, representatives
+
+
+def combine_scores(group: np.ndarray, values: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: (the combined score, the spread max - min).
+
+    mean; median; majority: the score most ratings gave, a tie between several going to the middle one
+    of them (the lower middle of an even count), so the result is always a score someone gave."""
+    frame = pd.DataFrame({"g": group, "v": values})
+    by_group = frame.groupby("g", sort=True)["v"]
+    spread = (by_group.max() - by_group.min()).to_numpy()
+    if how == "mean":
+        return by_group.mean().to_numpy(), spread
+    if how == "median":
+        return by_group.median().to_numpy(), spread
+    counts = frame.groupby(["g", "v"], sort=True).size().rename("n").reset_index()
+    modes = counts[counts["n"] == counts.groupby("g")["n"].transform("max")]
+    middle = modes.groupby("g")["v"].agg(lambda v: v.iloc[(len(v) - 1) // 2])
+    return middle.to_numpy(), spread
 
 
 def _best_worst(pos, qid, score, high, low, chosen_min: float, rejected_max: float) -> dict[str, np.ndarray]:
@@ -505,11 +632,14 @@ def _pairs_from_pairs(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np
     """A file that is already pairs: check each row and pass it through the same accounting."""
     n = len(frame)
     status = np.full(n, PENDING, dtype=np.int8)
+    _mark_imported(status, frame)
     chosen = frame["chosen"].to_numpy(dtype=object)
     rejected = frame["rejected"].to_numpy(dtype=object)
     _mark(status, chosen == "", "missing_chosen")
     _mark(status, rejected == "", "missing_rejected")
     _mark(status, chosen == rejected, "identical_answers")
+    if "tie" in frame:
+        _mark(status, is_tie(frame["tie"]), "tie")
 
     nan = np.full(n, np.nan)
     chosen_score, rejected_score, margin = nan, nan.copy(), nan.copy()
@@ -525,10 +655,13 @@ def _pairs_from_pairs(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np
         _mark(status, bad_m, "non_numeric_score")
         margin = np.where(missing_m, margin, given)
 
-    keys = pd.DataFrame({"q": frame["question"], "c": chosen, "r": rejected})
-    _mark(status, keys.duplicated(keep="first").to_numpy(), "duplicate_row")
-    used = status == PENDING
-    status[used] = USED
+    if _has_raters(frame):
+        used = _majority(frame["question"].to_numpy(dtype=object), chosen, rejected, status)
+    else:
+        keys = pd.DataFrame({"q": frame["question"], "c": chosen, "r": rejected})
+        _mark(status, keys.duplicated(keep="first").to_numpy(), "duplicate_row")
+        used = status == PENDING
+        status[used] = USED
     rows = frame["row"].to_numpy()
     out = pd.DataFrame(
         {
@@ -547,6 +680,70 @@ def _pairs_from_pairs(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np
     return out, status, scores, questions
 
 
+def is_tie(values: pd.Series) -> np.ndarray:
+    """A tie flag: True, or text such as 1 / true / yes / tie."""
+    if values.dtype == bool:
+        return values.to_numpy()
+    return values.astype("str").str.strip().str.lower().isin(("1", "true", "yes", "tie")).to_numpy()
+
+
+def preference_units(prompts, chosen, rejected) -> tuple[np.ndarray, np.ndarray]:
+    """(unit, direction) per judgment: the same two answers to a prompt are one unit whichever way round,
+    and the direction is +1 when the first in text order won."""
+    first_wins = chosen.astype(str) <= rejected.astype(str)
+    low = np.where(first_wins, chosen, rejected)
+    high = np.where(first_wins, rejected, chosen)
+    unit = pd.DataFrame({"q": prompts, "a": low, "b": high}).groupby(["q", "a", "b"], sort=False).ngroup()
+    return unit.to_numpy(), np.where(first_wins, 1, -1)
+
+
+def _majority(prompts, chosen, rejected, status) -> np.ndarray:
+    """Several raters' judgments of the same pair: the majority's direction is trained on, once.
+
+    Judgments the other way are `outvoted`; an even split drops them all as `raters_disagree`. Returns
+    which rows become pairs (the first judgment of each winning direction); the others that agree are used."""
+    open_ = np.flatnonzero(status == PENDING)
+    unit, direction = preference_units(prompts[open_], chosen[open_], rejected[open_])
+    net = np.bincount(unit, weights=direction)[unit]
+    status[open_[np.sign(direction) != np.sign(net)]] = CODE["outvoted"]
+    status[open_[net == 0]] = CODE["raters_disagree"]
+    winners = open_[(net != 0) & (np.sign(direction) == np.sign(net))]
+    status[winners] = USED
+    first = ~pd.Series(unit[(net != 0) & (np.sign(direction) == np.sign(net))]).duplicated().to_numpy()
+    used = np.zeros(len(status), dtype=bool)
+    used[winners[first]] = True
+    return used
+
+
+def rater_agreement(table: FeedbackTable, status: np.ndarray, scores: np.ndarray | None) -> dict | None:
+    """Krippendorff's alpha over the file's raters, on the judgments that were read without fault."""
+    frame = table.frame
+    if table.judgments is not None and len(table.judgments):
+        return agreement(table.judgments["row"], table.judgments["value"], "interval", pairwise=True)
+    if not _has_raters(frame):
+        return None
+    fault = {CODE[r] for r in (*IMPORT_REASONS, "missing_question", "missing_answer", "missing_score")}
+    fault |= {CODE[r] for r in ("non_numeric_score", "missing_chosen", "missing_rejected", "identical_answers")}
+    ok = ~np.isin(status, list(fault)) & (frame["rater"].astype("str") != "").to_numpy()
+    if table.kind == "feedback":
+        units = pd.DataFrame({"q": frame["question"], "a": frame["answer"]}).groupby(["q", "a"], sort=False).ngroup()
+        return agreement(units.to_numpy()[ok], scores[ok], "interval")
+    prompts = frame["question"].to_numpy(dtype=object)[ok]
+    unit, direction = preference_units(
+        prompts, frame["chosen"].to_numpy(dtype=object)[ok], frame["rejected"].to_numpy(dtype=object)[ok]
+    )
+    tie = is_tie(frame["tie"])[ok] if "tie" in frame else np.zeros(len(unit), dtype=bool)
+    return agreement(unit, np.where(tie, 0, direction), "nominal", pairwise=True)
+
+
+def _rater_count(frame: pd.DataFrame, status: np.ndarray) -> int:
+    """Raters behind the judgments read (a cancelled annotation's author rated nothing)."""
+    if "rater" not in frame:
+        return 0
+    read = ~np.isin(status, [CODE[r] for r in IMPORT_REASONS]) & (frame["rater"].astype("str") != "").to_numpy()
+    return int(frame["rater"][read].nunique())
+
+
 def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> PairsResult:
     """Turn a read file into pairs plus the report that accounts for every row."""
     options = options or PairOptions()
@@ -554,10 +751,18 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     frame = table.frame
     not_taken = 0
     if table.kind == "feedback":
-        pairs, status, scores, questions, not_taken = _pairs_from_feedback(frame, options)
+        pairs, status, scores, questions, not_taken = _pairs_from_feedback(frame, options, table.scale)
     else:
         pairs, status, scores, questions = _pairs_from_pairs(frame)
+    agreed = rater_agreement(table, status, scores if table.kind == "feedback" else None)
     notes = list(table.notes)
+    if table.scale is not None and table.kind == "feedback" and options.strategy == "best-worst":
+        chosen_default = options.chosen_min is None or options.rejected_max is None
+        if chosen_default:
+            notes.append(
+                f"The source scores on {table.scale[0]:g} to {table.scale[1]:g}: the default thresholds sit three "
+                f"quarters of the way up it ({scale_threshold(table.scale):g}), as 4 does on 1 to 5."
+            )
     if not_taken:
         notes.append(
             f"{not_taken:,} more pairs were possible but not taken: a question may give at most "
@@ -568,8 +773,10 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     rows = frame.assign(status=pd.Categorical.from_codes(status, categories=STATUS_NAMES))
     counts = np.bincount(status, minlength=len(STATUS_NAMES))
     dropped = {reason: int(counts[CODE[reason]]) for reason in DROP_REASONS if counts[CODE[reason]]}
-    chosen_min, rejected_max = options.resolved_thresholds() if table.kind == "feedback" else (None, None)
-    scale_note, suggestion = _suggest_scale(used_scores, options) if table.kind == "feedback" else (None, None)
+    chosen_min, rejected_max = options.resolved_thresholds(table.scale) if table.kind == "feedback" else (None, None)
+    scale_note, suggestion = (
+        _suggest_scale(used_scores, options) if table.kind == "feedback" and table.scale is None else (None, None)
+    )
     distribution = pd.Series(used_scores).value_counts().sort_index()
     report = PairsReport(
         source=table.source,
@@ -597,6 +804,15 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
         notes=notes,
         pairs_not_taken=not_taken,
         max_pairs_per_question=options.max_pairs_per_question if options.strategy == "all-pairs" else None,
+        source_format=table.source_format,
+        records_read=table.records,
+        record_unit=table.record_unit,
+        aggregate=options.aggregate,
+        max_rater_spread=options.max_rater_spread,
+        agreement=agreed,
+        raters=_rater_count(frame, status),
+        extra_columns=list(table.extra_columns),
+        score_choices=list(table.score_choices),
     )
     return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report)
 

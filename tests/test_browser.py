@@ -363,3 +363,27 @@ def test_two_visitors_one_app(workshop_url, browser, shots, tmp_path):
     bob.wait_for_timeout(1000)
     bob_sees_nothing_of_alice()
     bob.screenshot(path=shots / "6-bob-runs.png", full_page=True)
+
+
+def test_two_visitors_two_exports(app_url, browser, shots):
+    """Two visitors upload different tools' exports at once: each page says what it recognised, and a
+    rater setting changed on one page changes that page's accounting only."""
+    from playwright.sync_api import expect
+
+    formats = ROOT / "tests" / "data" / "formats"
+    ann = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    bo = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    for page in (ann, bo):
+        page.goto(app_url)
+    ann.set_input_files("input[type=file]", str(formats / "label_studio_ratings.json"))
+    bo.set_input_files("input[type=file]", str(formats / "chatbot_arena.json"))
+    expect(ann.locator("#data-message")).to_contain_text("Recognised: Label Studio JSON export", timeout=30_000)
+    expect(ann.locator("#data-message")).to_contain_text("Krippendorff's alpha (interval) 0.850, reliable")
+    expect(bo.locator("#data-message")).to_contain_text("Recognised: Chatbot Arena conversations", timeout=30_000)
+    ann.locator("#aggregate").get_by_text("median", exact=True).click()
+    expect(ann.locator("#data-message")).to_contain_text("median of an answer's scores", timeout=30_000)
+    ann.screenshot(path=str(shots / "formats-data.png"))
+    bo.get_by_role("tab", name="2 · Pairs").click()
+    expect(bo.locator("#pairs-summary")).to_contain_text("2 ties kept in the count", timeout=30_000)
+    assert "label_studio_ratings" not in bo.content() and "median" not in bo.locator("#data-message").inner_text()
+    bo.screenshot(path=str(shots / "formats-pairs.png"), full_page=True)

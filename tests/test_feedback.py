@@ -82,8 +82,8 @@ def test_delimiter_is_detected(write_file, delimiter):
 def test_aliases_case_insensitive_and_extra_columns_listed(write_file):
     path = write_file("f.csv", "ID, Prompt ,Completion,Rater,REWARD\n1,q,a,bob,3\n")
     table = read_feedback(path)
-    assert table.column_mapping == {"question": "Prompt", "answer": "Completion", "score": "REWARD"}
-    assert table.ignored_columns == ["ID", "Rater"]
+    assert table.column_mapping == {"question": "Prompt", "answer": "Completion", "score": "REWARD", "rater": "Rater"}
+    assert table.ignored_columns == ["ID"]  # a rater column is read: several raters per answer are combined
 
 
 def test_explicit_mapping_overrides(write_file):

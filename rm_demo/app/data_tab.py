@@ -12,12 +12,11 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from rm_demo.app.data_form import settings_widgets
 from rm_demo.app.data_view import DataView, derive_view
-from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.pairs_tab import PairsTab, export_pairs, pairs_table, placeholder_figures
-from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES, DataSettings, Session
-from rm_demo.config import default, label
+from rm_demo.app.state import AUTO, SAMPLES, DataSettings, Session
 from rm_demo.errors import InputError
 
 
@@ -69,6 +68,9 @@ class DataTab:
     chosen_min: gr.Textbox
     rejected_max: gr.Textbox
     min_margin: gr.Textbox
+    file_format: gr.Dropdown
+    aggregate: gr.Radio
+    max_rater_spread: gr.Textbox
     suggest_btn: gr.Button
     go_pairs: gr.Button
 
@@ -84,18 +86,22 @@ class DataTab:
             self.chosen_min,
             self.rejected_max,
             self.min_margin,
+            self.file_format,
+            self.aggregate,
+            self.max_rater_spread,
         ]
 
     @property
     def reading(self) -> list:
-        return [self.encoding, self.delimiter, self.question_col, self.answer_col, self.score_col]
+        return [self.encoding, self.delimiter, self.question_col, self.answer_col, self.score_col, self.file_format]
 
     @classmethod
     def build(cls) -> DataTab:
         with gr.Row():
             with gr.Column(scale=3):
                 upload = gr.File(
-                    label="Feedback file (CSV, TSV, JSONL, JSON; question, answer, score)",
+                    label="Feedback file: question, answer, score (CSV, TSV, JSONL), pairs, or a tool's export "
+                    "(Label Studio, Argilla, Langfuse, ...)",
                     file_types=[".csv", ".tsv", ".txt", ".jsonl", ".json", ".gz"],
                     type="filepath",
                 )
@@ -108,55 +114,15 @@ class DataTab:
                     seed_btn = gr.Button("Use the article's 6 rows", elem_id="use-seed")
             with gr.Column(scale=4):
                 message = gr.Markdown("Upload a feedback file, or click a sample.", elem_id="data-message")
-        with gr.Accordion("Reading and pairing settings", open=True):
-            with gr.Row():
-                encoding = menu(ENCODINGS, value="auto", label="Encoding")
-                delimiter = menu(list(DELIMITERS), value="auto", label="Delimiter")
-                question_col = menu(
-                    [AUTO], value=AUTO, label="Question column", allow_custom_value=True, elem_id="question-col"
-                )
-                answer_col = menu(
-                    [AUTO], value=AUTO, label="Answer column", allow_custom_value=True, elem_id="answer-col"
-                )
-                score_col = menu(
-                    [AUTO], value=AUTO, label="Score column", allow_custom_value=True, elem_id="score-col"
-                )
-            with gr.Row():
-                strategy = gr.Radio(
-                    ["best-worst", "all-pairs"],
-                    value=default("strategy"),
-                    label=label("strategy"),
-                    info="best-worst: one pair per question (the article's rule); "
-                    "all-pairs: every pair with a score gap",
-                )
-                # Text boxes, not gr.Number: a blank number box is sent as 0, and blank must mean "the default".
-                chosen_min = gr.Textbox(
-                    label=label("chosen_min"), placeholder="default: 4 for best-worst", elem_id="chosen-min"
-                )
-                rejected_max = gr.Textbox(
-                    label=label("rejected_max"), placeholder="default: 4 for best-worst", elem_id="rejected-max"
-                )
-                min_margin = gr.Textbox(
-                    label=label("min_margin"), placeholder=f"default: {default('min_margin'):g}", elem_id="min-margin"
-                )
-            suggest_btn = gr.Button("Use the suggested thresholds", visible=False, elem_id="use-suggested")
+        widgets = settings_widgets()
         go_pairs = gr.Button("See the pairs →")
         return cls(
-            upload,
-            workshop_btn,
-            seed_btn,
-            message,
-            encoding,
-            delimiter,
-            question_col,
-            answer_col,
-            score_col,
-            strategy,
-            chosen_min,
-            rejected_max,
-            min_margin,
-            suggest_btn,
-            go_pairs,
+            upload=upload,
+            workshop_btn=workshop_btn,
+            seed_btn=seed_btn,
+            message=message,
+            go_pairs=go_pairs,
+            **widgets,
         )
 
 
@@ -222,7 +188,8 @@ def _view_updates(session: Session, view: DataView, thresholds: tuple | None = N
         *downloads,
         columns,
         columns,
-        columns,
+        # A tool's export: the score menu offers the source's own scores (controls, aspects, score names).
+        gr.update(choices=[AUTO, *view.score_choices]) if view.score_choices else columns,
         suggest,
         *(thresholds or (gr.skip(), gr.skip())),
     )
@@ -243,7 +210,7 @@ def on_file(session: Session, path: str | None, name: str | None, *widgets) -> t
     """A new file: reading settings start from automatic detection; pairing settings are kept, except
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
-    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:]]
+    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:9], "auto", *widgets[10:]]
     note, thresholds = "", None
     if session.stale_suggestion(widgets[6], widgets[7]):
         chosen_min, rejected_max = session.suggested_thresholds
@@ -284,7 +251,7 @@ def suggested(session: Session) -> tuple:
 def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
     """Connect the Data and Pairs tabs; returns the events that change the data (for other tabs to follow)."""
     outputs = _outputs(data, pairs, session, figures)
-    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO), None, data.reading)
+    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO, "auto"), None, data.reading)
     events = [
         data.upload.upload(*reset).then(
             lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),

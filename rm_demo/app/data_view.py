@@ -28,6 +28,7 @@ class DataView:
     figures: tuple = field(default_factory=placeholder_figures)
     suggestion: dict | None = None
     result: PairsResult | None = None
+    score_choices: list[str] = field(default_factory=list)  # a tool export's scores, for the score menu
 
 
 def derive_view(path: str | None, name: str | None, settings: DataSettings) -> DataView:
@@ -56,6 +57,7 @@ def derive_view(path: str | None, name: str | None, settings: DataSettings) -> D
         pairs=result.pairs,
         dropped=dropped_table(result),
         columns=[*r.column_mapping.values(), *r.ignored_columns],
+        score_choices=r.score_choices,
         figures=(
             plots.score_distribution(r.score_distribution),
             plots.answers_per_question(result.rows),
@@ -95,11 +97,18 @@ def threshold_notes(report) -> list[str]:
 def reading_markdown(result: PairsResult) -> str:
     r = result.report
     mapping = ", ".join(f"{role} ← `{col}`" for role, col in r.column_mapping.items())
+    what = (
+        f"Recognised: **{r.source_format}**, {r.records_read} records → {r.rows_read} {r.record_unit}s"
+        if r.source_format
+        else f"Recognised: a table of {'pairs (prompt, chosen, rejected)' if r.kind == 'pairs' else 'rated answers'}"
+    )
     return (
         f"**{r.source}**: {r.format.upper()}, encoding **{r.encoding}**{' (detected)' if r.encoding_detected else ''}"
         + (f", delimiter **{delimiter_name(r.delimiter)}**" if r.delimiter else "")
+        + f"  \n{what}"
         + f"  \nColumns: {mapping}"
         + (f"; ignored: {', '.join(f'`{c}`' for c in r.ignored_columns)}" if r.ignored_columns else "")
+        + "".join(f"  \n{line}" for line in r.source_lines()[1 if r.source_format else 0 :])
     )
 
 

@@ -45,10 +45,12 @@ class EvaluationView:
 
 
 def slice_columns(path: Path) -> list[str]:
-    """Columns of the run's feedback file that can slice it: the question and every column not used."""
+    """Columns of the run's feedback file that can slice it: the question, the rater, every column not
+    used, and a tool export's own columns (UltraFeedback's model, HelpSteer's attributes, ...)."""
     report = RunRecord.load(path).data.get("report") or {}
     mapping = report.get("column_mapping") or {}
-    return [c for c in [mapping.get("question"), *(report.get("ignored_columns") or [])] if c]
+    columns = [mapping.get("question"), mapping.get("rater"), *(report.get("ignored_columns") or [])]
+    return list(dict.fromkeys(c for c in [*columns, *(report.get("extra_columns") or [])] if c))
 
 
 def evaluate_view(

@@ -44,7 +44,8 @@ def preview_note(result: PairsResult) -> str:
 
 def dropped_table(result: PairsResult) -> pd.DataFrame:
     dropped = result.dropped_rows.head(PREVIEW_ROWS)
-    keep = [c for c in ("row", "status", "question", "answer", "score", "chosen", "rejected") if c in dropped]
+    columns = ("row", "record", "status", "question", "answer", "score", "chosen", "rejected", "rater")
+    keep = [c for c in columns if c in dropped]
     table = dropped[keep].copy()
     table["status"] = table["status"].astype(str)
     return table.rename(columns={"status": "reason"}).reset_index(drop=True)

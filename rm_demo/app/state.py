@@ -79,10 +79,25 @@ class DataSettings:
     chosen_min: float | None = None
     rejected_max: float | None = None
     min_margin: float | None = None
+    file_format: str = "auto"  # rm_demo.importers.FORMATS
+    aggregate: str = "mean"
+    max_rater_spread: float | None = None
 
     @classmethod
     def from_widgets(
-        cls, encoding, delimiter, question_col, answer_col, score_col, strategy, chosen_min, rejected_max, min_margin
+        cls,
+        encoding,
+        delimiter,
+        question_col,
+        answer_col,
+        score_col,
+        strategy,
+        chosen_min,
+        rejected_max,
+        min_margin,
+        file_format="auto",
+        aggregate="mean",
+        max_rater_spread=None,
     ) -> DataSettings:
         pick = lambda v: None if v in (None, "", AUTO) else str(v)  # noqa: E731
         return cls(
@@ -95,6 +110,9 @@ class DataSettings:
             number_or_none(chosen_min),
             number_or_none(rejected_max),
             number_or_none(min_margin),
+            file_format or "auto",
+            aggregate or "mean",
+            number_or_none(max_rater_spread),
         )
 
     def read_options(self) -> ReadOptions:
@@ -105,12 +123,18 @@ class DataSettings:
             question_col=self.question_col,
             answer_col=self.answer_col,
             score_col=self.score_col,
+            format=self.file_format,
         )
 
     def pair_options(self) -> PairOptions:
         margin = PairOptions().min_margin if self.min_margin is None else self.min_margin
         return PairOptions(
-            strategy=self.strategy, chosen_min=self.chosen_min, rejected_max=self.rejected_max, min_margin=margin
+            strategy=self.strategy,
+            chosen_min=self.chosen_min,
+            rejected_max=self.rejected_max,
+            min_margin=margin,
+            aggregate=self.aggregate,
+            max_rater_spread=self.max_rater_spread,
         )
 
 

@@ -56,6 +56,8 @@ def train_config(session: Session, form: TrainForm) -> TrainConfig:
         rejected_max=pairing.rejected_max,
         min_margin=pairing.min_margin,
         max_pairs_per_question=pairing.max_pairs_per_question,
+        aggregate=pairing.aggregate,
+        max_rater_spread=pairing.max_rater_spread,
         read_options=session.read_options_dict(),
         source_name=session.data_name or "",
     )
