@@ -24,8 +24,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 
 from rm_demo.errors import InputError
-from rm_demo.importers import Imported, import_records, recognise, source_named
+from rm_demo.importers import BOOKKEEPING_COLUMNS, Imported, import_records, recognise, source_named
 from rm_demo.sniff import COMPRESSED_SUFFIXES, GZIP_MAGIC, gunzip, lf_line_endings, not_text
+from rm_demo.text import header_key
 
 # Column roles and the names people give them, matched case-insensitively after turning spaces and
 # hyphens into underscores. Order matters: the first alias found wins, the others are ignored.
@@ -483,12 +484,6 @@ def _detect_format(name: str, text: str) -> str:
 # Columns
 
 
-def _key(name: str) -> str:
-    """A header as aliases are written: "Rating (0-10)" and "Score [1-5]" are "rating" and "score"."""
-    name = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*$", "", name.strip()) or name
-    return re.sub(r"[\s\-]+", "_", name.strip().lower())
-
-
 def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> tuple[str, dict[str, str]]:
     """Return (kind, role -> column name)."""
     explicit = options.explicit_columns()
@@ -510,7 +505,7 @@ def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> t
         roles_of[col] = role
     by_key: dict[str, str] = {}
     for col in columns:
-        by_key.setdefault(_key(col), col)
+        by_key.setdefault(header_key(col), col)
     mapping: dict[str, str] = {}
     taken = set(explicit.values())
     for role, aliases in ROLE_ALIASES.items():
@@ -618,7 +613,6 @@ def _import_flat(table: RawTable, options: ReadOptions) -> None:
 
 
 def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None) -> RawTable:
-    options = options or ReadOptions()
     path = Path(path)
     source = name or path.name
     head_bytes = _head(path, source)
@@ -798,7 +792,7 @@ def find_column(columns: list[str], role: str, explicit: str | None, source: str
                 f"there is no column {explicit!r}", source=source, fix=f"use one of: {', '.join(map(repr, columns))}"
             )
         return explicit
-    by_key = {_key(c): c for c in reversed(columns)}
+    by_key = {header_key(c): c for c in reversed(columns)}
     for alias in ROLE_ALIASES[role]:
         if alias in by_key:
             return by_key[alias]
@@ -904,7 +898,7 @@ def _imported_table(raw_table: RawTable) -> FeedbackTable:
         record_unit=imported.unit,
         scale=imported.scale,
         judgments=imported.judgments,
-        extra_columns=[c for c in extras if c not in ("trace_record",)],
+        extra_columns=[c for c in extras if c not in BOOKKEEPING_COLUMNS],
         score_choices=list(imported.score_choices),
     )
 

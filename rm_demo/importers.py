@@ -24,9 +24,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rm_demo.errors import InputError
+from rm_demo.text import header_key
 
 # Drop reasons an import can give before any pairing (pairs.DROP_REASONS words them for the user).
 IMPORT_REASONS = ("cancelled", "not_submitted", "no_judgment", "other_field", "no_trace")
+
+# Columns an import adds to keep its books, not to slice by: ids, which score name a row came from.
+BOOKKEEPING_COLUMNS = ("trace", "trace_record", "score_name")
 
 QUESTION_KEYS = ("question", "prompt", "instruction", "query", "input", "text", "context")
 ANSWER_KEYS = ("answer", "response", "completion", "output", "reply", "generation")
@@ -36,8 +40,6 @@ ANSWER_KEYS = ("answer", "response", "completion", "output", "reply", "generatio
 class Imported:
     """One source read into rm_demo's table, plus what the Data tab and the report say about it."""
 
-    format: str  # the source's name, as the Data tab shows it
-    key: str  # the --format value
     kind: str  # "feedback" or "pairs"
     frame: pd.DataFrame  # row, record, question, answer/score or chosen/rejected, rater, ..., import_status
     records: int
@@ -49,6 +51,7 @@ class Imported:
     # preferences): (row, value), for agreement only.
     judgments: pd.DataFrame | None = None
     score_choices: list[str] = field(default_factory=list)  # what the score column may name here
+    format: str = ""  # the source's name, as the Data tab shows it (import_records sets it from SOURCES)
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,10 @@ def _is_number(value) -> bool:
 
 
 def _text_field(data: dict, keys: tuple[str, ...], avoid: set[str] = frozenset()) -> str | None:
-    """The first key of `data` named like one of `keys` (case-insensitive), holding text."""
-    by_key = {str(k).strip().lower().replace(" ", "_").replace("-", "_"): k for k in data}
+    """The first key of `data` named like one of `keys` (as a file's columns are matched: `header_key`)."""
+    by_key = {}
+    for k in data:
+        by_key.setdefault(header_key(str(k)), k)
     for alias in keys:
         key = by_key.get(alias)
         if key is not None and key not in avoid:
@@ -344,9 +349,8 @@ def _read_label_studio(records, numbers, score_field, source) -> Imported:
         + "; the rater is completed_by."
     ]
     kind = "pairs" if pairwise else "feedback"
-    imported = Imported("Label Studio JSON export", "label-studio", kind, frame, len(records), "annotation", notes)
-    imported.score_choices = [str(c) for c in controls]
-    return imported
+    choices = [str(c) for c in controls]
+    return Imported(kind, frame, len(records), "annotation", notes, score_choices=choices)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,8 +409,6 @@ def _read_argilla(records, numbers, score_field, source) -> Imported:
     ]
     frame = rows.frame(FEEDBACK_COLUMNS)
     return Imported(
-        "Argilla dataset export",
-        "argilla",
         "feedback",
         frame,
         len(records),
@@ -448,9 +450,7 @@ def _read_openai(records, numbers, score_field, source) -> Imported:
         if context
         else []
     )
-    return Imported(
-        "OpenAI preference fine-tuning JSONL", "openai", "pairs", rows.frame(PAIR_COLUMNS), len(records), "pair", notes
-    )
+    return Imported("pairs", rows.frame(PAIR_COLUMNS), len(records), "pair", notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,9 +480,7 @@ def _read_trl(records, numbers, score_field, source) -> Imported:
     notes = (
         ["No prompt field: the prompt is the turns the chosen and rejected conversations share."] if implicit else []
     )
-    return Imported(
-        "TRL preference set (conversational)", "trl", "pairs", rows.frame(PAIR_COLUMNS), len(records), "pair", notes
-    )
+    return Imported("pairs", rows.frame(PAIR_COLUMNS), len(records), "pair", notes)
 
 
 def _unpaired_matches(records: list[dict]) -> bool:
@@ -506,8 +504,6 @@ def _read_unpaired(records, numbers, score_field, source) -> Imported:
             score=score,
         )
     return Imported(
-        "TRL unpaired preference set (prompt, completion, label)",
-        "trl-unpaired",
         "feedback",
         rows.frame(FEEDBACK_COLUMNS),
         len(records),
@@ -568,8 +564,6 @@ def _read_ultrafeedback(records, numbers, score_field, source) -> Imported:
         "score column); `model` is kept for slices."
     ]
     return Imported(
-        "UltraFeedback",
-        "ultrafeedback",
         "feedback",
         rows.frame(FEEDBACK_COLUMNS),
         len(records),
@@ -636,8 +630,6 @@ def _read_helpsteer2(records, numbers, score_field, source) -> Imported:
     lo = sum(min(0.0, 4 * w) for w in weights.values())
     hi = sum(max(0.0, 4 * w) for w in weights.values())
     return Imported(
-        "HelpSteer2",
-        "helpsteer2",
         "feedback",
         rows.frame(FEEDBACK_COLUMNS),
         len(records),
@@ -688,8 +680,6 @@ def _read_helpsteer3(records, numbers, score_field, source) -> Imported:
         "tie; individual_preference gives the raters' agreement."
     ]
     return Imported(
-        "HelpSteer3 preference",
-        "helpsteer3",
         "pairs",
         frame,
         len(records),
@@ -731,8 +721,6 @@ def _read_arena(records, numbers, score_field, source) -> Imported:
             **extras,
         )
     return Imported(
-        "Chatbot Arena conversations",
-        "arena",
         "pairs",
         rows.frame(PAIR_COLUMNS),
         len(records),
@@ -748,7 +736,6 @@ def _read_arena(records, numbers, score_field, source) -> Imported:
 @dataclass(frozen=True)
 class _Tracing:
     name: str
-    key: str
     is_score: Callable[[dict], bool]
     is_trace: Callable[[dict], bool]
     trace_of: Callable[[dict], object]
@@ -761,7 +748,6 @@ class _Tracing:
 
 LANGFUSE = _Tracing(
     "Langfuse scores and traces",
-    "langfuse",
     is_score=lambda r: "traceId" in r and "name" in r and ("value" in r or "stringValue" in r),
     is_trace=lambda r: "id" in r and ("input" in r or "output" in r) and "traceId" not in r,
     trace_of=lambda r: r.get("traceId"),
@@ -773,7 +759,6 @@ LANGFUSE = _Tracing(
 )
 LANGSMITH = _Tracing(
     "LangSmith feedback and runs",
-    "langsmith",
     is_score=lambda r: "run_id" in r and "key" in r,
     is_trace=lambda r: "id" in r and ("inputs" in r or "outputs" in r),
     trace_of=lambda r: r.get("run_id"),
@@ -828,9 +813,7 @@ def _tracing_reader(tool: _Tracing):
                         trace=tool.trace_of(record),
                         trace_record=trace[1],
                     )
-            elif tool.is_trace(record) and str(record["id"]) not in rated:
-                pass  # decided below, once every score has been seen
-            elif not tool.is_trace(record):
+            elif not tool.is_trace(record):  # a trace is decided below, once every score has been seen
                 rows.add(number, "no_judgment")
         for trace_id, (trace, number) in traces.items():
             if trace_id not in rated:
@@ -842,7 +825,6 @@ def _tracing_reader(tool: _Tracing):
                     trace=trace_id,
                 )
         frame = rows.frame(FEEDBACK_COLUMNS)
-        frame["row"] = range(1, len(frame) + 1)
         others = [n for n in names if n != chosen]
         notes = [
             f"{len(traces)} traces and {len(scores)} scores; ratings from the score {chosen!r}"
@@ -851,7 +833,7 @@ def _tracing_reader(tool: _Tracing):
             "(a trace's own row is `trace_record`)."
         ]
         every = sorted({str(tool.name_of(r)) for r, _ in scores})
-        return Imported(tool.name, tool.key, "feedback", frame, len(records), "score", notes, score_choices=every)
+        return Imported("feedback", frame, len(records), "score", notes, score_choices=every)
 
     return read
 
@@ -871,7 +853,13 @@ SOURCES: tuple[Source, ...] = (
     Source("langfuse", LANGFUSE.name, _tracing_matches(LANGFUSE), _tracing_reader(LANGFUSE)),
     Source("langsmith", LANGSMITH.name, _tracing_matches(LANGSMITH), _tracing_reader(LANGSMITH)),
     Source("trl", "TRL preference set (conversational)", _trl_matches, _read_trl),
-    Source("trl-unpaired", "TRL unpaired preference set", _unpaired_matches, _read_unpaired, flat=True),
+    Source(
+        "trl-unpaired",
+        "TRL unpaired preference set (prompt, completion, label)",
+        _unpaired_matches,
+        _read_unpaired,
+        flat=True,
+    ),
 )
 # "table": read the columns as they are, recognising no source.
 FORMATS = ("auto", "table", *(s.key for s in SOURCES))
@@ -914,4 +902,6 @@ def import_records(
     bad = next((n for r, n in zip(records, numbers) if not isinstance(r, dict)), None)
     if bad is not None:
         raise InputError(f"record {bad} is not a JSON object", source=source, fix="write one object per record")
-    return chosen.read(records, numbers, score_field, source)
+    imported = chosen.read(records, numbers, score_field, source)
+    imported.format = chosen.name
+    return imported

@@ -184,9 +184,9 @@ class PairsReport:
 
     def summary_lines(self) -> list[str]:
         """Plain-text accounting, for the CLI and the app."""
-        lines = [
-            (f"recognised: {self.source_format}\n" if self.source_format else "")
-            + f"{self.source}: {self.format.upper()}, encoding {self.encoding}"
+        lines = [f"recognised: {self.source_format}"] if self.source_format else []
+        lines += [
+            f"{self.source}: {self.format.upper()}, encoding {self.encoding}"
             + (" (detected)" if self.encoding_detected else "")
             + (f", delimiter {delimiter_name(self.delimiter)}" if self.delimiter else ""),
             "columns: "
@@ -204,10 +204,11 @@ class PairsReport:
         lines.extend(self.notes)
         return lines
 
-    def source_lines(self) -> list[str]:
-        """What the file was, how several raters were combined, and how much they agree."""
+    def source_lines(self, with_source: bool = True) -> list[str]:
+        """What the file was (unless `with_source` is off: the Data tab says it in its own words), how
+        several raters were combined, and how much they agree."""
         lines = []
-        if self.source_format:
+        if self.source_format and with_source:
             lines.append(
                 f"Read as {self.source_format}: {counted(self.records_read or 0, 'record')} -> "
                 f"{counted(self.rows_read, self.record_unit)} (each one a row of this accounting)."
@@ -757,8 +758,7 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     agreed = rater_agreement(table, status, scores if table.kind == "feedback" else None)
     notes = list(table.notes)
     if table.scale is not None and table.kind == "feedback" and options.strategy == "best-worst":
-        chosen_default = options.chosen_min is None or options.rejected_max is None
-        if chosen_default:
+        if options.chosen_min is None or options.rejected_max is None:  # a default threshold is in force
             notes.append(
                 f"The source scores on {table.scale[0]:g} to {table.scale[1]:g}: the default thresholds sit three "
                 f"quarters of the way up it ({scale_threshold(table.scale):g}), as 4 does on 1 to 5."

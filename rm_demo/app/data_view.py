@@ -108,7 +108,7 @@ def reading_markdown(result: PairsResult) -> str:
         + f"  \n{what}"
         + f"  \nColumns: {mapping}"
         + (f"; ignored: {', '.join(f'`{c}`' for c in r.ignored_columns)}" if r.ignored_columns else "")
-        + "".join(f"  \n{line}" for line in r.source_lines()[1 if r.source_format else 0 :])
+        + "".join(f"  \n{line}" for line in r.source_lines(with_source=False))
     )
 
 
