@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback
@@ -42,10 +43,13 @@ class MetricsCallback(TrainerCallback):
         self.started = time.time()
         self.training_ended = False
         self.first_step = 0
+        self.elapsed_before = 0.0
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started, self.first_step = time.time(), state.global_step
         self.training_ended = False
+        # A resumed run (a run's next slice) goes on with the clock where its curve stopped.
+        self.elapsed_before = max((m.get("elapsed_s") or 0.0 for m in self.run.metrics()), default=0.0)
         self.run.update(max_steps=state.max_steps)
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -59,7 +63,7 @@ class MetricsCallback(TrainerCallback):
         if len(record) == 2:
             return  # the end-of-training summary: nothing per-step in it
         elapsed = time.time() - self.started
-        record["elapsed_s"] = round(elapsed, 2)
+        record["elapsed_s"] = round(self.elapsed_before + elapsed, 2)
         left = seconds_left(elapsed, self.first_step, state.global_step, state.max_steps)
         record["eta_s"] = round(left, 1) if left is not None else None
         record["max_steps"] = state.max_steps
@@ -80,6 +84,38 @@ class CancelCallback(TrainerCallback):
             control.should_evaluate = False
             # a checkpoint at the stopping step, so a resumed run goes on from exactly here
             control.should_save = args.save_strategy != "no"
+        return control
+
+
+class SliceClock(TrainerCallback):
+    """Ends a slice of a run: at the step end where one more step would pass `seconds` of training in
+    this slice, or at the first one after `pause` is set (the page driving the slices went away).
+
+    The stop saves a checkpoint, which the next slice resumes from, and logs the loss so far, so the
+    curve loses no step. Every slice trains at least one step, so a slice shorter than a step still
+    moves the run on. `ended` says why the slice ended: "time", "pause", or "" (the run finished).
+    """
+
+    def __init__(self, seconds: float | None = None, pause=None, clock=time.monotonic):
+        self.seconds, self.pause, self.clock = seconds, pause, clock
+        self.started, self.first_step, self.ended = clock(), 0, ""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started, self.first_step, self.ended = self.clock(), state.global_step, ""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_training_stop or state.global_step >= state.max_steps:
+            return control  # a Stop, or the last step: the run ends anyway
+        elapsed = self.clock() - self.started
+        per_step = elapsed / max(1, state.global_step - self.first_step)
+        if self.pause is not None and self.pause.is_set():
+            self.ended = "pause"
+        elif self.seconds and elapsed + per_step > self.seconds:
+            self.ended = "time"
+        if self.ended:
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != "no"
+            control.should_log = True
         return control
 
 
@@ -119,8 +155,11 @@ class EpochWeightAverage(TrainerCallback):
     A run stopped before its last step keeps its last weights: its window was never reached.
     """
 
-    def __init__(self, epochs: int = 2):
+    STATE_FILE = "epoch_weight_average.pt"
+
+    def __init__(self, epochs: int = 2, resume_from: str | Path | None = None):
         self.epochs = epochs
+        self.resume_from = resume_from
         self.mean: dict[str, torch.Tensor] = {}
         self.count = 0
         self.epochs_ended = 0
@@ -132,13 +171,30 @@ class EpochWeightAverage(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.mean, self.count, self.epochs_ended, self.applied = {}, 0, 0, False
+        saved = Path(self.resume_from) / self.STATE_FILE if self.resume_from else None
+        if saved is not None and saved.is_file():  # a resumed run (a slice) goes on with the same mean
+            import torch
+
+            kept = torch.load(saved, weights_only=True)
+            self.mean, self.count = kept["mean"], int(kept["count"])
+
+    def on_save(self, args, state, control, **kwargs):
+        """The running mean goes into each checkpoint: a resumed run (the next slice) ends with the same model."""
+        import torch
+
+        if self.count and args is not None and state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                torch.save({"mean": self.mean, "count": self.count}, folder / self.STATE_FILE)
 
     def on_epoch_end(self, args, state, control, model=None, **kwargs):
         import torch
 
-        # By the epoch number, not a count of calls: a resumed run starts counting mid-way. It averages
-        # the epoch ends it sees after resuming (one alone is not applied: see on_train_end).
-        self.epochs_ended = round(state.epoch or 0)
+        # By the epoch number, not a count of calls: a resumed run starts counting mid-way.
+        epoch = state.epoch or 0.0
+        if abs(epoch - round(epoch)) > 1e-6:
+            return  # a run stopped mid-epoch (a Stop, a slice's end): no epoch has ended here
+        self.epochs_ended = round(epoch)
         if self.epochs_ended <= state.num_train_epochs - self.epochs:
             return  # before the window (a cancelled run's snapshot is never applied: see on_train_end)
         self.count += 1
@@ -149,6 +205,8 @@ class EpochWeightAverage(TrainerCallback):
                     self.mean[name] += (weight - self.mean[name]) / self.count
                 else:
                     self.mean[name] = weight.clone()
+        # A slice that ended on this step saved its checkpoint before this epoch end was counted.
+        self.on_save(args, state, control)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
         import torch
@@ -226,6 +284,8 @@ class ConsoleProgress(TrainerCallback):
                 seconds = seconds_left(elapsed, self.first_step, state.global_step, state.max_steps)
                 left = f", about {_clock(seconds)} left" if seconds else ""
                 self._say(f"{where}: loss {logs['loss']:.4f}{accuracy} ({_clock(elapsed)} elapsed{left})")
+        elif "train_runtime" in logs and state.global_step < state.max_steps:  # a Stop, or a slice's end
+            self._say(f"left off at step {state.global_step}/{state.max_steps} after {_clock(logs['train_runtime'])}")
         elif "train_runtime" in logs:
             self._say(f"trained {counted(state.global_step, 'step')} in {_clock(logs['train_runtime'])}")
 

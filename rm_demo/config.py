@@ -144,6 +144,14 @@ class TrainConfig:
             flag="--no-checkpoints",
         ),
     )
+    slice_seconds: float = field(
+        default=0.0,
+        metadata=_opt(
+            "train in slices of at most N seconds each, ending in a checkpoint the next slice resumes from "
+            "(optimizer, schedule, random state and data order), e.g. to fit a borrowed GPU's time (0: one go)",
+            label="Slice (seconds, 0: one go)",
+        ),
+    )
     lora: bool = field(
         default=False, metadata=_opt("train LoRA adapters (peft) instead of all weights", label="LoRA (decoders)")
     )
@@ -259,6 +267,7 @@ class TrainConfig:
             f"eval fraction must be in [0, 1), not {self.eval_fraction}",
             "use e.g. --eval-fraction 0.2",
         )
+        self._validate_slices()
         _check(0 <= self.seed < 2**32, f"the seed must be in [0, 2^32), not {self.seed}", "use e.g. --seed 42")
         _check(
             0 <= self.min_steps <= MAX_STEPS and 0 <= self.eval_steps <= MAX_STEPS,
@@ -272,6 +281,18 @@ class TrainConfig:
                 f"{name.replace('_', ' ')} must be a finite number, not {value}",
                 f"use e.g. --{name.replace('_', '-')} 4",
             )
+
+    def _validate_slices(self) -> None:
+        _check(
+            math.isfinite(self.slice_seconds) and self.slice_seconds >= 0,
+            f"slice seconds must be >= 0, not {self.slice_seconds}",
+            "use 0 (train in one go) or e.g. --slice-seconds 60",
+        )
+        _check(
+            not (self.slice_seconds and not self.checkpoints),
+            "--slice-seconds needs checkpoints: each slice ends in one that the next resumes from",
+            "drop --no-checkpoints, or --slice-seconds to train in one go",
+        )
 
     def pair_options(self):
         """The pairing part of this config, as the data path takes it."""
@@ -375,6 +396,7 @@ def flag(name: str) -> str:
 # TrainConfig fields offered as `train` flags (the rest keep their defaults or come from other flags).
 TRAIN_FLAGS = [
     "checkpoints",
+    "slice_seconds",
     "model",
     "epochs",
     "learning_rate",
@@ -456,6 +478,7 @@ GROUPS = {
         "group_by_length",
         "average_epochs",
         "checkpoints",
+        "slice_seconds",
     ),
 }
 

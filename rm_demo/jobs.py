@@ -52,8 +52,7 @@ def start_job(run: RunFolder | str | Path, python: str = sys.executable, resume:
     (see `train`); it queues behind the runs already waiting, like a new one."""
     run = _as_run(run)
     if resume:
-        run.cancel_path.unlink(missing_ok=True)
-        run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=True, pid=None)
+        requeue(run)
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     with run.log_path.open("ab") as log:
         proc = subprocess.Popen(
@@ -66,6 +65,12 @@ def start_job(run: RunFolder | str | Path, python: str = sys.executable, resume:
         )
     run.update(pid=proc.pid, pid_started=process_start(proc.pid))
     return run
+
+
+def requeue(run: RunFolder) -> None:
+    """A stopped, failed, killed or paused run queued again to resume, behind the runs already waiting."""
+    run.cancel_path.unlink(missing_ok=True)
+    run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=True, pid=None)
 
 
 def _my_turn(run: RunFolder) -> bool:
@@ -98,17 +103,21 @@ def worker(run_dir: str) -> int:
     lower_priority(current().train_nice)
     # An OS file lock on the device: a crashed or killed trainer releases it by dying.
     device = FileLock(str(run.path.parent / LOCK_NAME))
-    while True:
-        if run.cancel_requested:
-            run.update(status="cancelled", finished_at=time.time(), error=None)
-            return 0
-        if _my_turn(run):
-            try:
-                device.acquire(timeout=0)
-                break
-            except Timeout:
-                pass
-        time.sleep(POLL_S)
+    if not _wait_for_device(run, device):
+        return 0
+
+    def take_turns() -> bool:
+        """Between two slices of a sliced run a waiting run gets the device: sliced runs share it in turns.
+        False: stopped while it waited."""
+        if not any(other.name != run.name and other.status == "queued" for other in list_runs(run.path.parent)):
+            return True
+        device.release()
+        run.update(status="queued", created_at=time.time())  # behind the runs waiting now
+        if not _wait_for_device(run, device):
+            return False
+        run.update(status="running")
+        return True
+
     try:
         # SIGTERM (a polite cancel from outside) stops at the next step like the stop button.
         signal.signal(signal.SIGTERM, lambda *_: run.cancel_path.touch())
@@ -116,13 +125,29 @@ def worker(run_dir: str) -> int:
         from rm_demo.train import train
 
         try:
-            train(config, progress=True, resume=run.read().get("resume") is True)
+            train(config, progress=True, resume=run.read().get("resume") is True, between_slices=take_turns)
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         return 0
     finally:
-        device.release()
+        if device.is_locked:
+            device.release()
+
+
+def _wait_for_device(run: RunFolder, device: FileLock) -> bool:
+    """Wait for this run's turn (FIFO) and the device; False, with the run saved as cancelled, on a Stop."""
+    while True:
+        if run.cancel_requested:
+            run.update(status="cancelled", finished_at=time.time(), error=None)
+            return False
+        if _my_turn(run):
+            try:
+                device.acquire(timeout=0)
+                return True
+            except Timeout:
+                pass
+        time.sleep(POLL_S)
 
 
 @dataclass
@@ -203,7 +228,8 @@ def cancel_job(run: RunFolder | str | Path, grace_s: float = CANCEL_GRACE_S) -> 
     def hard_kill() -> None:
         deadline = time.time() + grace_s
         while time.time() < deadline:
-            if not process_alive(pid, started):
+            # A process may outlive its run's training (a ZeroGPU worker is kept for the next call).
+            if not process_alive(pid, started) or run.read().get("status") not in ("queued", "running"):
                 return
             time.sleep(POLL_S)
         if kill_process_tree(pid, started):

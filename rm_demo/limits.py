@@ -185,7 +185,7 @@ def prune_runs(root: Path, max_age_hours: float | None, now: float | None = None
     removed = []
     for run in list_runs(root):
         if (
-            run.status in ("completed", "failed", "cancelled")
+            run.status in ("completed", "failed", "cancelled", "paused")
             and not run.shared
             and run.created_at
             and now - run.created_at > max_age_hours * 3600

@@ -33,8 +33,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
-STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-FINISHED = ("completed", "failed", "cancelled")
+# "paused": a sliced run whose slices stopped coming (the page that drove them closed, or its GPU
+# quota ran out); it resumes from the checkpoint its last slice left.
+STATUSES = ("queued", "running", "completed", "failed", "cancelled", "paused")
+FINISHED = ("completed", "failed", "cancelled", "paused")
 LOCK_NAME = ".run.lock"
 # A run is written as queued a moment before its process exists; without a pid it counts as alive
 # this long after its last write.
@@ -343,7 +345,8 @@ class RunRecord:
 
     @property
     def resumable(self) -> bool:
-        return self.status in ("cancelled", "failed") and RunFolder(self.path).latest_checkpoint() is not None
+        stopped = self.status in ("cancelled", "failed", "paused")
+        return stopped and RunFolder(self.path).latest_checkpoint() is not None
 
     @property
     def command(self) -> str:

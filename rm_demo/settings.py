@@ -43,6 +43,8 @@ class Settings:
     scorer_cache_mb: float = 1024.0
     checkpoint_seconds: float = 60.0
     train_nice: int = 10
+    # A ZeroGPU Space (spaces' own rule: SPACES_ZERO_GPU): runs train in GPU slices (rm_demo.zero_gpu).
+    zero_gpu: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -68,6 +70,7 @@ class Settings:
             scorer_cache_mb=_number(env, "RM_DEMO_SCORER_CACHE_MB", 1024.0),
             checkpoint_seconds=_number(env, "RM_DEMO_CHECKPOINT_SECONDS", 60.0),
             train_nice=int(_number(env, "RM_DEMO_TRAIN_NICE", 10)),
+            zero_gpu=env.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"),
             limits=limits_from_env(env, public),
         )
         values.update(given)

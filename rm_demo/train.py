@@ -12,8 +12,9 @@ import json
 import logging
 import os
 import platform
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +131,8 @@ def _versions() -> dict:
     }
 
 
-def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, progress: bool = True):
-    """Everything up to `trainer.train()`: data, model, TRL config, callbacks. Returns (trainer, info)."""
+def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkpoint=None, limit=None):
+    """Data, model, TRL config, callbacks: (trainer, info). Resumes from `checkpoint`; `limit`: one slice."""
     import torch
     from transformers import PrinterCallback
 
@@ -166,6 +167,7 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         world,
         has_eval=eval_ds is not None,
         activation_checkpointing=checkpointing,
+        resuming=checkpoint is not None,
     )
     info = {
         "device": choice.device,
@@ -198,16 +200,15 @@ def build_trainer(config: TrainConfig, run: RunFolder | None, is_main: bool, pro
         train_dataset=train_ds,
         eval_dataset=curve_ds,
         processing_class=tokenizer,
-        callbacks=_callbacks(config, run, is_main, world, progress),
+        callbacks=_callbacks(config, run, is_main, world, progress, limit),
         peft_config=_lora_config(config),
     )
     trainer.final_eval_dataset = eval_ds  # every held-out pair, for the evaluation after training
     trainer.remove_callback(PrinterCallback)  # raw metric dicts: ConsoleProgress reports instead
-    # A per-process mean of sharded weights is not one this callback can check: those runs keep
-    # their last weights.
+    # A per-process mean of sharded weights is not one this callback can check: those keep their last.
     sharded = _weights_sharded(trainer)
     if config.average_epochs > 1 and not sharded:
-        trainer.add_callback(EpochWeightAverage(config.average_epochs))
+        trainer.add_callback(EpochWeightAverage(config.average_epochs, resume_from=checkpoint))
     info["weight_average"] = {"epochs": config.average_epochs if not sharded else 1, "applied": False}
     return trainer, info
 
@@ -258,10 +259,16 @@ def freeze_first_layers(model, config: TrainConfig) -> int:
     return len(frozen)
 
 
-def _callbacks(config: TrainConfig, run: RunFolder | None, is_main: bool, world: int, progress: bool) -> list:
-    from rm_demo.callbacks import CancelCallback, CheckpointInterval, ConsoleProgress, MetricsCallback
+def _callbacks(
+    config: TrainConfig, run: RunFolder | None, is_main: bool, world: int, progress: bool, limit: SliceLimit | None
+) -> list:
+    from rm_demo.callbacks import CancelCallback, CheckpointInterval, ConsoleProgress, MetricsCallback, SliceClock
 
     callbacks = [CancelCallback(run)] if run else []
+    if limit is not None and world > 1:  # processes' clocks could disagree on the step a slice ends at
+        raise InputError("--slice-seconds trains in one process", fix="drop --slice-seconds under a launcher")
+    if limit is not None:  # after Cancel's: a Stop in the slice's last step is a Stop
+        callbacks.append(SliceClock(limit.seconds, limit.pause))
     # After Cancel's, so a Stop's checkpoint always goes through. One process only: processes' clocks
     # could disagree on a save that all of them must join (launched runs keep one per evaluation).
     if config.checkpoints and world == 1:
@@ -297,8 +304,11 @@ def reward_config(
     world: int,
     has_eval: bool,
     activation_checkpointing: bool = False,
+    resuming: bool = False,
 ):
-    """TRL's `RewardConfig` for this run: epochs (raised for tiny data), evaluation cadence, precision."""
+    """TRL's `RewardConfig` for this run: epochs (raised for tiny data), evaluation cadence, precision.
+
+    `resuming`: the untrained baseline is on the curve already (a resumed run or its next slice)."""
     from dataclasses import fields
 
     from trl import RewardConfig
@@ -322,7 +332,7 @@ def reward_config(
         logging_steps=max(1, min(eval_steps, 5)),
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps,
-        eval_on_start=has_eval,  # the untrained baseline: the accuracy curve starts near 0.5
+        eval_on_start=has_eval and not resuming,  # the untrained baseline: the accuracy curve starts near 0.5
         save_strategy="steps" if config.checkpoints else "no",
         save_steps=eval_steps,
         save_total_limit=1,  # only the latest: a resume needs no more
@@ -398,10 +408,28 @@ def same_reward_for_any_token_type(model) -> bool:
 
 
 def _trainer_class():
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler
     from trl import RewardTrainer
 
+    class EpochSeededLengthSampler(LengthGroupedSampler):
+        """Batches of similar length in an order drawn from (seed, epoch) alone.
+
+        transformers' sampler draws each epoch's order from the global random state, which a resumed
+        run restores only after drawing it: a run resumed mid-epoch (the next slice) trained on another
+        order than the run it continues.
+        """
+
+        def __init__(self, batch_size: int, lengths: list[int], seed: int):
+            super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+            self.seed = seed
+            self.set_epoch(0)
+
+        def set_epoch(self, epoch: int) -> None:
+            self.generator.manual_seed(self.seed + int(epoch))
+
     class LengthGroupedRewardTrainer(RewardTrainer):
-        """RewardTrainer that keeps the `length` column for the length-grouped sampler.
+        """RewardTrainer that keeps the `length` column for the length-grouped sampler and seeds its order.
 
         TRL's signature columns would remove it before the sampler reads it; the collator ignores it.
         """
@@ -410,14 +438,51 @@ def _trainer_class():
             if self._signature_columns is None:
                 self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "length"]
 
+        def _get_train_sampler(self, train_dataset=None):
+            sampler = super()._get_train_sampler(train_dataset)
+            if type(sampler) is LengthGroupedSampler:
+                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+                sampler = EpochSeededLengthSampler(sampler.batch_size, sampler.lengths, seed)
+            return sampler
+
     return LengthGroupedRewardTrainer
 
 
-def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
+@dataclass
+class SliceLimit:
+    """One slice of a sliced run: how long it may train, and who goes on after it."""
+
+    seconds: float | None = None
+    pause: threading.Event | None = None  # set: end the slice at the next step, the run "paused"
+    # The process that starts the next slice, as (pid, start time): the run's process between slices,
+    # so it reads as alive while that one lives. None: this process.
+    driver: tuple[int, float | None] | None = None
+
+
+def train(config: TrainConfig, progress: bool = True, resume: bool = False, between_slices=None) -> dict:
     """Run one training job end to end; returns the final run.json contents (main process).
 
     `resume`: go on from the run's latest checkpoint (a stopped, failed or killed run); its curves
-    keep their history up to that step.
+    keep their history up to that step. With `config.slice_seconds` the run trains in slices, each a
+    new trainer resumed from the last one's checkpoint, as a new process would; `between_slices()` is
+    called after each (the job queue lets waiting runs have the device there) and returns False to stop.
+    """
+    if not config.slice_seconds:
+        return train_slice(config, progress, resume)
+    while True:
+        record = train_slice(config, progress, resume, SliceLimit(config.slice_seconds))
+        if record.get("status") != "running":
+            return record
+        resume = True
+        if between_slices is not None and not between_slices():  # stopped between two slices
+            return RunFolder(config.output_dir).read()
+
+
+def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False, limit: SliceLimit | None = None):
+    """Train until the run ends or, with `limit`, until its slice does; returns run.json (main process).
+
+    A slice that ends before the run leaves a checkpoint and run.json saying "running" (its driver
+    goes on: `limit.driver`), or "paused" when `limit.pause` ended it; either resumes with `resume`.
     """
     from accelerate import PartialState
 
@@ -434,11 +499,18 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
     if is_main:
         _start_record(run, config, checkpoint)
     try:
-        trainer, info = build_trainer(config, run, is_main, progress)
+        trainer, info = build_trainer(config, run, is_main, progress, checkpoint, limit)
         if is_main:
             run.update(**info)
         with quiet_weight_bars():  # checkpoints and the saved model: no "Writing model shards" bars
             train_output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+            if is_main:  # every trainer of the run (slices, resumes) adds its time
+                run.update(train_seconds=_train_seconds(run) + train_output.metrics.get("train_runtime", 0.0))
+                if limit is not None:
+                    run.update(slices=int(run.read().get("slices") or 0) + 1)
+            ended = _slice_ended(trainer)
+            if ended:
+                return _slice_record(run, trainer, limit, ended) if is_main else {}
             final = {}
             if trainer.final_eval_dataset is not None:  # every held-out pair (the curves scored a sample)
                 metrics = trainer.evaluate(trainer.final_eval_dataset)
@@ -448,7 +520,7 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
             if is_main:
                 if final and not cancelled:
                     final = _exact_final_metrics(run, final)
-                return _finish_record(run, trainer, info, final, train_output, cancelled)
+                return _finish_record(run, trainer, info, final, cancelled)
             return {}
     except InputError as exc:
         if is_main:
@@ -462,6 +534,33 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False) -> d
         if is_main:
             run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
         raise
+
+
+def _slice_ended(trainer) -> str:
+    """Why the slice ended before the run ("time" or "pause"), or "" when the run ended (or was stopped)."""
+    from rm_demo.callbacks import SliceClock
+
+    clock = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, SliceClock)), None)
+    return clock.ended if clock is not None else ""
+
+
+def _slice_record(run: RunFolder, trainer, limit: SliceLimit, ended: str) -> dict:
+    """run.json after a slice that ended before the run: where it stands and who goes on with it."""
+    step = trainer.state.global_step
+    if ended == "pause":
+        return run.update(
+            status="paused",
+            finished_at=time.time(),
+            error=None,
+            paused_at_step=step,
+        )
+    pid, started = limit.driver or (os.getpid(), process_start(os.getpid()))
+    return run.update(status="running", pid=pid, pid_started=started)
+
+
+def _train_seconds(run: RunFolder) -> float:
+    value = run.read().get("train_seconds")
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def _exact_final_metrics(run: RunFolder, final: dict) -> dict:
@@ -514,6 +613,8 @@ def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) 
         started_at=time.time(),
         error=None,
         resumed_from_step=checkpoint_step(checkpoint) if checkpoint else None,
+        # a fresh start counts its time and slices from zero; a resume goes on counting
+        **({} if checkpoint else {"train_seconds": 0.0, "slices": 0}),
         final_metrics=None,
         # The process training it: whoever reads the run next (a page, the queue, the CLI) can tell
         # whether it still lives. A job's child records the same pid before it gets here.
@@ -522,7 +623,7 @@ def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) 
     )
 
 
-def _finish_record(run: RunFolder, trainer, info: dict, final: dict, train_output, cancelled: bool) -> dict:
+def _finish_record(run: RunFolder, trainer, info: dict, final: dict, cancelled: bool) -> dict:
     import shutil
 
     from rm_demo.callbacks import EpochWeightAverage
@@ -539,7 +640,7 @@ def _finish_record(run: RunFolder, trainer, info: dict, final: dict, train_outpu
         "trainer_eval_accuracy": final.get("trainer_eval_accuracy"),
         "eval_loss": final.get("eval_loss"),
         "eval_margin": final.get("eval_margin"),
-        "train_runtime_s": train_output.metrics.get("train_runtime"),
+        "train_runtime_s": _train_seconds(run),  # all of it: every slice, every resume
         "steps": trainer.state.global_step,
         "eval_pairs": info["data"]["eval_pairs"],
     }

@@ -18,7 +18,7 @@ from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.runs_tab import RunsTab
 from rm_demo.app.state import Session, clean_up, facilitator_secret, is_owner_id, runs_root
-from rm_demo.app.train_tab import TrainForm, TrainTab
+from rm_demo.app.train_tab import TrainTab
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
 from rm_demo.runs import model_choices
@@ -32,6 +32,10 @@ INTRO = (
 
 def build() -> gr.Blocks:
     device = choose_device()
+    if current().zero_gpu:  # the GPU is attached per slice (rm_demo.zero_gpu); known to spaces from start-up
+        from rm_demo.zero_gpu import gpu_function
+
+        gpu_function()
     # delete_cache: gradio's own copies of uploads and downloads older than 2 h go, checked every 30 min.
     with gr.Blocks(title="Reward Model Studio", delete_cache=(1800, 7200)) as demo:
         session = gr.State(Session(), delete_callback=clean_up)
@@ -45,7 +49,7 @@ def build() -> gr.Blocks:
             with gr.Tab("2 · Pairs", id="pairs") as pairs_tab_item:
                 pairs = PairsTab.build(pairs_tab_item)
             with gr.Tab("3 · Train", id="train"):
-                train = TrainTab.build(device.name)
+                train = TrainTab.build("ZeroGPU: a GPU borrowed per slice" if current().zero_gpu else device.name)
             with gr.Tab("4 · Compare", id="compare"):
                 compare = CompareTab.build()
             with gr.Tab("5 · Runs", id="runs"):
@@ -67,7 +71,7 @@ def _wire(
 ):
     example = [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note]
     for event in data_tab.wire(data, pairs, session, figures):
-        event.then(lambda s, *f: train_tab.epochs_note(s, TrainForm(*f)), [session, *train.form], train.epochs_note)
+        event.then(train_tab.form_notes, [session, *train.form], [train.epochs_note, train.gpu_note])
         event.then(compare_tab.after_data_change, session, example, show_progress="hidden")
     train_tab.wire(
         train,

@@ -25,8 +25,11 @@ def progress_html(status: JobStatus) -> str:
         "completed": "finished",
         "cancelled": "stopped",
         "failed": "failed",
+        "paused": f"paused at step {status.step} of {status.max_steps or '?'}",
     }.get(status.status, status.status)
-    color = {"failed": "#c62828", "cancelled": "#8d6e63", "completed": "#2e7d32"}.get(status.status, "#1565c0")
+    color = {"failed": "#c62828", "cancelled": "#8d6e63", "paused": "#8d6e63", "completed": "#2e7d32"}.get(
+        status.status, "#1565c0"
+    )
     return (
         f'<div style="font-size:14px;margin-bottom:4px"><b>{html.escape(status.name)}</b>: {html.escape(text)}</div>'
         f'<div style="background:#e0e0e0;border-radius:6px;height:14px;width:100%">'
@@ -47,6 +50,11 @@ def run_status_markdown(status: JobStatus) -> str:
     command = command_markdown(status.command)
     if status.error:
         return head + f"\n\n**Error:** {status.error}" + command
+    if status.status == "paused":
+        return (
+            head + f"\n\nPaused at step {status.step}: its GPU slices stopped (the page that drove them closed, "
+            "or the GPU quota ran out). **Resume** goes on from its checkpoint." + command
+        )
     if status.status not in ("completed", "cancelled"):
         return head + command
     return head + "\n\n" + _outcome(status) + " The model is ready in step 4." + command

@@ -13,6 +13,7 @@ import pandas as pd
 from rm_demo.app.state import Session, number_or_none
 from rm_demo.config import TrainConfig, default, planned_epochs
 from rm_demo.errors import InputError
+from rm_demo.text import counted
 
 EMBEDDED, CUSTOM = "embedded default", "hub id or local folder"
 
@@ -29,6 +30,8 @@ class TrainForm:
     max_length: float | None = None
     eval_fraction: float | None = None
     lora: bool = False
+    slice_seconds: float | None = None
+    on_gpu_quota: str = "cpu"  # ZeroGPU: when the visitor's GPU quota runs out (zero_gpu.ON_QUOTA)
 
     def model(self) -> str:
         return "default" if self.model_choice == EMBEDDED else (self.custom_model or "").strip()
@@ -51,6 +54,7 @@ def train_config(session: Session, form: TrainForm) -> TrainConfig:
         max_length=pick(form.max_length, "max_length", int),
         eval_fraction=pick(form.eval_fraction, "eval_fraction"),
         lora=bool(form.lora),
+        slice_seconds=pick(form.slice_seconds, "slice_seconds"),
         strategy=pairing.strategy,
         chosen_min=pairing.chosen_min,
         rejected_max=pairing.rejected_max,
@@ -90,3 +94,29 @@ def epochs_note(session: Session, form: TrainForm) -> str:
             f"**{planned:g} epochs** instead of {config.epochs:g}."
         )
     return note
+
+
+def gpu_note(session: Session, form: TrainForm) -> str:
+    """On ZeroGPU: the GPU seconds this run will spend, in how many slices, and what happens without quota."""
+    from rm_demo.config import planned_steps
+    from rm_demo.zero_gpu import DAILY_QUOTA_MINUTES, DEFAULT_SLICE_S, FIRST_STEP_S, ON_QUOTA, gpu_seconds_estimate
+
+    quotas = ", ".join(f"{minutes} min {who}" for who, minutes in DAILY_QUOTA_MINUTES.items())
+    then = ON_QUOTA.get(form.on_gpu_quota, ON_QUOTA["cpu"])
+    head = (
+        "This Space borrows its GPU (ZeroGPU): a run trains in slices, each a GPU call of its own, charged to "
+        f"your daily GPU time ({quotas}). When yours runs out, {then}."
+    )
+    if not session.pairs_jsonl or not session.pairs or not Path(session.pairs_jsonl).exists():
+        return head
+    try:
+        config = train_config(session, form)
+    except (TypeError, ValueError, InputError):
+        return head
+    steps = planned_steps(config, len(split_pairs(session, config)[0]))
+    cap = config.slice_seconds or DEFAULT_SLICE_S
+    seconds, slices = gpu_seconds_estimate(steps, cap)
+    return head + (
+        f" This run: {steps} steps at about {FIRST_STEP_S:g} s each, in {counted(slices, 'slice')} of at most "
+        f"{cap:g} s of training plus start-up: **about {seconds} GPU seconds** (measured as it goes)."
+    )

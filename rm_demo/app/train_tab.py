@@ -13,14 +13,15 @@ from pathlib import Path
 import gradio as gr
 
 from rm_demo import plots
+from rm_demo.app.gpu_slices import drive_slices
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.run_view import progress_html, run_status_markdown
 from rm_demo.app.state import Session, limits, runs_root
-from rm_demo.app.train_form import CUSTOM, EMBEDDED, TrainForm, epochs_note, split_pairs, train_config
+from rm_demo.app.train_form import CUSTOM, EMBEDDED, TrainForm, epochs_note, gpu_note, split_pairs, train_config
 from rm_demo.config import default, label
 from rm_demo.errors import InputError
-from rm_demo.jobs import JobStatus, cancel_job, job_status, start_job
+from rm_demo.jobs import JobStatus, cancel_job, job_status, requeue, start_job
 from rm_demo.limits import check_start, prune_runs
 from rm_demo.runs import (
     MIN_HELD_OUT_PAIRS,
@@ -31,6 +32,8 @@ from rm_demo.runs import (
     list_runs,
     prepare_run,
 )
+from rm_demo.settings import current
+from rm_demo.zero_gpu import DEFAULT_SLICE_S, ON_QUOTA
 
 
 def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
@@ -56,7 +59,8 @@ def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
     except OSError as exc:
         shutil.rmtree(run_dir, ignore_errors=True)
         return session, problem(exc, "Cannot start: could not copy the data")
-    start_job(run_dir)
+    if not current().zero_gpu:  # on ZeroGPU the click's second part drives its GPU slices (gpu_slices)
+        start_job(run_dir)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run_dir), False, -1
     return session, f"Started **{run_dir.name}**."
 
@@ -84,7 +88,10 @@ def resume_run(session: Session) -> tuple[Session, str]:
     except (InputError, OSError, ValueError) as exc:
         return session, problem(exc, "Cannot resume")
     step = checkpoint_step(run.latest_checkpoint())
-    start_job(run, resume=True)
+    if current().zero_gpu:  # the click's second part drives its GPU slices (gpu_slices)
+        requeue(run)
+    else:
+        start_job(run, resume=True)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run.path), False, -1
     return session, f"Resuming **{run.name}** from step {step}."
 
@@ -109,6 +116,12 @@ def reattach(session: Session) -> Session:
         # A finished run shown again is not news: Compare keeps its pick, nothing says "just finished".
         session.run_seen_finished = bool(chosen) and not chosen.live
     return session
+
+
+def form_notes(session: Session, *form) -> tuple[str, str]:
+    """The notes under the form: the epochs the run will do, and on ZeroGPU the GPU time it will spend."""
+    values = TrainForm(*form)
+    return epochs_note(session, values), gpu_note(session, values) if current().zero_gpu else ""
 
 
 def poll_outputs(session: Session, status: JobStatus) -> tuple:
@@ -159,7 +172,10 @@ class TrainTab:
     max_length: gr.Number
     eval_fraction: gr.Slider
     lora: gr.Checkbox
+    slice_seconds: gr.Number
+    on_gpu_quota: gr.Radio
     epochs_note: gr.Markdown
+    gpu_note: gr.Markdown
     start_btn: gr.Button
     stop_btn: gr.Button
     resume_btn: gr.Button
@@ -183,6 +199,8 @@ class TrainTab:
             self.max_length,
             self.eval_fraction,
             self.lora,
+            self.slice_seconds,
+            self.on_gpu_quota,
         ]
 
     @property
@@ -213,7 +231,9 @@ class TrainTab:
             max_length = gr.Number(default("max_length"), label=label("max_length"), precision=0, minimum=16)
             eval_fraction = gr.Slider(0, 0.5, value=default("eval_fraction"), step=0.05, label=label("eval_fraction"))
             lora = gr.Checkbox(default("lora"), label=label("lora"))
+        slice_seconds, on_gpu_quota = _slice_controls(current().zero_gpu)
         epochs_note = gr.Markdown(elem_id="epochs-note")
+        gpu_note = gr.Markdown(visible=current().zero_gpu, elem_id="gpu-note")
         with gr.Row():
             start_btn = gr.Button("Start training", variant="primary", elem_id="start-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-train")
@@ -248,7 +268,10 @@ class TrainTab:
             max_length,
             eval_fraction,
             lora,
+            slice_seconds,
+            on_gpu_quota,
             epochs_note,
+            gpu_note,
             start_btn,
             stop_btn,
             resume_btn,
@@ -263,6 +286,27 @@ class TrainTab:
         )
 
 
+def _slice_controls(zero_gpu: bool) -> tuple[gr.Number, gr.Radio]:
+    """Training in slices (any machine) and, on ZeroGPU, what happens when the visitor's GPU time runs out."""
+    with gr.Row():
+        slice_seconds = gr.Number(
+            default("slice_seconds"),
+            label=label("slice_seconds"),
+            minimum=0,
+            info="each slice ends in a checkpoint; the next resumes from it"
+            + (f" (on this Space 0 means slices of {DEFAULT_SLICE_S:g} s)" if zero_gpu else ""),
+            elem_id="slice-seconds",
+        )
+        on_gpu_quota = gr.Radio(
+            [(text, key) for key, text in ON_QUOTA.items()],
+            value="cpu",
+            label="When your GPU quota runs out",
+            visible=zero_gpu,
+            elem_id="on-gpu-quota",
+        )
+    return slice_seconds, on_gpu_quota
+
+
 def wire(train: TrainTab, session, on_finished: list) -> None:
     """`on_finished`: (function of the session, outputs) pairs run after each tick; they act when
     `session.just_finished` says this tick saw the run end, and leave their outputs alone otherwise."""
@@ -271,7 +315,7 @@ def wire(train: TrainTab, session, on_finished: list) -> None:
         sess, text = start_run(sess, TrainForm(*form))
         return sess, text, gr.Timer(active=bool(sess.run_dir) and text.startswith("Started"))
 
-    train.start_btn.click(
+    started = train.start_btn.click(
         start, [session, *train.form], [session, train.message, train.timer], api_name="start_training"
     )
     train.stop_btn.click(stop_run, session, train.message)
@@ -280,14 +324,14 @@ def wire(train: TrainTab, session, on_finished: list) -> None:
         sess, text = resume_run(sess)
         return sess, text, gr.Timer(active=text.startswith("Resuming"))
 
-    train.resume_btn.click(resume, session, [session, train.message, train.timer])
-    for control in (train.epochs, train.batch_size, train.eval_fraction):
-        control.change(
-            lambda s, *f: epochs_note(s, TrainForm(*f)),
-            [session, *train.form],
-            train.epochs_note,
-            show_progress="hidden",
-        )
+    resumed = train.resume_btn.click(resume, session, [session, train.message, train.timer])
+    if current().zero_gpu:  # each visitor's slices are their own GPU calls: the limits bound them, not a queue
+        for event in (started, resumed):
+            event.then(
+                drive_slices, [session, train.on_gpu_quota], [train.message, train.timer], concurrency_limit=None
+            )
+    for control in (train.epochs, train.batch_size, train.eval_fraction, train.slice_seconds, train.on_gpu_quota):
+        control.change(form_notes, [session, *train.form], [train.epochs_note, train.gpu_note], show_progress="hidden")
 
     tick_event = train.timer.tick(
         tick, session, [session, *train.live_outputs, train.timer], show_progress="hidden", api_name="poll"

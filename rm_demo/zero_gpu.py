@@ -1,0 +1,257 @@
+"""Training on a ZeroGPU Space: a run in slices, each inside a `@spaces.GPU` generator.
+
+On ZeroGPU a GPU is attached only inside a function decorated with `spaces.GPU`, for the duration it
+asks for, in a worker process that `spaces` forks from the app's; arguments and every value yielded
+are pickled across, and a worker may or may not be kept for the next call. So the app's process
+drives a run (`drive`) and each slice runs in the worker (`slice_stream`):
+
+    drive(run_dir)                       the app's process: one GPU call per slice, until the run ends
+      gpu(run_dir, seconds, resume, driver)   `spaces.GPU(duration=slice_duration)(slice_stream)`
+        slice_stream(...)                the worker: trains one slice in a thread, yields progress dicts
+
+A run's state between slices is its folder (checkpoint, run.json, metrics.jsonl), never memory.
+Closing the page closes the generators: the slice stops at its next step with a checkpoint and the
+run is "paused", resumable. A call refused for quota goes on in the CPU job queue or pauses the run,
+as the visitor chose. Off ZeroGPU `spaces.GPU` returns the function unchanged; the app then trains in
+its job queue (`rm_demo.jobs`) and none of this runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rm_demo.runs import RunFolder, process_start
+
+# Model, data and checkpoint, per slice, on top of its training seconds (the duration asked for).
+# A whole `rm_demo train` of HH on an H200 took 29 s, 14.3 s of it training (BENCHMARKS section 8);
+# in the worker the imports are done already.
+STARTUP_S = 20.0
+# A step's time before one is measured: the defaults on an H200 ran 400-657 pairs/s at 16 pairs a
+# step (BENCHMARKS section 8), 0.025-0.04 s; a ZeroGPU slice is a share of one such GPU.
+FIRST_STEP_S = 0.08
+# Slices of this much training when the run's own setting is 0: with STARTUP_S, spaces' default
+# duration of 60 s, the most a visitor without a login can best use of about 2 minutes a day.
+DEFAULT_SLICE_S = 40.0
+YIELD_EVERY_S = 1.0
+QUOTA_TITLES = ("quota", "credits")  # the titles spaces gives the errors of a call it refused for quota
+ON_QUOTA = {"cpu": "it goes on, on the CPU", "pause": "it pauses: Resume goes on from there later"}
+# What ZeroGPU grants a visitor a day, as the `spaces` package and its docs say (0.51).
+DAILY_QUOTA_MINUTES = {"without a Hugging Face login": 2, "with a free account": 5, "with PRO": 40}
+
+
+@dataclass(frozen=True)
+class SlicePlan:
+    """The next slice: how long it trains, what it asks for, what is left."""
+
+    seconds: float
+    duration: int  # the GPU seconds asked of spaces: training plus STARTUP_S
+    step_s: float
+    steps_left: int
+
+
+def step_seconds(run: RunFolder) -> float:
+    """Seconds per step this run has taken so far (evaluations included), or FIRST_STEP_S before any."""
+    timed = [m for m in run.metrics() if m.get("step") and m.get("elapsed_s")]
+    if not timed:
+        return FIRST_STEP_S
+    last = timed[-1]
+    return max(1e-3, float(last["elapsed_s"]) / int(last["step"]))
+
+
+def plan_slice(run: RunFolder, cap_s: float) -> SlicePlan:
+    """At most `cap_s` of training, less when the steps left need less (so the last call asks for what it uses)."""
+    data = run.read()
+    max_steps = int(data.get("max_steps") or 0)
+    done = max((int(m.get("step") or 0) for m in run.metrics()), default=0)
+    step_s = step_seconds(run)
+    steps_left = max(0, max_steps - done) if max_steps else 0
+    needed = steps_left * step_s * 1.25 + 2.0 if max_steps else cap_s
+    seconds = max(1.0, min(cap_s, needed))
+    return SlicePlan(seconds, math.ceil(seconds + STARTUP_S), step_s, steps_left)
+
+
+def gpu_seconds_estimate(steps: int, cap_s: float, step_s: float = FIRST_STEP_S) -> tuple[int, int]:
+    """(GPU seconds, slices) a run of `steps` steps will spend, before any of it is measured."""
+    training = steps * step_s
+    slices = max(1, math.ceil(training / cap_s))
+    return math.ceil(training + slices * STARTUP_S), slices
+
+
+def slice_duration(run_dir: str, seconds: float, resume: bool, driver: tuple) -> int:
+    """spaces' `duration=`: called with the GPU function's own arguments."""
+    return math.ceil(seconds + STARTUP_S)
+
+
+def slice_stream(run_dir: str, seconds: float, resume: bool, driver: tuple) -> Iterator[dict]:
+    """One slice of the run, trained in this process (on ZeroGPU, the GPU worker); yields progress.
+
+    Training runs in a thread; this generator yields a plain dict (it must pickle) about once a second.
+    Closed early (the page went away), it pauses the slice at the next step, which saves a checkpoint,
+    and returns only once that is written.
+    """
+    from rm_demo.train import SliceLimit, train_slice
+
+    run = RunFolder(run_dir)
+    config = run.config()
+    pause = threading.Event()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            train_slice(config, True, resume, SliceLimit(seconds, pause, tuple(driver)))
+        except BaseException as exc:  # recorded in run.json by train_slice; said again in the last yield
+            outcome["error"] = f"{type(exc).__name__}: {exc}"
+
+    seen = len(run.metrics())  # the curve so far; a slice yields what it adds
+    thread = threading.Thread(target=work, name=f"slice-{run.name}", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(YIELD_EVERY_S)
+            metrics = run.metrics()
+            yield progress(run, metrics[seen:])
+            seen = len(metrics)
+        yield progress(run, run.metrics()[seen:], error=outcome.get("error"))
+    finally:
+        if thread.is_alive():  # closed at a yield: end the slice with its checkpoint before going
+            pause.set()
+            thread.join()
+
+
+def progress(run: RunFolder, new_metrics: list[dict], error: str | None = None) -> dict:
+    """What a slice yields: plain values only (they are pickled across processes)."""
+    data = run.read()
+    step = max((int(m.get("step") or 0) for m in run.metrics()), default=0)
+    return {
+        "run": run.name,
+        "status": str(data.get("status") or ""),
+        "step": step,
+        "max_steps": int(data.get("max_steps") or 0),
+        "new_metrics": [dict(m) for m in new_metrics],
+        "error": error or data.get("error"),
+    }
+
+
+def is_quota_error(exc: BaseException) -> bool:
+    """spaces refuses a call over the visitor's quota with a gradio error titled so."""
+    title = str(getattr(exc, "title", "") or "").lower()
+    return any(word in title for word in QUOTA_TITLES)
+
+
+def quota_left_s(exc: BaseException) -> float | None:
+    """The seconds left that spaces' refusal names ("(60s requested vs. 35s left)"), if it does."""
+    found = re.search(r"requested vs\.? (\d+(?:\.\d+)?)s left", str(exc))
+    return float(found.group(1)) if found else None
+
+
+_gpu_function: Callable | None = None
+
+
+def gpu_function() -> Callable:
+    """`slice_stream` under `spaces.GPU`: on ZeroGPU the worker's GPU function, elsewhere itself.
+
+    Decorated once (the app does it at start-up, as ZeroGPU wants its GPU functions known then).
+    """
+    global _gpu_function
+    if _gpu_function is None:
+        import spaces
+
+        _gpu_function = spaces.GPU(duration=slice_duration)(slice_stream)
+    return _gpu_function
+
+
+def reset_gpu_function() -> None:
+    global _gpu_function
+    _gpu_function = None
+
+
+def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool = False) -> Iterator[dict]:
+    """Train the run in GPU slices from this process until it ends; yields each slice's progress dicts.
+
+    Between slices the run is this process's: it reads as alive while this process lives. Closed
+    (the page went away) between slices, the run is saved as paused; mid-slice, the slice pauses it.
+    A call refused for quota: `on_quota` "cpu" queues the rest in the CPU job queue, "pause" pauses.
+    """
+    run = RunFolder(run_dir)
+    me = (os.getpid(), process_start(os.getpid()))
+    run.update(status="running", pid=me[0], pid_started=me[1], error=None, finished_at=None)
+    stream = None
+    try:
+        while True:
+            if run.cancel_requested:  # Stop between two slices
+                run.update(status="cancelled", finished_at=time.time())
+                yield progress(run, [])
+                return
+            plan = plan_slice(run, cap_s)
+            stream = gpu_function()(str(run.path), plan.seconds, resume, me)
+            try:
+                yield from stream
+            except Exception as exc:
+                stream, left = None, quota_left_s(exc) if is_quota_error(exc) else None
+                if left is not None and left - STARTUP_S >= 5 and plan.duration > left:
+                    cap_s = left - STARTUP_S - 1  # a shorter slice still fits in what is left today
+                    continue
+                yield _refused(run, exc, on_quota, plan)
+                return
+            stream, resume = None, True
+            if run.read().get("status") != "running":  # completed, stopped, failed or paused
+                return
+    finally:
+        if stream is not None:  # closed mid-slice: spaces tells the worker, which pauses the slice
+            stream.close()
+        _pause_when_undriven(run, me)
+
+
+def _pause_when_undriven(run: RunFolder, me: tuple, timeout_s: float = 600) -> None:
+    """This process drives the run no more: a run left to it ("running", its pid) is saved as paused.
+
+    Closed between slices that is now. Closed mid-slice, the worker pauses the slice itself, unless
+    the slice ended on its clock just before and handed the run back to this process: a thread waits
+    for the worker's last write and pauses the run then.
+    """
+
+    def left_to_me() -> bool | None:  # True: pause it; False: the worker still has it; None: not ours
+        data = run.read()
+        if data.get("status") != "running":
+            return None
+        return data.get("pid") == me[0]
+
+    def wait_then_pause() -> None:
+        deadline = time.time() + timeout_s
+        while (mine := left_to_me()) is False and time.time() < deadline:
+            time.sleep(0.5)
+        if mine:
+            run.update(status="paused", finished_at=time.time())
+
+    if left_to_me():
+        run.update(status="paused", finished_at=time.time())
+    elif left_to_me() is False:
+        threading.Thread(target=wait_then_pause, name=f"pause-{run.name}", daemon=True).start()
+
+
+def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan) -> dict:
+    """A GPU call that failed or was refused: the run goes on on the CPU, pauses, or has failed."""
+    if is_quota_error(exc):
+        if on_quota == "cpu":
+            from rm_demo.jobs import start_job
+
+            start_job(run, resume=run.latest_checkpoint() is not None)
+            note = "the GPU quota ran out: the run goes on, on the CPU"
+        else:
+            run.update(status="paused", finished_at=time.time())
+            note = "the GPU quota ran out: the run is paused, Resume goes on from its last checkpoint"
+        left = quota_left_s(exc)
+        if left is not None:
+            note += f" ({left:.0f} GPU seconds were left, {plan.duration} asked)"
+        return {**progress(run, []), "note": note}
+    data = run.settle()  # a worker killed mid-slice reads as failed, resumable from its checkpoint
+    if data.get("status") in ("running", "queued"):
+        run.update(status="failed", error=f"the GPU call failed: {exc}", finished_at=time.time())
+    return {**progress(run, []), "error": f"the GPU call failed: {exc}"}
