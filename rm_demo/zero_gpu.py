@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rm_demo.runs import RunFolder, process_start
+from rm_demo.runs import RunFolder, checkpoint_step, process_start
 
 # Model, data and checkpoint, per slice, on top of its training seconds (the duration asked for).
 # A whole `rm_demo train` of HH on an H200 took 29 s, 14.3 s of it training (BENCHMARKS section 8);
@@ -209,6 +209,13 @@ def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool
         _pause_when_undriven(run, me)
 
 
+def _pause(run: RunFolder) -> None:
+    """Saved as paused at its last checkpoint's step (what Resume goes on from)."""
+    checkpoint = run.latest_checkpoint()
+    step = checkpoint_step(checkpoint) if checkpoint else 0
+    run.update(status="paused", finished_at=time.time(), paused_at_step=step)
+
+
 def _pause_when_undriven(run: RunFolder, me: tuple, timeout_s: float = 600) -> None:
     """This process drives the run no more: a run left to it ("running", its pid) is saved as paused.
 
@@ -228,10 +235,10 @@ def _pause_when_undriven(run: RunFolder, me: tuple, timeout_s: float = 600) -> N
         while (mine := left_to_me()) is False and time.time() < deadline:
             time.sleep(0.5)
         if mine:
-            run.update(status="paused", finished_at=time.time())
+            _pause(run)
 
     if left_to_me():
-        run.update(status="paused", finished_at=time.time())
+        _pause(run)
     elif left_to_me() is False:
         threading.Thread(target=wait_then_pause, name=f"pause-{run.name}", daemon=True).start()
 
@@ -245,7 +252,7 @@ def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan) -> 
             start_job(run, resume=run.latest_checkpoint() is not None)
             note = "the GPU quota ran out: the run goes on, on the CPU"
         else:
-            run.update(status="paused", finished_at=time.time())
+            _pause(run)
             note = "the GPU quota ran out: the run is paused, Resume goes on from its last checkpoint"
         left = quota_left_s(exc)
         if left is not None:

@@ -387,3 +387,75 @@ def test_two_visitors_two_exports(app_url, browser, shots):
     expect(bo.locator("#pairs-summary")).to_contain_text("2 ties kept in the count", timeout=30_000)
     assert "label_studio_ratings" not in bo.content() and "median" not in bo.locator("#data-message").inner_text()
     bo.screenshot(path=str(shots / "formats-pairs.png"), full_page=True)
+
+
+def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, shots, tmp_path):
+    """On a ZeroGPU Space (its GPU worker played by a forked stand-in) the page drives the GPU slices:
+    closing it mid-slice leaves a paused run with a checkpoint, and Resume on a new page completes it."""
+    import json
+
+    from playwright.sync_api import expect
+
+    port = _free_port()
+    env = dict(os.environ, RM_DEMO_RUNS=str(tmp_path / "runs"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
+    log = (tmp_path / "app.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "tests/zero_gpu_app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, (tmp_path / "app.log").read_text()[-3000:]
+                time.sleep(0.5)
+        visitor = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = visitor.new_page()
+        page.goto(url)
+        page.click("#use-workshop")
+        expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=30_000)
+        page.get_by_role("tab", name="3 · Train").click()
+        expect(page.locator("#device")).to_contain_text("ZeroGPU")
+        page.locator("#slice-seconds input").fill("3")
+        page.locator("#slice-seconds input").press("Tab")
+        expect(page.locator("#gpu-note")).to_contain_text("GPU seconds")
+        expect(page.locator("#gpu-note")).to_contain_text("of at most 3 s")
+        page.click("#start-train")
+        expect(page.locator("#train-message")).to_contain_text("Training on the borrowed GPU: step", timeout=60_000)
+        run = next((tmp_path / "runs").iterdir())
+        deadline = time.time() + 120
+        while max((json.loads(line).get("step", 0) for line in _lines(run / "metrics.jsonl")), default=0) < 5:
+            assert time.time() < deadline, "no step 5 in two minutes"
+            time.sleep(0.2)
+        page.screenshot(path=shots / "zero-gpu-1-training.png", full_page=True)
+        page.close()  # the visitor closes the tab mid-run
+        deadline = time.time() + 60
+        while json.loads((run / "run.json").read_text()).get("status") != "paused":
+            assert time.time() < deadline, (run / "run.json").read_text()
+            time.sleep(0.2)
+        record = json.loads((run / "run.json").read_text())
+        assert record["paused_at_step"] < 30 and list((run / "trainer").glob("checkpoint-*"))
+
+        again = visitor.new_page()  # the same browser comes back
+        again.goto(url)
+        again.get_by_role("tab", name="3 · Train").click()
+        expect(again.locator('#rm-progress[data-status="paused"]')).to_be_attached(timeout=20_000)
+        again.click("#resume-train")
+        expect(again.locator("#train-message")).to_contain_text("Resuming", timeout=20_000)
+        expect(again.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=240_000)
+        expect(again.locator("#train-message")).to_contain_text("Trained on the GPU")
+        again.screenshot(path=shots / "zero-gpu-2-resumed.png", full_page=True)
+        final = json.loads((run / "run.json").read_text())
+        assert final["status"] == "completed" and final["slices"] >= 2 and final["final_metrics"]["steps"] == 30
+        assert "Traceback" not in (tmp_path / "app.log").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
