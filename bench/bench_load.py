@@ -1,20 +1,28 @@
-"""Many visitors on one app: latency of Compare and of the training poll, errors, app memory.
+"""Many visitors on one app: latency of Compare and of the training poll, errors, app memory, training time.
 
 Starts the app as a workshop would (`python app.py`, a facilitator secret set), then N simulated
 visitors (gradio_client, one session each) load the workshop sample; visitor 0 starts a training run
-and polls it every second; every visitor compares two answers (before/after: base and chosen model)
-`--compares` times. Reports p50/p95 of Compare and of the poll, errors, and the app process's peak
-memory (VmHWM; the training runs in its own process).
+and polls it every second; every visitor compares two answers (before/after: the base and a model)
+`--compares` times. Reports p50/p95/max of Compare and of the poll, errors, the app process's peak
+memory (VmHWM; the training runs in its own process) and the training run's wall time, from Start to
+completed, beside the same run trained with no visitors (`--baseline`), so a quicker app cannot
+simply starve the training.
 
-    python bench/bench_load.py [--visitors 30] [--compares 5]
+`--own-runs`: every visitor also has a finished run of their own (a copy of the embedded model, as
+`bench_scorer_cache.py` makes them) and compares it against its base: 30 models, not one.
+`--repeat N`: N runs in a row, each with a fresh app, and a table of all of them.
+
+    python bench/bench_load.py [--visitors 30] [--compares 5] [--repeat 5] [--own-runs] [--baseline]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -26,8 +34,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = ("auto", "auto", "(auto)", "(auto)", "(auto)", "best-worst", "", "", "")
-FORM = ("embedded default", "", 3, 5e-5, 16, 128, 0.2, False)
+# The Data tab's settings in order (DataTab.settings): reading, pairing, format, raters.
+SETTINGS = ("auto", "auto", "(auto)", "(auto)", "(auto)", "best-worst", "", "", "", "auto", "mean", "")
+FORM = ("embedded default", "", 3, 5e-5, 16, 128, 0.2, False, 0, "cpu")
 
 
 def free_port() -> int:
@@ -86,44 +95,223 @@ def wait_until_warm(url: str) -> float:
     return time.perf_counter() - start
 
 
-def visitor(url: str, index: int, args, results: dict, stop: threading.Event) -> None:
+def visitor_id(index: int) -> str:
+    return f"bench-visitor-{index:04d}-{os.getpid()}"
+
+
+def own_runs(runs: Path, visitors: int) -> list[str]:
+    """A finished run for each visitor (their owner key), whose model is what training makes of the
+    embedded one: every weight moved (seeded noise) except the word embeddings, which training keeps
+    frozen by default. (Exact copies would be identical to the base, which no trained run is.)"""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from rm_demo.access import owner_key
+    from rm_demo.config import TrainConfig
+    from rm_demo.models import default_model_path
+
+    base = Path(default_model_path())
+    weights = load_file(base / "model.safetensors")
+    models = []
+    for index in range(visitors):
+        folder = runs / f"own-{index:04d}"
+        shutil.copytree(base, folder / "model", ignore=shutil.ignore_patterns("*.safetensors"))
+        generator = torch.Generator().manual_seed(index)
+        moved = {
+            name: tensor
+            if "word_embeddings" in name or not tensor.is_floating_point()
+            else tensor + 1e-3 * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+            for name, tensor in weights.items()
+        }
+        save_file(moved, folder / "model" / "model.safetensors", metadata={"format": "pt"})
+        config = TrainConfig(output_dir=str(folder))
+        (folder / "config.json").write_text(config.to_json())
+        record = {
+            "status": "completed",
+            "owner": owner_key(visitor_id(index)),
+            "created_at": time.time(),
+            "config": json.loads(config.to_json()),
+            "final_metrics": {"eval_accuracy": 0.7, "eval_pairs": 39, "steps": 30},
+            "data": {"train_pairs": 154, "eval_pairs": 39},
+        }
+        (folder / "run.json").write_text(json.dumps(record))
+        models.append(str(folder / "model"))
+    return models
+
+
+def connect(url: str, kind: str, config: dict | None):
+    """A visitor's `call(api_name, *values) -> outputs`: the light HTTP client, or gradio_client."""
+    if kind == "light":
+        from gradio_http import Visitor
+
+        return Visitor(url, config).call
     from gradio_client import Client
 
+    client = Client(url, verbose=False)
+    return lambda api_name, *values: client.predict(*values, api_name="/" + api_name)
+
+
+def visitor(url: str, index: int, args, results: dict, stop: threading.Event, model: str, config) -> None:
     rng = random.Random(index)
     try:
-        client = Client(url, verbose=False)
-        client.predict(f"bench-visitor-{index:04d}-{os.getpid()}", api_name="/load")  # as a page load: its id
-        client.predict(*SETTINGS, api_name="/use_workshop_sample")
+        call = connect(url, args.client, config)
+        call("load", visitor_id(index))  # as a page load: its id
+        call("use_workshop_sample", *SETTINGS)
         if index == 0 and not args.no_training:
-            client.predict(*FORM, api_name="/start_training")
-            threading.Thread(target=poller, args=(client, results, stop), daemon=True).start()
+            call("start_training", *FORM)
+            results["training_started"] = time.time()
+            threading.Thread(target=poller, args=(call, results, stop), daemon=True).start()
+        time.sleep(args.settle)  # reading their finished run before the first Compare
         for i in range(args.compares):
             time.sleep(rng.uniform(*args.think))  # a person reads the result before the next click
             start = time.perf_counter()
             question = f"How do I water a cactus? ({index}.{i})"
-            client.predict(
-                "default", question, "Sparingly, when the soil is dry.", "Every hour.", True, api_name="/compare"
-            )
-            results["compare"].append(time.perf_counter() - start)
+            message = call("compare", model, question, "Sparingly, when the soil is dry.", "Every hour.", True)[0]
+            took = time.perf_counter() - start
+            results["compare"].append(took)
+            results["compare_at"].append((round(time.time() - results["began"], 1), round(took, 2)))
+            if "prefers" not in message:
+                results["errors"].append(f"visitor {index}: {message[:120]}")
     except Exception as exc:  # counted, not raised: the benchmark reports errors
         results["errors"].append(f"visitor {index}: {type(exc).__name__}: {exc}")
 
 
-def poller(client, results: dict, stop: threading.Event) -> None:
+def poller(call, results: dict, stop: threading.Event) -> None:
     while not stop.is_set():
         start = time.perf_counter()
         try:
-            client.predict(api_name="/poll")
+            call("poll")
             results["poll"].append(time.perf_counter() - start)
         except Exception as exc:
             results["errors"].append(f"poll: {type(exc).__name__}: {exc}")
         time.sleep(1.0)
 
 
+def training_wall_s(runs: Path, started: float | None, timeout_s: float = 900) -> float | None:
+    """From the Start click to the run's completed record (waited for), or None without a run."""
+    if started is None:
+        return None
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        for record in runs.glob("*/run.json"):
+            data = json.loads(record.read_text() or "{}")
+            if data.get("status") in ("completed", "failed", "cancelled") and not record.parent.name.startswith(
+                "own-"
+            ):
+                return data.get("finished_at", time.time()) - started
+        time.sleep(0.5)
+    return None
+
+
+class CpuMeter(threading.Thread):
+    """CPU seconds used while the visitors click: the app, its training child, and these clients."""
+
+    def __init__(self, app_pid: int):
+        super().__init__(daemon=True)
+        import psutil
+
+        self.app, self.me, self.stop = psutil.Process(app_pid), psutil.Process(), threading.Event()
+        self.start_app, self.start_me = self._cpu(self.app), self._cpu(self.me)
+        self.children: dict[int, float] = {}
+
+    @staticmethod
+    def _cpu(process) -> float:
+        times = process.cpu_times()
+        return times.user + times.system
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.stop.wait(0.5):
+            for child in self.app.children(recursive=True):
+                try:
+                    self.children.setdefault(child.pid, 0.0)
+                    self.children[child.pid] = self._cpu(child)
+                except psutil.Error:
+                    pass
+
+    def seconds(self) -> dict:
+        self.stop.set()
+        return {
+            "app": round(self._cpu(self.app) - self.start_app, 1),
+            "training": round(sum(self.children.values()), 1),
+            "clients": round(self._cpu(self.me) - self.start_me, 1),
+        }
+
+
+def one_run(args, visitors: int) -> dict:
+    """One app, `visitors` visitors (0: the training alone); the figures of that run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(tmp) / "runs"
+        runs.mkdir()
+        models = own_runs(runs, visitors) if args.own_runs else ["default"] * visitors
+        proc, url = start_app(runs)
+        first = wait_until_warm(url)
+        config = None
+        if args.client == "light":
+            from gradio_http import app_config
+
+            config = app_config(url)
+        meter = CpuMeter(proc.pid)
+        meter.start()
+        started = time.time()
+        results: dict = {"compare": [], "compare_at": [], "poll": [], "errors": [], "training_started": None}
+        results["began"] = started
+        stop = threading.Event()
+        if visitors:
+            threads = [
+                threading.Thread(target=visitor, args=(url, i, args, results, stop, models[i], config))
+                for i in range(visitors)
+            ]
+        else:  # the training alone: one page starts it and polls, nobody compares
+            quiet = argparse.Namespace(**{**vars(args), "compares": 0})
+            threads = [threading.Thread(target=visitor, args=(url, 0, quiet, results, stop, "default", config))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        clicks_s = time.time() - started
+        wall = training_wall_s(runs, results["training_started"]) if not args.no_training else None
+        stop.set()
+        cpu = meter.seconds()
+        memory = peak_memory_mb(proc.pid)
+        proc.terminate()
+        proc.wait(timeout=30)
+    c, p = results["compare"], results["poll"]
+    return {
+        "visitors": visitors,
+        "own_runs": bool(args.own_runs),
+        "clicks_s": round(clicks_s, 1),
+        "first_compare_s": round(first, 3),
+        "compares": len(c),
+        "compare_p50": round(statistics.median(c), 3) if c else None,
+        "compare_p95": round(percentile(c, 0.95), 3) if c else None,
+        "compare_max": round(max(c), 3) if c else None,
+        "poll_p95": round(percentile(p, 0.95), 3) if p else None,
+        "errors": len(results["errors"]),
+        "error_samples": results["errors"][:5],
+        "training_wall_s": round(wall, 1) if wall is not None else None,
+        "app_peak_mb": round(memory),
+        "cpu_s": cpu,  # from the visitors' arrival to the training's end, on a machine of os.cpu_count() cores
+        # when the slowest tenth of the clicks began (seconds after the visitors arrived), and how long they took
+        "slowest": sorted(results["compare_at"], key=lambda x: -x[1])[: max(1, len(c) // 10)],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--visitors", type=int, default=30)
     parser.add_argument("--compares", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=1, help="runs in a row, each with a fresh app")
+    parser.add_argument("--own-runs", action="store_true", help="every visitor compares a run of their own")
+    parser.add_argument("--baseline", action="store_true", help="first train the same run with no visitors")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds each visitor spends between opening the page and the first Compare (with --own-runs: "
+        "the app preloads each visitor's model on page load, as it does when their run finishes)",
+    )
     parser.add_argument("--no-training", action="store_true", help="compare only, no run training meanwhile")
     parser.add_argument(
         "--think",
@@ -133,34 +321,44 @@ def main() -> None:
         metavar=("MIN", "MAX"),
         help="seconds a visitor waits before each click, uniform in [MIN, MAX] (0 0: a burst)",
     )
+    parser.add_argument(
+        "--client",
+        choices=("light", "gradio_client"),
+        default="light",
+        help="light: gradio's queue protocol over plain HTTP, as a page speaks it (gradio_client polls every "
+        "50 ms per call, and its 30 visitors took twice the app's CPU on the app's own machine)",
+    )
+    parser.add_argument("--out", type=Path, help="append each run's JSON line to this file too")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        proc, url = start_app(Path(tmp) / "runs")
-        first = wait_until_warm(url)
-        started = time.time()
-        results: dict = {"compare": [], "poll": [], "errors": []}
-        stop = threading.Event()
-        threads = [threading.Thread(target=visitor, args=(url, i, args, results, stop)) for i in range(args.visitors)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        time.sleep(3)  # a few more polls with the room quiet
-        stop.set()
-        memory = peak_memory_mb(proc.pid)
-        proc.terminate()
-        proc.wait(timeout=30)
-    c, p = results["compare"], results["poll"]
     pace = f"{args.think[0]:g}-{args.think[1]:g} s before each click" if args.think[1] else "all at once"
     training = "no training" if args.no_training else "one run training meanwhile"
-    print(f"{args.visitors} visitors x {args.compares} compares ({pace}), {training}; {time.time() - started:.0f} s")
-    print(f"first compare after the page was ready: {first:.2f} s")
-    print(f"compare: n={len(c)} p50 {statistics.median(c):.3f} s, p95 {percentile(c, 0.95):.3f} s, max {max(c):.3f} s")
-    if p:
-        print(f"poll:    n={len(p)} p50 {statistics.median(p):.3f} s, p95 {percentile(p, 0.95):.3f} s")
-    print(f"errors: {len(results['errors'])}" + "".join(f"\n  {e}" for e in results["errors"][:5]))
-    print(f"app peak memory (VmHWM): {memory:.0f} MB")
+    models = "each visitor's own run against its base" if args.own_runs else "the base model"
+    print(f"{args.visitors} visitors x {args.compares} compares ({pace}), {training}, comparing {models}")
+    print(f"client: {args.client}")
+    rows = []
+    if args.baseline and not args.no_training:
+        alone = one_run(args, 0)
+        print(f"the training run alone (no visitors): {alone['training_wall_s']} s from Start to completed")
+        rows.append({"run": "alone", **alone})
+    for index in range(1, args.repeat + 1):
+        row = {"run": index, **one_run(args, args.visitors)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if args.out:
+            with open(args.out, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps({**row, "args": {k: str(v) for k, v in vars(args).items()}}) + "\n")
+    print()
+    print("| run | Compare p50 | Compare p95 | max | poll p95 | errors | training wall | app peak |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        if row["run"] == "alone":
+            print(f"| training alone | | | | | | {row['training_wall_s']} s | {row['app_peak_mb']} MB |")
+            continue
+        print(
+            f"| {row['run']} | {row['compare_p50']} s | **{row['compare_p95']} s** | {row['compare_max']} s | "
+            f"{row['poll_p95']} s | {row['errors']} | {row['training_wall_s']} s | {row['app_peak_mb']} MB |"
+        )
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from rm_demo.text import counted
 
-_LAYOUT = dict(template="plotly_white", height=300, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13))
+_TEMPLATE = "plotly_white"
+_LAYOUT = dict(height=300, margin=dict(l=60, r=20, t=50, b=50), font=dict(size=13))
 CHOSEN, REJECTED, ACCENT = "#2e7d32", "#c62828", "#1565c0"
 _LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right")  # above the plot, clear of the lines
 # Chart titles: the figures below and the placeholders the app shows before a chart has data.
@@ -22,10 +26,23 @@ CALIBRATION_TITLE = "Calibration"
 LENGTH_TITLE = "Reward against answer length"
 
 
+@functools.cache
+def _template() -> dict:
+    return pio.templates[_TEMPLATE].to_plotly_json()
+
+
 def _figure(title: str, x_title: str, y_title: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **_LAYOUT)
-    return fig
+    """An empty chart with this app's look. Built from a plain layout without plotly's validation: checking
+    the template alone took 19 of a Compare chart's 40 ms (holding the GIL every other click waits on);
+    the figure's JSON is the same."""
+    layout = {
+        **_LAYOUT,
+        "template": _template(),
+        "title": {"text": title},
+        "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}},
+    }
+    return go.Figure({"layout": layout}, _validate=False)
 
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:

@@ -40,7 +40,7 @@ class Settings:
     facilitator_secret: str = ""
     browser_secret: str = ""  # empty: a file kept beside the runs (see app.build.browser_secret)
     max_upload_mb: float = 50.0
-    scorer_cache_mb: float = 1024.0
+    scorer_cache_mb: float = 2048.0
     checkpoint_seconds: float = 60.0
     train_nice: int = 10
     # A ZeroGPU Space (spaces' own rule: SPACES_ZERO_GPU): runs train in GPU slices (rm_demo.zero_gpu).
@@ -67,7 +67,7 @@ class Settings:
             facilitator_secret=env.get("RM_DEMO_FACILITATOR_SECRET", ""),
             browser_secret=env.get("RM_DEMO_SECRET", ""),
             max_upload_mb=_number(env, "RM_DEMO_MAX_UPLOAD_MB", 50.0),
-            scorer_cache_mb=_number(env, "RM_DEMO_SCORER_CACHE_MB", 1024.0),
+            scorer_cache_mb=_number(env, "RM_DEMO_SCORER_CACHE_MB", 2048.0),
             checkpoint_seconds=_number(env, "RM_DEMO_CHECKPOINT_SECONDS", 60.0),
             train_nice=int(_number(env, "RM_DEMO_TRAIN_NICE", 10)),
             zero_gpu=env.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"),

@@ -85,7 +85,7 @@ def test_a_preloaded_model_is_served_from_the_cache(tmp_path):
     from rm_demo import score
 
     score.forget_scorer()
-    compare_tab.preload("default").join()
+    compare_tab.preload("default").result()
     hits, misses = score.scorer_cache.hits, score.scorer_cache.misses
     get_scorer("default")
     assert (score.scorer_cache.hits, score.scorer_cache.misses) == (hits + 1, misses)  # the click finds it loaded
@@ -93,5 +93,28 @@ def test_a_preloaded_model_is_served_from_the_cache(tmp_path):
 
 def test_a_model_that_cannot_load_fails_quietly_in_the_background(tmp_path, caplog):
     (tmp_path / "model").mkdir()
-    compare_tab.preload(str(tmp_path / "model")).join()  # no exception escapes the thread
+    compare_tab.preload(str(tmp_path / "model")).result()  # no exception escapes the load
     assert "could not preload" in caplog.text
+
+
+def test_a_page_that_opens_preloads_its_visitors_newest_finished_model_only(runs, monkeypatch):
+    import time
+
+    from rm_demo.access import owner_key
+    from rm_demo.app import preload
+
+    loading = []
+    monkeypatch.setattr(preload, "preload", loading.append)
+    for name, owner, status, age in (
+        ("old", VISITOR, "completed", 60),
+        ("new", VISITOR, "completed", 10),
+        ("running", VISITOR, "running", 0),
+        ("theirs", "t" * 32, "completed", 0),
+    ):
+        (runs / name / "model").mkdir(parents=True)
+        (runs / name / "model" / "config.json").write_text("{}")
+        record = {"status": status, "owner": owner_key(owner), "created_at": time.time() - age}
+        (runs / name / "run.json").write_text(json.dumps(record))
+    preload.preload_own_run(Session(owner=VISITOR))
+    preload.preload_own_run(Session(owner="s" * 32))  # nothing of this visitor's: nothing loads
+    assert loading == [str(runs / "new" / "model")]

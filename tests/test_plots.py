@@ -48,3 +48,17 @@ def test_each_chart_in_the_app_shows_its_title_once_and_says_what_will_fill_it(r
         assert figure["data"] == [] and figure["layout"]["title"]["text"], chart.label
         assert figure["layout"]["annotations"][0]["text"], chart.label
     assert all(fig.layout.title.text for fig in (plots.loss_curves(METRICS), plots.accuracy_curves(METRICS)))
+
+
+def test_charts_built_without_validation_are_the_ones_plotly_validates():
+    """The quick figure (no validation of the template) sends the browser the very JSON of the checked one."""
+    import json
+
+    import plotly.graph_objects as go
+
+    checked = go.Figure()
+    checked.update_layout(title="T", xaxis_title="x", yaxis_title="y", template="plotly_white", **plots._LAYOUT)
+    checked.add_bar(x=["base", "run"], y=[0.1, 0.5], name="Answer A")
+    quick = plots._figure("T", "x", "y")
+    quick.add_bar(x=["base", "run"], y=[0.1, 0.5], name="Answer A")
+    assert json.loads(quick.to_json()) == json.loads(checked.to_json())

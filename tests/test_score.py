@@ -1,6 +1,7 @@
 """Scoring: exact fp32 by default; bf16 (where the CPU has it natively) for batch scoring, within rounding."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -92,3 +93,45 @@ def test_a_model_loading_while_the_cache_is_cleared_is_not_kept(fake_scorers):
         _FakeScorer.release.set()
         assert loading.result(10) is not None  # the click still gets its answer
     assert cache.models() == []
+
+
+def test_one_model_loads_at_a_time_and_a_click_goes_before_the_preloads(fake_scorers):
+    """Loads are GIL-bound: two at once each take twice as long. A click's load goes before queued preloads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = fake_scorers.ScorerCache(budget_bytes=2**30)
+    with ThreadPoolExecutor(3) as pool:
+        slow = pool.submit(cache.get, "slow-1")  # a load in progress holds the one load slot
+        assert _FakeScorer.started.wait(10)
+        preload = pool.submit(cache.get, "preloaded-1", None, True)
+        click = pool.submit(cache.get, "clicked-1")
+        deadline = time.time() + 10
+        while cache._clicks_waiting == 0 and time.time() < deadline:  # the click is queued for the slot
+            time.sleep(0.01)
+        assert _FakeScorer.loads == []  # neither began while slow-1 loads
+        _FakeScorer.release.set()
+        slow.result(10), click.result(10), preload.result(10)
+    assert _FakeScorer.loads == ["slow-1", "clicked-1", "preloaded-1"]
+
+
+def test_a_run_shares_its_frozen_word_embeddings_with_the_base_and_scores_the_same(tmp_path):
+    """Training keeps the word embeddings frozen: held once for the base and every run, rewards unchanged."""
+    from rm_demo.score import ScorerCache
+
+    base = Scorer("default")
+    base.model.save_pretrained(tmp_path / "run")
+    base.tokenizer.save_pretrained(tmp_path / "run")
+    with torch.no_grad():  # a trained run: every weight moved except the frozen word embeddings
+        for name, param in base.model.named_parameters():
+            if "word_embeddings" not in name:
+                param.add_(0.01)
+    base.model.save_pretrained(tmp_path / "run")
+    alone = Scorer(str(tmp_path / "run")).compare("What is a cactus?", "A plant.", "A fish.")
+    cache = ScorerCache(budget_bytes=2**31)
+    held_base = cache.get("default")
+    before = cache.bytes_held()
+    run = cache.get(str(tmp_path / "run"))
+    run_embeddings = run.model.get_input_embeddings().weight
+    assert run_embeddings.data_ptr() == held_base.model.get_input_embeddings().weight.data_ptr()
+    assert cache.bytes_held() - before < before - run_embeddings.numel() * 4 + 2**20  # the table counted once
+    assert run.compare("What is a cactus?", "A plant.", "A fish.") == pytest.approx(alone, abs=1e-7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import sys
 import threading
 import uuid
 
@@ -16,6 +17,7 @@ from rm_demo.app.data_tab import DataTab
 from rm_demo.app.eval_tab import EvalTab
 from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.pairs_tab import PairsTab
+from rm_demo.app.preload import preload_own_run
 from rm_demo.app.runs_tab import RunsTab
 from rm_demo.app.state import Session, clean_up, facilitator_secret, is_owner_id, runs_root
 from rm_demo.app.train_tab import TrainTab
@@ -94,6 +96,7 @@ def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs:
         sess.owner = owner_id if is_owner_id(owner_id) else uuid.uuid4().hex
         sess = train_tab.reattach(sess)
         viewer = sess.viewer()
+        preload_own_run(sess)
         return (
             sess,
             sess.owner,
@@ -153,6 +156,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+GIL_SWITCH_S = 0.0005
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # One Settings object from the flags and the environment, read by every tab from here on.
@@ -161,6 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     prune_runs(settings.runs_root, settings.limits.run_ttl_hours)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # A Compare's forward pass takes the GIL back ~150 times between torch ops; behind a thread running
+    # Python (a model loading, a file previewed) each retake waited up to the default 5 ms.
+    sys.setswitchinterval(GIL_SWITCH_S)
     # The first Compare must not wait for a model to load: the default scorer loads in the background
     # while the app is built, and the server opens once it is ready (or after 60 s, whichever is first).
     preload = threading.Thread(target=compare_tab.warm_up, daemon=True)

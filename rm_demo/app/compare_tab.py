@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import html
-import logging
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from rm_demo import plots
 from rm_demo.app import rank_explain
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
+from rm_demo.app.preload import preload
 from rm_demo.app.rank_explain import RankExplain
 from rm_demo.app.state import Session, limits, runs_root
 from rm_demo.errors import InputError
@@ -32,7 +31,6 @@ from rm_demo.score import get_scorer
 from rm_demo.text import counted
 
 PLACEHOLDER = "Rewards appear here after **Compare**."
-log = logging.getLogger(__name__)
 
 
 def empty_chart():
@@ -102,19 +100,7 @@ def warm_up() -> None:
     plots.compare_models({BASE_MODEL_LABEL: result}).to_json()
 
 
-def preload(model_path: str) -> threading.Thread:
-    """Load a model into the scorer cache in the background (this session's run, as it completes),
-    so that the first Compare against it does not wait for the load."""
-
-    def load() -> None:
-        try:
-            get_scorer(model_path).compare("What is a cactus?", "A plant that stores water.", "A fish.")
-        except Exception:  # a model that cannot load says so on the click that needs it
-            log.warning("could not preload %s", model_path, exc_info=True)
-
-    thread = threading.Thread(target=load, daemon=True, name="preload-model")
-    thread.start()
-    return thread
+COMPARE_CONCURRENCY = 16
 
 
 def _label(model_path: str) -> str:
@@ -309,6 +295,9 @@ def wire(compare: CompareTab, session) -> None:
         [compare.model_pick, compare.question, compare.answer_a, compare.answer_b, compare.with_base, session],
         compare.result_outputs,
         api_name="compare",
+        # A Compare on a loaded model takes ~20 ms; with the app's default of 4 at a time, four clicks
+        # that each load a visitor's model (a second or more on a busy CPU) held every other click.
+        concurrency_limit=COMPARE_CONCURRENCY,
     )
     cleared = (PLACEHOLDER, "", empty_chart())
     for box in (compare.question, compare.answer_a, compare.answer_b, compare.model_pick, compare.with_base):
