@@ -249,7 +249,10 @@ def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan) -> 
         if on_quota == "cpu":
             from rm_demo.jobs import start_job
 
-            start_job(run, resume=run.latest_checkpoint() is not None)
+            resume = run.latest_checkpoint() is not None
+            if not resume:  # no slice has run yet: it waits for the device like any new run
+                run.update(status="queued", pid=None)
+            start_job(run, resume=resume)
             note = "the GPU quota ran out: the run goes on, on the CPU"
         else:
             _pause(run)

@@ -261,6 +261,7 @@ def test_out_of_quota_the_run_goes_on_on_the_cpu_or_pauses(tmp_path, stand_in, m
     cpu = _queued_run(tmp_path, "cpu")
     last = list(zero_gpu.drive(cpu, cap_s=40.0, on_quota="cpu"))[-1]
     assert queued == [("cpu", False)] and "on the CPU" in last["note"]
+    assert RunFolder(cpu).read()["status"] == "queued"  # waiting for the device, not "running" in nobody's hands
     stand_in.refuse = [quota_error(left_s=0)]
     paused = _queued_run(tmp_path, "paused")
     last = list(zero_gpu.drive(paused, cap_s=40.0, on_quota="pause"))[-1]
