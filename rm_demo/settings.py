@@ -104,6 +104,7 @@ def limits_from_env(env: Mapping[str, str], public: bool) -> Limits:
         max_text_chars=int(number("RM_DEMO_MAX_TEXT_CHARS", base.max_text_chars)),
         max_rank_answers=int(number("RM_DEMO_MAX_RANK_ANSWERS", base.max_rank_answers)),
         max_score_rows=int(number("RM_DEMO_MAX_SCORE_ROWS", base.max_score_rows)),
+        min_slice_seconds=number("RM_DEMO_MIN_SLICE_SECONDS", base.min_slice_seconds),
     )
 
 

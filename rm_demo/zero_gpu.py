@@ -56,9 +56,9 @@ class SlicePlan:
     steps_left: int
 
 
-def step_seconds(run: RunFolder) -> float:
-    """Seconds per step this run has taken so far (evaluations included), or FIRST_STEP_S before any."""
-    timed = [m for m in run.metrics() if m.get("step") and m.get("elapsed_s")]
+def step_seconds(metrics: list[dict]) -> float:
+    """Seconds per step a run's curve shows so far (evaluations included), or FIRST_STEP_S before any."""
+    timed = [m for m in metrics if m.get("step") and m.get("elapsed_s")]
     if not timed:
         return FIRST_STEP_S
     last = timed[-1]
@@ -67,10 +67,10 @@ def step_seconds(run: RunFolder) -> float:
 
 def plan_slice(run: RunFolder, cap_s: float) -> SlicePlan:
     """At most `cap_s` of training, less when the steps left need less (so the last call asks for what it uses)."""
-    data = run.read()
-    max_steps = int(data.get("max_steps") or 0)
-    done = max((int(m.get("step") or 0) for m in run.metrics()), default=0)
-    step_s = step_seconds(run)
+    max_steps = int(run.read().get("max_steps") or 0)
+    metrics = run.metrics()
+    done = max((int(m.get("step") or 0) for m in metrics), default=0)
+    step_s = step_seconds(metrics)
     steps_left = max(0, max_steps - done) if max_steps else 0
     needed = steps_left * step_s * 1.25 + 2.0 if max_steps else cap_s
     seconds = max(1.0, min(cap_s, needed))
@@ -116,23 +116,27 @@ def slice_stream(run_dir: str, seconds: float, resume: bool, driver: tuple) -> I
         while thread.is_alive():
             thread.join(YIELD_EVERY_S)
             metrics = run.metrics()
-            yield progress(run, metrics[seen:])
+            yield progress(run, metrics[seen:], metrics=metrics)
             seen = len(metrics)
-        yield progress(run, run.metrics()[seen:], error=outcome.get("error"))
+        metrics = run.metrics()
+        yield progress(run, metrics[seen:], error=outcome.get("error"), metrics=metrics)
     finally:
         if thread.is_alive():  # closed at a yield: end the slice with its checkpoint before going
             pause.set()
             thread.join()
 
 
-def progress(run: RunFolder, new_metrics: list[dict], error: str | None = None) -> dict:
-    """What a slice yields: plain values only (they are pickled across processes)."""
+def progress(
+    run: RunFolder, new_metrics: list[dict], error: str | None = None, metrics: list[dict] | None = None
+) -> dict:
+    """What a slice yields: plain values only (they are pickled across processes). `metrics`: the run's
+    curve when the caller has just read it."""
     data = run.read()
-    step = max((int(m.get("step") or 0) for m in run.metrics()), default=0)
+    curve = run.metrics() if metrics is None else metrics
     return {
         "run": run.name,
         "status": str(data.get("status") or ""),
-        "step": step,
+        "step": max((int(m.get("step") or 0) for m in curve), default=0),
         "max_steps": int(data.get("max_steps") or 0),
         "new_metrics": [dict(m) for m in new_metrics],
         "error": error or data.get("error"),
@@ -237,9 +241,10 @@ def _pause_when_undriven(run: RunFolder, me: tuple, timeout_s: float = 600) -> N
         if mine:
             _pause(run)
 
-    if left_to_me():
+    mine = left_to_me()
+    if mine:
         _pause(run)
-    elif left_to_me() is False:
+    elif mine is False:
         threading.Thread(target=wait_then_pause, name=f"pause-{run.name}", daemon=True).start()
 
 

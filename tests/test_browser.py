@@ -426,7 +426,8 @@ def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, s
         expect(page.locator("#gpu-note")).to_contain_text("of at most 3 s")
         page.click("#start-train")
         expect(page.locator("#train-message")).to_contain_text("Training on the borrowed GPU: step", timeout=60_000)
-        run = next((tmp_path / "runs").iterdir())
+        # the run's folder, not the browser secret or a lock file kept beside it
+        run = next(path for path in (tmp_path / "runs").iterdir() if path.is_dir() and not path.name.startswith("."))
         deadline = time.time() + 120
         while max((json.loads(line).get("step", 0) for line in _lines(run / "metrics.jsonl")), default=0) < 5:
             assert time.time() < deadline, "no step 5 in two minutes"

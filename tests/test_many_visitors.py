@@ -143,6 +143,7 @@ def test_public_limits_each_say_what_the_limit_is(seed_csv, tmp_path):
         (TrainConfig(epochs=1000), 10, "over this app's limit of 20"),
         (TrainConfig(batch_size=1), 19_000, "steps; the limit here is 3,000"),
         (TrainConfig(batch_size=1000), 50_000, "limit of 20,000"),
+        (TrainConfig(slice_seconds=0.5), 10, "shorter than this app's 10 s"),
     ]
     for config, pairs, message in cases:
         with pytest.raises(InputError, match=message):
