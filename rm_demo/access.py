@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rm_demo.errors import InputError
-from rm_demo.runs import RunRecord, list_runs, resolve_run
+from rm_demo.runs import RunRecord, list_runs, model_choices, resolve_run, shown_name
 
 
 def owner_key(owner_id: str | None) -> str:
@@ -65,5 +65,36 @@ def open_run(root: Path, name: str | None, viewer: Viewer, change: bool = False)
     if not allowed:
         if change and viewer.can_see(run):
             raise InputError(f"{name} is a shared example", fix="only its owner or the facilitator can change it")
-        raise InputError(f"no run named {name!r}", fix="pick a run from the list")
+        raise InputError(f"no run named {shown_name(name)}", fix="pick a run from the list")
     return path
+
+
+# A model path the app itself offers is a few hundred characters; anything longer is not one of its menus'.
+MAX_MODEL_CHARS = 4096
+
+
+def open_model(root: Path, model: str | None, viewer: Viewer) -> str:
+    """The model a viewer may score with, as its menu offers it: the untrained base or the saved model
+    of a run they may see. Every endpoint that takes a model goes through here; any other value (another
+    visitor's run, a CLI run's path, a path on the server, a name with NUL) is refused alike."""
+    model = model or "default"
+    if model == "default":
+        return model
+    if isinstance(model, str) and len(model) <= MAX_MODEL_CHARS and "\x00" not in model:
+        if model in {path for _, path in model_choices(root, viewer)}:
+            return model
+    raise InputError("that model is not available here", fix="pick one from the menu (↻ runs refreshes it)")
+
+
+def check_base_model(root: Path, model: str, viewer: Viewer) -> None:
+    """A run's model typed as the base to train from (a folder path, where the app takes free text): only
+    a run this viewer may see. A path elsewhere or a hub id is not a run, and is not checked here."""
+    if model == "default" or "\x00" in model or len(model) > MAX_MODEL_CHARS or not Path(model).exists():
+        return  # not a folder here: a hub id, or a path the model loader refuses on its own
+    try:
+        inside = Path(model).resolve().relative_to(Path(root).resolve())
+    except (ValueError, OSError):  # not under the runs folder (or not a path at all)
+        return
+    if not inside.parts:
+        raise InputError("the runs folder is not a model", fix="pick the embedded default or give a model folder")
+    open_run(root, inside.parts[0], viewer)

@@ -335,9 +335,10 @@ def cmd_export(args) -> int:
             raise InputError("pushing needs a token", fix="pass --token or set HF_TOKEN")
         print(push_to_hub(args.run, args.push, token))
         return 0
-    from rm_demo.tables import check_writable
+    from rm_demo.tables import check_outputs, check_writable
 
-    output = args.output or f"{Path(args.run).name}.zip"
+    output = args.output or f"{Path(os.path.realpath(args.run)).name}.zip"
+    check_outputs({}, {"-o": output})
     check_writable(output)
     path = export_run(args.run, output)
     print(f"wrote {path}")

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -427,14 +428,15 @@ def safe_stem(name: str | None, limit: int = 24) -> str:
 
 
 def create_run(root: Path, data_name: str | None) -> Path:
-    """A new, empty run folder named `<time>-<file stem>`, made atomically.
+    """A new, empty run folder named `<time>-<file stem>-<random>`, made atomically.
 
-    `mkdir` without `exist_ok` fails if the name is taken (two starts in the same second with the
-    same file name), so each caller gets its own folder: the second gets `-2`, and so on.
+    The random part keeps names from being guessed from a time and a file name (ownership is checked
+    on every request; this only makes a probe pointless). `mkdir` without `exist_ok` fails if the name
+    is taken, so each caller gets its own folder: a second one gets `-2`, and so on.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    base = time.strftime("%Y%m%d-%H%M%S") + "-" + safe_stem(data_name)
+    base = time.strftime("%Y%m%d-%H%M%S") + "-" + safe_stem(data_name) + "-" + secrets.token_hex(3)
     for n in range(1, 10_000):
         path = root / (base if n == 1 else f"{base}-{n}")
         try:
@@ -483,14 +485,30 @@ def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str =
     return config
 
 
+# A run's name is one folder name: at most this long (most file systems' limit), no separator, no NUL.
+MAX_RUN_NAME_CHARS = 255
+
+
+def shown_name(name) -> str:
+    """A name as a message quotes it: a 5,000-character or binary name is not echoed back whole."""
+    text = repr(name)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def resolve_run(root: Path, name: str | None) -> Path:
     """The folder of the run called `name` directly under `root` (never a path elsewhere)."""
     from rm_demo.errors import InputError
 
+    well_formed = (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_RUN_NAME_CHARS
+        and name not in (".", "..")
+        and not any(c in name for c in "/\\\x00")
+    )
     root = Path(root).resolve()
-    path = (root / (name or "")).resolve()
-    if not name or path.parent != root or not path.is_dir():
-        raise InputError(f"no run named {name!r}", fix="pick a run from the list")
+    path = (root / name).resolve() if well_formed else None  # a link to a folder elsewhere is not a run here
+    if path is None or path.parent != root or not path.is_dir():
+        raise InputError(f"no run named {shown_name(name)}", fix="pick a run from the list")
     return path
 
 

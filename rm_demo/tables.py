@@ -89,14 +89,30 @@ def output_target(path: str | os.PathLike) -> Path:
     return target
 
 
+def run_folder_holding(target: Path) -> Path | None:
+    """The run folder (a folder with a run.json) that `target` lies in, at any depth, or None."""
+    for folder in target.parents:
+        if (folder / "run.json").is_file():
+            return folder
+    return None
+
+
 def check_outputs(inputs: dict[str, str | None], outputs: dict[str, str | None]) -> None:
-    """Before any work: no output is an input (it would be destroyed), no two outputs are one file."""
+    """Before any work: no output is an input (it would be destroyed), no two outputs are one file, and
+    none lands inside a run folder (its data copy, record, checkpoints and weights are the run itself)."""
     seen: dict[Path, str] = {}
     real_inputs = {Path(os.path.realpath(p)): name for name, p in inputs.items() if p}
     for name, path in outputs.items():
         if not path:
             continue
         target = output_target(path)
+        run = run_folder_holding(target)
+        if run is not None:
+            raise InputError(
+                f"{name} lies inside the run folder {run}: writing it could replace a file of the run",
+                source=str(path),
+                fix=f"write {name} outside the run folder, e.g. {Path(path).name} in the current folder",
+            )
         if target in real_inputs:
             raise InputError(
                 f"{name} is the input file {real_inputs[target]}: writing it would destroy the input",

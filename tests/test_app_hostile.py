@@ -80,7 +80,7 @@ def test_every_action_needs_the_page_loads_visitor_id(public_app):
     nobody = Session(owner="")
     assert "no visitor id" in eval_tab.evaluated("some-run", None, nobody)[0]
     with pytest.raises(InputError, match="no visitor id"):
-        rank_explain._allowed("default", nobody)
+        nobody.usable_model("default")
     with pytest.raises(InputError, match="no visitor id"):
         nobody.require_owner()
 
@@ -89,10 +89,10 @@ def test_a_value_outside_a_menu_reaches_the_handler_which_refuses_it_in_one_line
     dropdown = menu(["default"], value="default")
     assert dropdown.preprocess("/etc/passwd") == "/etc/passwd"  # gradio's own refusal logged a traceback
     session = Session(owner=VISITOR)
-    view = compare_tab.compare_view("/etc/passwd", "Q?", "A.", "B.", True, session.model_paths())
-    assert view.results is None and "not available here" in view.message
+    message, table, _ = compare_tab.compare_answers("/etc/passwd", "Q?", "A.", "B.", True, session)
+    assert not table and "not available here" in message
     with pytest.raises(InputError, match="not available here"):
-        rank_explain._allowed("/etc/passwd", session)
+        session.usable_model("/etc/passwd")
 
 
 def test_public_mode_caps_batch_size_and_max_length(public_app, seed_csv, monkeypatch):

@@ -47,18 +47,14 @@ class CompareView:
 
 
 def compare_view(
-    model: str | None, question: str, answer_a: str, answer_b: str, with_base: bool = True, allowed: set | None = None
+    model: str | None, question: str, answer_a: str, answer_b: str, with_base: bool = True
 ) -> CompareView:
-    """Score A and B with the chosen model and, when asked, with the untrained base too.
-
-    `allowed`: the model paths this visitor may use (the menu's choices); anything else is refused,
-    so a request cannot name another visitor's run or a path on the server."""
+    """Score A and B with the chosen model (already checked as the visitor's: `compare`) and, when asked,
+    with the untrained base too."""
     question, answer_a, answer_b = ((text or "").strip() for text in (question, answer_a, answer_b))
     if not (question and answer_a and answer_b):
         return CompareView("**Fill in the question and both answers.**")
     model = model or "default"
-    if allowed is not None and model not in allowed:
-        return CompareView("**That model is not available here.** Pick one from the menu (↻ runs refreshes it).")
     try:
         check_texts(limits(), question=question, answer_A=answer_a, answer_B=answer_b)
     except InputError as exc:
@@ -281,17 +277,29 @@ class CompareTab:
         )
 
 
-def wire(compare: CompareTab, session) -> None:
-    def run(model, q, a, b, with_base, sess: Session):
-        try:
-            sess.require_owner()
-        except InputError as exc:
-            return problem(exc), "", empty_chart()
-        view = compare_view(model, q, a, b, with_base, sess.model_paths())
-        return view.message, view.table_html, view.figure
+def compare_answers(model, question, answer_a, answer_b, with_base, session: Session) -> tuple:
+    """The Compare button: the visitor's own model (or the base) only, then `compare_view`."""
+    try:
+        model = session.usable_model(model)
+    except InputError as exc:
+        return problem(exc), "", empty_chart()
+    view = compare_view(model, question, answer_a, answer_b, with_base)
+    return view.message, view.table_html, view.figure
 
+
+def fill_example(session: Session, model: str | None) -> tuple:
+    """*Fill in an example*: a pair from the visitor's own data, or from a run they may see, never
+    another's (the same owner check as Compare)."""
+    try:
+        model = session.usable_model(model)
+    except InputError as exc:
+        return session, gr.skip(), gr.skip(), gr.skip(), problem(exc)
+    return example_from_pairs(session, model)
+
+
+def wire(compare: CompareTab, session) -> None:
     compare.compare_btn.click(
-        run,
+        compare_answers,
         [compare.model_pick, compare.question, compare.answer_a, compare.answer_b, compare.with_base, session],
         compare.result_outputs,
         api_name="compare",
@@ -304,7 +312,7 @@ def wire(compare: CompareTab, session) -> None:
         box.change(lambda: cleared, None, compare.result_outputs, show_progress="hidden")
     # Any change of the texts or the model (typed, or filled from an example) clears the old result.
     compare.example_btn.click(
-        lambda sess, model: example_from_pairs(sess, model),
+        fill_example,
         [session, compare.model_pick],
         [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note],
     )

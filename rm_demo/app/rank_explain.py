@@ -20,14 +20,6 @@ from rm_demo.score import get_scorer
 RANK_COLUMNS = ["rank", "answer", "reward", "P(best)"]
 
 
-def _allowed(model: str | None, session: Session) -> str:
-    session.require_owner()
-    model = model or "default"
-    if model not in session.model_paths():
-        raise InputError("that model is not available here", fix="pick one from the menu (↻ runs refreshes it)")
-    return model
-
-
 def rank_view(model: str, question: str, answers_text: str) -> tuple[str, pd.DataFrame]:
     question = (question or "").strip()
     if not question:
@@ -177,13 +169,13 @@ class RankExplain:
 def wire(tab: RankExplain, model_pick, question, answer_a, answer_b, with_base, session) -> None:
     def do_rank(model, q, text, sess: Session):
         try:
-            return rank_view(_allowed(model, sess), q, text)
+            return rank_view(sess.usable_model(model), q, text)
         except InputError as exc:
             return problem(exc), pd.DataFrame(columns=RANK_COLUMNS)
 
     def do_explain(model, q, a, b, base, sess: Session):
         try:
-            return explain_view(_allowed(model, sess), q, a, b, base)
+            return explain_view(sess.usable_model(model), q, a, b, base)
         except InputError as exc:
             return problem(exc), "", "", "", ""
 

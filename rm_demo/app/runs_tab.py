@@ -61,6 +61,18 @@ def overlay(root: Path, names: list[str] | None, viewer: Viewer):
     return overlay_figures({name: RunFolder(path).metrics() for name, path in paths.items()}, too_few)
 
 
+def overlay_picked(names, session: Session) -> tuple:
+    """The overlay menu's change: both charts, or (a run that is not the visitor's, a menu value that is
+    not a list of names) empty charts and the refusal in the message line, never text in a chart."""
+    try:
+        session.require_owner()
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise InputError("the overlay takes a list of run names", fix="pick runs from the menu")
+        return (*overlay(runs_root(), names, session.viewer()), "")
+    except InputError as exc:
+        return (*overlay_figures({}), problem(exc))
+
+
 def overlay_figures(metrics: dict[str, list[dict]], too_few: dict[str, int] | None = None) -> tuple:
     """Held-out accuracy and train loss of each run; with none, both say to pick runs. Runs in `too_few`
     held out too few pairs to be judged (the app's one small-sample rule): their accuracy is drawn faint."""
@@ -254,9 +266,7 @@ def wire(runs: RunsTab, session) -> None:
     refresh_listing = (lambda sess: refresh(runs_root(), sess.viewer()), session, runs.listing)
     runs.refresh_btn.click(*refresh_listing)
     runs.overlay_pick.change(
-        _guarded(lambda names, sess: overlay(runs_root(), names, sess.viewer()), 2),
-        [runs.overlay_pick, session],
-        [runs.overlay_acc, runs.overlay_loss],
+        overlay_picked, [runs.overlay_pick, session], [runs.overlay_acc, runs.overlay_loss, runs.message]
     )
 
     def zip_run(name, sess: Session):

@@ -13,12 +13,11 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rm_demo.access import Viewer
+from rm_demo.access import Viewer, open_model
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.limits import Limits
 from rm_demo.pairs import PairOptions
-from rm_demo.runs import model_choices
 from rm_demo.settings import current
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -231,10 +230,12 @@ class Session:
     def viewer(self) -> Viewer:
         return Viewer(owner=self.owner, facilitator=self.facilitator, private=is_private())
 
-    def model_paths(self) -> set[str]:
-        """The models this visitor may score with: the menu's choices. Anything else a request names
-        (another visitor's run, a server path) is refused."""
-        return {path for _, path in model_choices(runs_root(), self.viewer())}
+    def usable_model(self, model: str | None) -> str:
+        """The model a request names, if this visitor may use it (a visitor id, and one of the menu's
+        choices); anything else (another visitor's run, a server path) raises InputError. The one owner
+        check of every endpoint that takes a model."""
+        self.require_owner()
+        return open_model(runs_root(), model, self.viewer())
 
     def require_owner(self) -> None:
         """Every action is some visitor's: a client that skipped the page load (no id) is refused, so no

@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 
 from rm_demo import plots
+from rm_demo.access import check_base_model
 from rm_demo.app.gpu_slices import drive_slices
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
@@ -47,6 +48,7 @@ def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
         )
     root, rules, owner = runs_root(), limits(), session.viewer().key
     try:
+        check_base_model(root, form.model(), session.viewer())  # another visitor's run is not a base
         config = train_config(session, form)
         config.validate()
         prune_runs(root, rules.run_ttl_hours)

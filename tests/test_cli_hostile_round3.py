@@ -1,0 +1,80 @@
+"""Hostile input to the CLI, third round (issue 42): a run's own files are never an output, every file the
+CLI reads is bounded, a damaged run resumes from its newest intact checkpoint, and junk is exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from rm_demo import cli
+
+
+def _run(capsys, *argv) -> tuple[int, str]:
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def run_folder(tmp_path):
+    """A run folder's files as training leaves them (the check comes before any of them is read)."""
+    run = tmp_path / "runs" / "first"
+    (run / "model").mkdir(parents=True)
+    (run / "checkpoint-4").mkdir()
+    files = {
+        "data.csv": b"question,answer,score\nQ,a,5\nQ,b,1\n",
+        "run.json": json.dumps({"status": "completed"}).encode(),
+        "model/model.safetensors": b"\x00weights" * 100,
+        "model/config.json": b"{}",
+        "checkpoint-4/trainer_state.json": b"{}",
+    }
+    for name, content in files.items():
+        (run / name).write_bytes(content)
+    return run, files
+
+
+def _targets(run):
+    link = run.parent.parent / "looks-harmless.zip"
+    link.symlink_to(run / "run.json")
+    return {
+        "the data copy": run / "data.csv",
+        "run.json": run / "run.json",
+        "the weights": run / "model" / "model.safetensors",
+        "a checkpoint's file": run / "checkpoint-4" / "trainer_state.json",
+        "a symlink to run.json": link,
+        "a new file inside the run": run / "report.json",
+        "a new file in the model folder": run / "model" / "x.zip",
+    }
+
+
+@pytest.mark.parametrize("command", ["export", "evaluate"])
+def test_export_and_evaluate_never_write_into_a_run_folder(run_folder, capsys, command):
+    run, files = run_folder
+    for what, target in _targets(run).items():
+        argv = ["export", run, "-o", target] if command == "export" else ["evaluate", "--run", run, "-o", target]
+        code, err = _run(capsys, *argv)
+        assert code == 2 and "inside the run folder" in err and "How to fix" in err, (what, err)
+        for name, content in files.items():
+            assert (run / name).read_bytes() == content, f"{command} -o {what} changed {name}"
+        assert not (run / "report.json").exists() and not (run / "model" / "x.zip").exists()
+
+
+def test_pairs_and_score_keep_out_of_run_folders_too(run_folder, tmp_path, capsys):
+    run, files = run_folder
+    src = tmp_path / "feedback.csv"
+    src.write_text("question,answer,score\nQ,good,5\nQ,bad,1\n")
+    for target in (run / "data.csv", run / "pairs.jsonl"):
+        code, err = _run(capsys, "pairs", src, "-o", target)
+        assert code == 2 and "inside the run folder" in err, err
+    assert (run / "data.csv").read_bytes() == files["data.csv"]
+
+
+def test_export_outside_the_run_is_still_allowed(run_folder, tmp_path, capsys, monkeypatch):
+    """The rule refuses the run's own folder, not exports in general: the check passes, and the export goes
+    on to say the (fake) model cannot be read back, not that the path is refused."""
+    run, _ = run_folder
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(capsys, "export", run, "-o", tmp_path / "out" / ".." / "first.zip")
+    assert "inside the run folder" not in err
+    assert not os.path.exists(run / "first.zip")
