@@ -491,6 +491,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError:
+        if args.debug:
+            raise
+        print(
+            "error: ran out of memory: the input is too big for the memory this process may use\n"
+            "How to fix: split the file, lower --max-input-mb, or run on a machine with more memory",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    except RecursionError:
+        if args.debug:
+            raise
+        print("error: the input is nested too deeply\nHow to fix: give flat records", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -529,24 +529,38 @@ def read_config_file(path: str | Path) -> dict:
     run's own config.json is such a file. An unknown key or a value of the wrong kind is named with
     the file, never ignored.
     """
+    from rm_demo.tables import regular_input
+
     path = Path(path)
+    regular_input(path)  # /dev/zero or a FIFO would be read without end, or hang
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", source=str(path), fix="check the path of --config") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read it ({exc})", source=str(path), fix="give a UTF-8 YAML or JSON file") from None
+        with open(path, "rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read it ({exc.strerror or exc})", source=str(path), fix="check the path") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise InputError(
+            f"is over {MAX_CONFIG_BYTES // 1000:,} KB: not a settings file",
+            source=str(path),
+            fix="give the YAML or JSON file of settings (a few lines; the data file goes in `input`)",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", source=str(path), fix="give a UTF-8 YAML or JSON file") from None
     try:
         if path.suffix.lower() == ".json":
             raw = json.loads(text)
         else:
-            import yaml
-
-            raw = yaml.safe_load(text)
+            raw = _load_yaml(text)
+    except RecursionError:
+        raise InputError("nested too deeply", source=str(path), fix="settings are `name: value` lines") from None
+    except InputError as exc:
+        raise InputError(exc.message, source=str(path), fix=exc.fix) from None
     except ValueError as exc:
-        raise InputError(f"not valid JSON: {exc}", source=str(path), fix="check the file's syntax") from None
+        raise InputError(f"not valid JSON: {_short(exc)}", source=str(path), fix="check the file's syntax") from None
     except Exception as exc:  # yaml.YAMLError
-        raise InputError(f"not valid YAML: {exc}", source=str(path), fix="check the file's syntax") from None
+        raise InputError(f"not valid YAML: {_short(exc)}", source=str(path), fix="check the file's syntax") from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise InputError("must hold settings as `name: value` lines", source=str(path), fix="see docs/training.md")
@@ -562,6 +576,34 @@ def read_config_file(path: str | Path) -> dict:
         else:
             flat[_known_key(key, path)] = value
     return {name: _typed(name, value, path) for name, value in flat.items()}
+
+
+# A settings file is a few lines; the data file it names is read with its own budget.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def _short(value, limit: int = 200) -> str:
+    """A value or error as a message quotes it: never a whole file or structure."""
+    import reprlib
+
+    text = str(value) if isinstance(value, Exception) else reprlib.Repr(maxstring=limit, maxother=limit).repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _load_yaml(text: str):
+    """YAML without anchors and aliases: settings never need them, and nested aliases (the "billion
+    laughs") expand to gigabytes as soon as the value is read."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent) or getattr(self.peek_event(), "anchor", None):
+                raise InputError(
+                    "uses a YAML anchor or alias (&name, *name)", fix="write each setting's value out in full"
+                )
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader)
 
 
 def _known_key(key, path: Path, prefix: str = "") -> str:
@@ -589,7 +631,7 @@ def _typed(name: str, value, path: Path):
     }.get(kind, True)
     if not ok:
         raise InputError(
-            f"{name} must be {kind.__name__.replace('str', 'text').replace('dict', 'a mapping')}, not {value!r}",
+            f"{name} must be {kind.__name__.replace('str', 'text').replace('dict', 'a mapping')}, not {_short(value)}",
             source=str(path),
             fix=f"e.g. {name}: {default(name)!r}".replace("'", ""),
         )

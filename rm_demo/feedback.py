@@ -26,7 +26,7 @@ import pyarrow.csv as pv
 from rm_demo.errors import InputError
 from rm_demo.importers import BOOKKEEPING_COLUMNS, Imported, import_records, recognise, source_named
 from rm_demo.sniff import COMPRESSED_SUFFIXES, GZIP_MAGIC, gunzip, lf_line_endings, not_text
-from rm_demo.text import header_key
+from rm_demo.text import LONE_SURROGATE_ESCAPE, header_key
 
 # Column roles and the names people give them, matched case-insensitively after turning spaces and
 # hyphens into underscores. Order matters: the first alias found wins, the others are ignored.
@@ -424,13 +424,36 @@ def _json_cell(value) -> str:
     return str(value)
 
 
+def _check_json_text(text: str, source: str) -> None:
+    """JSON that parses but holds no text: a lone surrogate escape ("\\ud800" without its pair) would
+    fail later, in the tokenizer or a writer, far from its line. Named here, with its line."""
+    found = LONE_SURROGATE_ESCAPE.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        raise InputError(
+            f"line {line} holds {found.group()}, half of a UTF-16 pair: not text",
+            source=source,
+            fix="export the file again as UTF-8 (the tool that wrote it cut a character in two)",
+        )
+
+
+def _parse_json(text: str, source: str, where: str = "the file"):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputError(
+            f"{where} is nested too deeply to be records", source=source, fix="save a list of flat objects"
+        ) from None
+
+
 def _jsonl_records(text: str, source: str) -> tuple[list, list[int]]:
+    _check_json_text(text, source)
     records, rows = [], []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(_parse_json(line, source, f"line {number}"))
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"line {number} is not valid JSON ({exc.msg})",
@@ -448,8 +471,9 @@ JOINED_EXPORTS = ({"traces", "scores"}, {"runs", "feedback"})
 
 
 def _json_records(text: str, source: str) -> tuple[list, list[int]]:
+    _check_json_text(text, source)
     try:
-        data = json.loads(text)
+        data = _parse_json(text, source)
     except json.JSONDecodeError:
         return _jsonl_records(text, source)  # .json files are often JSON Lines
     if isinstance(data, dict):  # {"data": [...]} or {"records": [...]}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from rm_demo.errors import InputError
 from rm_demo.runs import FINISHED, RunFolder, list_runs, process_alive, process_start, record_alive, rerun_command
 
 LOCK_NAME = ".device.lock"
@@ -69,6 +70,8 @@ def start_job(run: RunFolder | str | Path, python: str = sys.executable, resume:
 
 def requeue(run: RunFolder) -> None:
     """A stopped, failed, killed or paused run queued again to resume, behind the runs already waiting."""
+    if not run.run_json.is_file():  # deleted meanwhile (delete_run renames it away under its lock)
+        raise InputError("this run was deleted", source=run.name, fix="start a new run")
     run.cancel_path.unlink(missing_ok=True)
     run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=True, pid=None)
 
@@ -121,7 +124,6 @@ def worker(run_dir: str) -> int:
     try:
         # SIGTERM (a polite cancel from outside) stops at the next step like the stop button.
         signal.signal(signal.SIGTERM, lambda *_: run.cancel_path.touch())
-        from rm_demo.errors import InputError
         from rm_demo.train import train
 
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 from rm_demo.config import MAX_EPOCHS, MAX_LENGTH_TOKENS, TrainConfig, planned_steps
 from rm_demo.errors import InputError
 from rm_demo.runs import list_runs, live_runs
+from rm_demo.text import check_is_text
 
 # Small models that train on a CPU Space; the host extends the list with RM_DEMO_MODELS.
 PUBLIC_MODELS = (
@@ -80,6 +81,8 @@ class Limits:
 def check_texts(limits: Limits, **texts: str) -> None:
     """Each text within `limits.max_text_chars`, named by its field when it is not."""
     for field, text in texts.items():
+        if text is not None:
+            check_is_text(text, field.replace("_", " "))
         if text is not None and len(text) > limits.max_text_chars:
             raise InputError(
                 f"the {field.replace('_', ' ')} is {len(text):,} characters; the limit here is "

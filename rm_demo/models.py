@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from rm_demo.errors import InputError
+from rm_demo.text import check_is_text, not_text_at
 
 DEFAULT_MODEL = "default"
 
@@ -299,6 +300,27 @@ class Encoded:
     truncated: list[bool]
 
 
+# Text past this many characters per token of the window is never read: it is cut before tokenising (a
+# 30 MB answer made millions of tokens first). A token of real text covers 1-10 characters; only words
+# of 64+ characters could make the cut lose a token the model reads. Cuts fall on a space.
+CHARS_PER_TOKEN_BOUND = 64
+
+
+def _keep_start(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    space = text.rfind(" ", 0, limit)
+    return text[: space if space > limit // 2 else limit]
+
+
+def _keep_end(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    start = len(text) - limit
+    space = text.find(" ", start)
+    return text[space + 1 if 0 <= space < start + limit // 2 else start :]
+
+
 class PairEncoder:
     """(prompt, answer) -> token ids, within `max_length`, never dropping a pair.
 
@@ -341,7 +363,15 @@ class PairEncoder:
         return heads, tails
 
     def encode(self, prompts: list[str], answers: list[str]) -> Encoded:
-        heads, tails = self._texts(list(prompts), list(answers))
+        prompts, answers = list(prompts), list(answers)
+        for kind, texts in (("question", prompts), ("answer", answers)):
+            for number, text in enumerate(texts, start=1):  # the tokenizer's TypeError says nothing useful
+                if not isinstance(text, str) or not_text_at(text) is not None:
+                    check_is_text(text, kind if len(texts) == 1 else f"{kind} {number}")
+        limit = self.max_length * CHARS_PER_TOKEN_BOUND
+        prompts = [_keep_end(t, limit) for t in prompts]
+        answers = [_keep_start(t, limit) for t in answers]
+        heads, tails = self._texts(prompts, answers)
         tok = self.tokenizer
         head_ids = tok(heads, add_special_tokens=False)["input_ids"]
         tail_ids = tok(tails, add_special_tokens=False)["input_ids"]

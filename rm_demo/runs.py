@@ -232,15 +232,16 @@ class RunFolder:
                 found.append((step, path))
         return sorted(found, reverse=True)
 
-    def latest_checkpoint(self) -> Path | None:
-        """The newest complete checkpoint. A process killed while saving leaves a folder without its
-        trainer_state.json (the Trainer writes it last): that one is skipped for the one before."""
+    def latest_checkpoint(self, skipped: list | None = None) -> Path | None:
+        """The newest intact checkpoint. A process killed while saving leaves a folder without its
+        trainer_state.json (the Trainer writes it last); a disk that filled up, a file cut short or
+        deleted: each such one is skipped for the one before, and listed in `skipped` as (folder, why)."""
         for _, path in self.checkpoints():
-            try:
-                json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            return path
+            damage = checkpoint_damage(path)
+            if damage is None:
+                return path
+            if skipped is not None:
+                skipped.append((path, damage))
         return None
 
     def append_metrics(self, record: dict) -> None:
@@ -402,6 +403,55 @@ def rerun_command(path: Path, record: dict | None = None) -> str:
         return ""
 
 
+# A checkpoint's weights under one of these names (full model, adapter, or shards with their index).
+WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "pytorch_model.bin", "adapter_model.bin")
+INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def checkpoint_damage(folder: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from, or None if it is intact. Cheap: headers and sizes,
+    no tensor is read (a cut safetensors file is found by its header's offsets, a cut torch file by its
+    zip directory, which sits at the end)."""
+    import zipfile
+
+    try:
+        json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "trainer_state.json is missing or unreadable"
+    weights = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
+    weights += sorted(folder.glob("model-*-of-*.safetensors"))
+    if not weights and not any((folder / name).is_file() for name in INDEX_FILES):
+        return "it has no model weights (model.safetensors)"
+    for file in [*weights, *sorted(folder.glob("*.pt")), *sorted(folder.glob("*.pth"))]:
+        if file.suffix == ".safetensors":
+            problem = _safetensors_damage(file)
+        else:
+            try:
+                with zipfile.ZipFile(file):
+                    problem = None
+            except (OSError, zipfile.BadZipFile):
+                problem = "is cut short or damaged"
+        if problem:
+            return f"{file.name} {problem}"
+    return None
+
+
+def _safetensors_damage(file: Path) -> str | None:
+    try:
+        size = file.stat().st_size
+        with open(file, "rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            if header_len <= 0 or 8 + header_len > size:
+                return "is cut short or damaged"
+            header = json.loads(fh.read(header_len))
+    except (OSError, ValueError):
+        return "is cut short or damaged"
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)]
+    if 8 + header_len + max(ends, default=0) != size:
+        return "is cut short or damaged"
+    return None
+
+
 def checkpoint_step(path: Path) -> int | None:
     """The step of a `checkpoint-STEP` folder, None for any other name."""
     prefix, _, step = Path(path).name.rpartition("-")
@@ -513,12 +563,18 @@ def resolve_run(root: Path, name: str | None) -> Path:
 
 
 def delete_run(root: Path, name: str) -> str:
-    path = resolve_run(root, name)
-    if RunRecord.load(path).live:
-        from rm_demo.errors import InputError
+    """Delete a run that is not live. Under its lock (a Resume pressed meanwhile queues it first, or
+    finds it gone), the folder is first renamed out of the store in one step, then removed: a run is
+    either whole or absent, never a folder left without its log, curves or checkpoints."""
+    from rm_demo.errors import InputError
 
-        raise InputError(f"{name} is still queued or running", fix="stop the run before deleting it")
-    shutil.rmtree(path)
+    path = resolve_run(root, name)
+    with RunFolder(path).lock():
+        if RunRecord.load(path).live:
+            raise InputError(f"{name} is still queued or running", fix="stop the run before deleting it")
+        trash = path.with_name(f".deleted-{path.name[:200]}-{secrets.token_hex(4)}")  # listed by no one
+        os.rename(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
     return f"Deleted **{name}**."
 
 

@@ -15,3 +15,33 @@ def header_key(name: str) -> str:
     after the name read past ("Rating (0-10)" and "Score [1-5]" are "rating" and "score")."""
     name = re.sub(r"\s*[(\[][^)\]]*[)\]]\s*$", "", name.strip()) or name
     return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def not_text_at(text: str) -> int | None:
+    """Where `text` stops being text that can be written or tokenised: the first lone UTF-16 surrogate
+    (a JSON escape "\\ud800" without its pair, or a byte that is not UTF-8 in a command-line argument);
+    None when there is none. One C-speed encode, no Python loop."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def check_is_text(text, what: str) -> None:
+    """`text` is a string with no lone surrogate, or InputError names `what` and the character."""
+    from rm_demo.errors import InputError
+
+    if not isinstance(text, str):
+        raise InputError(f"the {what} is not text ({type(text).__name__})", fix="send a string")
+    at = not_text_at(text)
+    if at is not None:
+        raise InputError(
+            f"the {what} holds U+{ord(text[at]):04X} at character {at + 1:,}, half of a UTF-16 pair: not text",
+            fix="send UTF-8 text (a byte that is not UTF-8, or a JSON escape \\ud800 without its pair, makes this)",
+        )
+
+
+# A lone surrogate as a JSON escape: a high one not followed by a low one, or a low one not after a high one.
+_HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+LONE_SURROGATE_ESCAPE = re.compile(rf"{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW}")

@@ -489,13 +489,7 @@ def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False
     run = RunFolder(config.output_dir)
     state = PartialState(cpu=config.device == "cpu")
     is_main = state.is_main_process
-    checkpoint = run.latest_checkpoint() if resume else None
-    if resume and checkpoint is None:
-        raise InputError(
-            "this run has no checkpoint to resume from",
-            source=run.name,
-            fix="train it again from the start (runs save checkpoints unless --no-checkpoints)",
-        )
+    checkpoint = _resume_point(run, config) if resume else None
     if is_main:
         _start_record(run, config, checkpoint)
     try:
@@ -595,6 +589,38 @@ def _exact_final_metrics(run: RunFolder, final: dict) -> dict:
         "eval_accuracy": report["accuracy"],
         "eval_margin": report["mean_margin"],
     }
+
+
+def _resume_point(run: RunFolder, config: TrainConfig) -> Path:
+    """The checkpoint a resume goes on from: the newest intact one (a damaged newer one is named and
+    skipped), on the very data the run began with (its copy's hash as run.json recorded it)."""
+    skipped: list = []
+    checkpoint = run.latest_checkpoint(skipped)
+    damaged = "; ".join(f"{path.name}: {why}" for path, why in skipped)
+    if checkpoint is None:
+        raise InputError(
+            "this run has no intact checkpoint to resume from" + (f" ({damaged})" if damaged else ""),
+            source=run.name,
+            fix="train it again from the start (runs save checkpoints unless --no-checkpoints)",
+        )
+    if damaged:
+        log.warning("%s: skipped %s; resuming from %s", run.name, damaged, checkpoint.name)
+    recorded = (run.read().get("data") or {}).get("sha256_16")
+    try:
+        now = _data_hash(config.input)
+    except OSError as exc:
+        raise InputError(
+            f"its data copy cannot be read ({exc.strerror or exc})",
+            source=str(config.input),
+            fix="the run's data copy is gone: train again from the original file",
+        ) from None
+    if recorded and now != recorded:
+        raise InputError(
+            "its data copy changed since the run began (another held-out set, other pairs)",
+            source=str(config.input),
+            fix="put the original data back, or train a new run on the edited file",
+        )
+    return checkpoint
 
 
 def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) -> None:

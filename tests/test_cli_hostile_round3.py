@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,70 @@ def test_export_outside_the_run_is_still_allowed(run_folder, tmp_path, capsys, m
     code, err = _run(capsys, "export", run, "-o", tmp_path / "out" / ".." / "first.zip")
     assert "inside the run folder" not in err
     assert not os.path.exists(run / "first.zip")
+
+
+# ---------------------------------------------------------------------------------------------
+# --resume on a damaged run
+
+
+def _checkpoint(run, step: int, cut: str | None = None):
+    """A checkpoint folder with real files of the kinds the Trainer writes (safetensors, torch zips)."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder = run / "trainer" / f"checkpoint-{step}"
+    folder.mkdir(parents=True)
+    save_file({"w": torch.arange(1000, dtype=torch.float32)}, folder / "model.safetensors")
+    torch.save({"state": torch.ones(100)}, folder / "optimizer.pt")
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    if cut == "weights missing":
+        (folder / "model.safetensors").unlink()
+    elif cut == "state missing":
+        (folder / "trainer_state.json").unlink()
+    elif cut in ("model.safetensors", "optimizer.pt"):
+        data = (folder / cut).read_bytes()
+        (folder / cut).write_bytes(data[: len(data) // 2])
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["weights missing", "state missing", "model.safetensors", "optimizer.pt"])
+def test_resume_skips_a_damaged_newest_checkpoint_for_the_one_before(tmp_path, damage):
+    from rm_demo.runs import RunFolder, checkpoint_damage
+
+    run = tmp_path / "run"
+    older, newest = _checkpoint(run, 4), _checkpoint(run, 8, cut=damage)
+    assert checkpoint_damage(older) is None and checkpoint_damage(newest)
+    skipped = []
+    assert RunFolder(run).latest_checkpoint(skipped) == older
+    assert [path for path, _ in skipped] == [newest]
+
+
+def _resumable_run(tmp_path, capsys, checkpoints):
+    """A stopped run made by `train`'s own start (prepare_run), its data hash recorded as training does."""
+    from rm_demo.config import TrainConfig
+    from rm_demo.runs import RunFolder, prepare_run
+    from rm_demo.train import _data_hash
+
+    data = tmp_path / "feedback.csv"
+    data.write_text("question,answer,score\n" + "".join(f"Q{i},good,5\nQ{i},bad,1\n" for i in range(10)))
+    run = tmp_path / "run"
+    config = prepare_run(TrainConfig(), data, run)
+    RunFolder(run).update(status="cancelled", data={"sha256_16": _data_hash(config.input)})
+    for step, cut in checkpoints:
+        _checkpoint(run, step, cut)
+    return run, config
+
+
+def test_resume_with_no_intact_checkpoint_says_which_and_why(tmp_path, capsys):
+    run, _ = _resumable_run(tmp_path, capsys, [(4, "model.safetensors"), (8, "state missing")])
+    code, err = _run(capsys, "train", "--resume", run)
+    assert code == 2 and "no intact checkpoint" in err, err
+    assert "checkpoint-4: model.safetensors is cut short" in err and "checkpoint-8: trainer_state.json" in err
+
+
+def test_resume_on_an_edited_data_copy_is_refused(tmp_path, capsys):
+    run, config = _resumable_run(tmp_path, capsys, [(4, None)])
+    copy = Path(config.input)
+    copy.write_text(copy.read_text().replace(",5\n", ",0\n"))  # every score flipped
+    code, err = _run(capsys, "train", "--resume", run)
+    assert code == 2 and "data copy changed" in err and "How to fix" in err, err
