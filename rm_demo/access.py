@@ -19,10 +19,12 @@ from rm_demo.runs import RunRecord, list_runs, model_choices, resolve_run, shown
 
 
 def owner_key(owner_id: str | None) -> str:
-    """What a run records of its owner: a one-way hash of the browser's id ("" for none)."""
+    """What a run records of its owner: a one-way hash of the browser's id ("" for none). A signed id
+    (app.identity) is hashed without its signature, so a browser's runs from before ids were signed stay
+    its own."""
     if not owner_id:
         return ""
-    return hashlib.sha256(("rm_demo-owner:" + owner_id).encode()).hexdigest()[:24]
+    return hashlib.sha256(("rm_demo-owner:" + owner_id.split(".")[0]).encode()).hexdigest()[:24]
 
 
 def secret_matches(given: str | None, secret: str | None) -> bool:

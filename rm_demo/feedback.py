@@ -213,9 +213,9 @@ def decode_bytes(raw: bytes, encoding: str, source: str) -> tuple[str, str, bool
     name = detect_encoding(raw) if detected else encoding
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, TypeError, ValueError):  # an API client can send a number, a NUL, half a character
         raise InputError(
-            f"unknown encoding {name!r}",
+            f"unknown encoding {ascii(name)[:60]}",
             source=source,
             fix="use a Python codec name such as utf-8, cp1252, mac_roman, latin-1 or utf-16",
         ) from None

@@ -39,6 +39,9 @@ class Limits:
     max_batch_size: int = 4096
     max_length: int = MAX_LENGTH_TOKENS
     live_per_visitor: int = 3
+    # Runs queued or training from one network address (0: no such limit). Ids are free to ask for: this
+    # is the limit a script switching ids meets. A room behind one Wi-Fi router shares an address.
+    live_per_address: int = 0
     live_total: int = 20
     run_ttl_hours: float | None = None  # finished runs older than this are pruned (public mode)
     min_free_disk_mb: float = 500.0
@@ -68,6 +71,7 @@ class Limits:
             max_batch_size=64,
             max_length=512,
             live_per_visitor=1,
+            live_per_address=4,
             live_total=8,
             run_ttl_hours=24.0,
             max_model_params_m=600.0,
@@ -135,7 +139,9 @@ def params_from_config(config) -> float:
     return float(vocab * hidden + layers * (4 * hidden * hidden + 3 * hidden * inner))
 
 
-def check_start(config: TrainConfig, train_pairs: int, limits: Limits, root: Path, owner: str) -> None:
+def check_start(
+    config: TrainConfig, train_pairs: int, limits: Limits, root: Path, owner: str, address: str = ""
+) -> None:
     """Everything checked before a run is queued; each refusal says what the limit is."""
     check_model(config.model, limits)
     if config.epochs > limits.max_epochs:
@@ -173,6 +179,13 @@ def check_start(config: TrainConfig, train_pairs: int, limits: Limits, root: Pat
         raise InputError(
             f"you already have {len(mine)} run(s) queued or running (the limit is {limits.live_per_visitor})",
             fix="wait for it to finish, or stop it",
+        )
+    from_here = [run for run in live if address and run.address == address]
+    if limits.live_per_address and len(from_here) >= limits.live_per_address:
+        raise InputError(
+            f"{len(from_here)} runs from your network address are queued or running (the limit is "
+            f"{limits.live_per_address})",
+            fix="wait for one of them to finish; the host can raise RM_DEMO_RUNS_PER_ADDRESS for a room on one Wi-Fi",
         )
     if len(live) >= limits.live_total:
         raise InputError(f"the queue is full ({len(live)} runs waiting or training)", fix="try again in a few minutes")

@@ -34,6 +34,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from rm_demo.text import not_text_at
+
 # "paused": a sliced run whose slices stopped coming (the page that drove them closed, or its GPU
 # quota ran out); it resumes from the checkpoint its last slice left.
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "paused")
@@ -299,6 +301,7 @@ class RunRecord:
     pid: int | None = None
     device_name: str = ""
     owner: str = ""  # the hash of the owner's id (access.owner_key); "" for runs made outside the app
+    address: str = ""  # the hash of the address the app's Start came from (app.identity.client_address)
     shared: bool = False  # published as an example: every visitor may see and use it
 
     @classmethod
@@ -334,6 +337,7 @@ class RunRecord:
             device_name=str(data.get("device_name") or ""),
             # top level since runs record their owner apart from the training settings; config before that
             owner=str(data.get("owner") or config.get("owner") or ""),
+            address=str(data.get("address") or ""),
             shared=data.get("shared") is True,
         )
 
@@ -503,7 +507,7 @@ def data_copy_name(source_name: str | None) -> str:
     return "data" + "".join(suffixes or [".csv"])
 
 
-def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str = ""):
+def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str = "", address: str = ""):
     """Make `run_dir` a queued run of `config`: the data copied in, config.json and run.json written.
 
     The one way a run starts, from the CLI or the app: the run trains on its own copy, so moving or
@@ -524,6 +528,7 @@ def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str =
     run.update(
         status="queued",
         owner=owner,
+        address=address,
         data_file=copy,
         config=asdict(config),
         created_at=time.time(),
@@ -554,6 +559,7 @@ def resolve_run(root: Path, name: str | None) -> Path:
         and 0 < len(name) <= MAX_RUN_NAME_CHARS
         and name not in (".", "..")
         and not any(c in name for c in "/\\\x00")
+        and not_text_at(name) is None  # half a UTF-16 pair cannot be a file name
     )
     root = Path(root).resolve()
     path = (root / name).resolve() if well_formed else None  # a link to a folder elsewhere is not a run here

@@ -45,6 +45,10 @@ class Settings:
     train_nice: int = 10
     # A ZeroGPU Space (spaces' own rule: SPACES_ZERO_GPU): runs train in GPU slices (rm_demo.zero_gpu).
     zero_gpu: bool = False
+    # Requests come through a proxy that names the visitor in X-Forwarded-For (a Space, RM_DEMO_TRUST_PROXY=1).
+    trust_proxy: bool = False
+    # The largest request body the app parses (uploads have their own cap, max_upload_mb); 0: no cap.
+    max_request_mb: float = 64.0
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -71,6 +75,8 @@ class Settings:
             checkpoint_seconds=_number(env, "RM_DEMO_CHECKPOINT_SECONDS", 60.0),
             train_nice=int(_number(env, "RM_DEMO_TRAIN_NICE", 10)),
             zero_gpu=env.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true"),
+            trust_proxy=bool(env.get("SPACE_ID")) or env.get("RM_DEMO_TRUST_PROXY", "") == "1",
+            max_request_mb=_number(env, "RM_DEMO_MAX_REQUEST_MB", 4.0 if public else 64.0),
             limits=limits_from_env(env, public),
         )
         values.update(given)
@@ -98,6 +104,7 @@ def limits_from_env(env: Mapping[str, str], public: bool) -> Limits:
         max_batch_size=int(number("RM_DEMO_MAX_BATCH_SIZE", base.max_batch_size)),
         max_length=int(number("RM_DEMO_MAX_LENGTH", base.max_length)),
         live_per_visitor=int(number("RM_DEMO_RUNS_PER_VISITOR", base.live_per_visitor)),
+        live_per_address=int(number("RM_DEMO_RUNS_PER_ADDRESS", base.live_per_address)),
         live_total=int(number("RM_DEMO_MAX_QUEUE", base.live_total)),
         run_ttl_hours=number("RM_DEMO_RUN_TTL_HOURS", base.run_ttl_hours or 0) or None,
         min_free_disk_mb=number("RM_DEMO_MIN_FREE_DISK_MB", base.min_free_disk_mb),

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import threading
-import uuid
 
 import gradio as gr
 
-from rm_demo.app import compare_tab, data_tab, eval_tab, facilitator_tab, runs_tab, train_tab
+from rm_demo.app import compare_tab, data_tab, eval_tab, facilitator_tab, request_limit, runs_tab, train_tab
 from rm_demo.app.compare_tab import CompareTab
 from rm_demo.app.data_tab import DataTab
 from rm_demo.app.eval_tab import EvalTab
 from rm_demo.app.facilitator_tab import FacilitatorTab
+from rm_demo.app.identity import browser_secret, client_address, issued_id, mint_id
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.preload import preload_own_run
 from rm_demo.app.runs_tab import RunsTab
-from rm_demo.app.state import Session, clean_up, facilitator_secret, is_owner_id, runs_root
+from rm_demo.app.state import Session, clean_up, facilitator_secret, runs_root
 from rm_demo.app.train_tab import TrainTab
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
@@ -92,8 +91,10 @@ def _wire(
 
 
 def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs: RunsTab) -> None:
-    def on_load(sess: Session, owner_id: str):
-        sess.owner = owner_id if is_owner_id(owner_id) else uuid.uuid4().hex
+    def on_load(sess: Session, owner_id: str, request: gr.Request):
+        # Only an id this app issued is taken back; anything else a client sends gets a new one.
+        sess.owner = issued_id(owner_id) or mint_id()
+        sess.address = client_address(request)
         sess = train_tab.reattach(sess)
         viewer = sess.viewer()
         preload_own_run(sess)
@@ -109,21 +110,6 @@ def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs:
     demo.load(
         on_load, [session, owner], [session, owner, train.timer, compare.model_pick, *runs.listing], api_name="load"
     )
-
-
-def browser_secret() -> str:
-    """The key gradio encrypts the browser's stored id with: the same across restarts, so a visitor
-    keeps their runs after the app restarts (RM_DEMO_SECRET, else a file kept beside the runs)."""
-    if current().browser_secret:
-        return current().browser_secret
-    path = runs_root() / ".browser_secret"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(16))
-        path.chmod(0o600)
-        return path.read_text().strip()
 
 
 def theme() -> gr.themes.Base:
@@ -183,4 +169,6 @@ def main(argv: list[str] | None = None) -> None:
         theme=theme(),
         max_file_size=f"{settings.max_upload_mb:g}mb",
         show_error=False,
+        # Bodies over the cap are refused before gradio parses them (rm_demo.app.request_limit).
+        app_kwargs={"middleware": request_limit.middleware(settings.max_request_mb)},
     )

@@ -60,12 +60,15 @@ def unlock(session: Session, given: str) -> tuple[Session, str]:
         session.require_owner()
     except InputError as exc:
         return session, problem(exc)
-    wait = guesses.wait_s(session.owner)
+    # Per page and per network address: a script that asks for a new id before each guess is still counted.
+    keys = [session.owner] + ([f"address:{session.address}"] if session.address else [])
+    wait = max(guesses.wait_s(key) for key in keys)
     if wait > 0:
-        return session, f"**Too many wrong guesses from this page:** try again in {wait:.0f} s."
+        return session, f"**Too many wrong guesses from this page or address:** try again in {wait:.0f} s."
     session.facilitator = secret_matches(given, facilitator_secret())
     if not session.facilitator:
-        guesses.failed(session.owner)
+        for key in keys:
+            guesses.failed(key)
         return session, "**That is not the facilitator secret.**"
     guesses.succeeded(session.owner)
     return session, "Unlocked: you see and control every run."

@@ -99,6 +99,13 @@ class DataSettings:
         max_rater_spread=None,
     ) -> DataSettings:
         pick = lambda v: None if v in (None, "", AUTO) else str(v)  # noqa: E731
+        if not isinstance(encoding or "auto", str):
+            raise InputError(f"{encoding!r} is not an encoding's name", fix="pick an encoding from the menu")
+        if not isinstance(delimiter or "auto", str) or (delimiter or "auto") not in DELIMITERS:
+            raise InputError(
+                f"{str(delimiter)[:40]!r} is not a delimiter offered here",
+                fix=f"pick one of: {', '.join(DELIMITERS)}",
+            )
         return cls(
             encoding or "auto",
             delimiter or "auto",
@@ -137,12 +144,13 @@ class DataSettings:
         )
 
 
-# A browser's id, made by the page load (uuid4 hex, kept in localStorage); shorter is not one of ours.
+# A browser's id, issued by the page load (app.identity, kept in localStorage); shorter is not one of ours.
 MIN_OWNER_ID_CHARS = 16
 
 
 def is_owner_id(value) -> bool:
-    return isinstance(value, str) and len(value) >= MIN_OWNER_ID_CHARS
+    """Set by the page load only (a gr.State is the server's): any id of the right size is one it issued."""
+    return isinstance(value, str) and MIN_OWNER_ID_CHARS <= len(value) <= 128
 
 
 @dataclass
@@ -160,6 +168,7 @@ class Session:
     """
 
     owner: str = ""  # this browser's id (kept in its localStorage by gr.BrowserState)
+    address: str = ""  # a hash of the network address the page loaded from (app.identity.client_address)
     facilitator: bool = False  # unlocked with the facilitator secret
     data_path: str | None = None
     data_name: str | None = None

@@ -52,12 +52,12 @@ def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
         config = train_config(session, form)
         config.validate()
         prune_runs(root, rules.run_ttl_hours)
-        check_start(config, len(split_pairs(session, config)[0]), rules, root, owner)
+        check_start(config, len(split_pairs(session, config)[0]), rules, root, owner, session.address)
     except (InputError, ValueError) as exc:
         return session, problem(exc, "Cannot start")
     run_dir = create_run(root, session.data_name)
     try:  # the same start as the CLI's: the run folder keeps the exact data it trains on
-        prepare_run(config, session.data_path, run_dir, owner=owner)
+        prepare_run(config, session.data_path, run_dir, owner=owner, address=session.address)
     except OSError as exc:
         shutil.rmtree(run_dir, ignore_errors=True)
         return session, problem(exc, "Cannot start: could not copy the data")
