@@ -1,4 +1,4 @@
-"""Hostile input, measured as the whole process a user or an attacker meets (issue 26).
+"""Hostile input, measured as the whole process a user or an attacker meets (issues 26 and 42).
 
 CLI: each case runs `python -m rm_demo ...` as its own process; its peak memory (RSS of the process
 and its children, sampled every 20 ms with psutil) and wall time are reported with its exit code.
@@ -65,23 +65,60 @@ def bomb(path: Path, megabytes: int) -> Path:
     return path
 
 
+BILLION_LAUGHS = (
+    "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n"
+    + "".join(f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh"))
+    + "epochs: [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n"
+)
+
+
 def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
     gz = bomb(tmp / "bomb.csv.gz", 1024)
     link = tmp / "zero.csv"
     link.symlink_to("/dev/zero")
+    (tmp / "laughs.yaml").write_text(BILLION_LAUGHS)
+    with open(tmp / "sparse.csv", "wb") as fh:
+        fh.truncate(3 * 10**9)
+    (tmp / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp / "surrogate.jsonl").write_text('{"question": "Q", "answer": "a\\ud800", "score": 5}\n')
+    (tmp / "long.csv").write_text("question,answer\nWhy?," + "word " * 6_000_000 + "\n")
+    run = tmp / "a-run"
+    (run / "model").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "data.csv").write_text("question,answer,score\nQ,a,5\nQ,b,1\n")
     return [
         ("pairs on a 1 GiB gzip bomb", ["pairs", str(gz), "-o", str(tmp / "p.jsonl")]),
         ("pairs /dev/zero", ["pairs", "/dev/zero", "-o", str(tmp / "p.jsonl")]),
         ("pairs on a .csv link to /dev/zero", ["pairs", str(link), "-o", str(tmp / "p.jsonl")]),
         ("rank --answers-file /dev/zero", ["rank", "--question", "Q", "--answers-file", "/dev/zero"]),
         ("score --input /dev/urandom", ["score", "--input", "/dev/urandom", "-o", str(tmp / "s.csv")]),
+        # issue 42
+        ("train --config /dev/zero", ["train", "--config", "/dev/zero"]),
+        ("train --config with a YAML billion laughs", ["train", "--config", str(tmp / "laughs.yaml")]),
+        (
+            "pairs on a 3 GB sparse file, --max-input-mb 5000",
+            ["pairs", str(tmp / "sparse.csv"), "-o", str(tmp / "p.jsonl"), "--max-input-mb", "5000"],
+        ),
+        ("pairs on JSON nested 100,000 deep", ["pairs", str(tmp / "deep.json"), "-o", str(tmp / "p.jsonl")]),
+        ("pairs on JSONL with a lone surrogate", ["pairs", str(tmp / "surrogate.jsonl"), "-o", str(tmp / "p.jsonl")]),
+        ("score --input with one 30 MB answer", ["score", "--input", str(tmp / "long.csv"), "-o", str(tmp / "s.csv")]),
+        ("explain with a 120 KB answer", ["explain", "--question", "Q", "--answer", "word " * 24_000]),
+        (
+            "compare with byte 0xff in an answer",
+            ["compare", "--question", "Q", "--answer-a", b"a\xffb", "--answer-b", "b"],
+        ),
+        ("export onto the run's own data.csv", ["export", str(run), "-o", str(run / "data.csv")]),
     ]
 
 
 def run_cli(name: str, argv: list[str]) -> dict:
     started = time.time()
     process = subprocess.Popen(
-        [sys.executable, "-m", "rm_demo", *argv], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable.encode(), b"-m", b"rm_demo", *(a if isinstance(a, bytes) else a.encode() for a in argv)],
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     memory = PeakMemory(process.pid)
     try:
@@ -121,6 +158,20 @@ def app_cases(tmp: Path, out: Path | None) -> None:
             ),
         ]
         cases.append(("Compare with a model outside the menu", lambda: _refused(client)))
+        # issue 42
+        cell = tmp / "one_cell.csv"
+        cell.write_text("question,answer\nWhy?," + "w" * 30_000_000 + "\n")
+        tiny = tmp / "tiny_rows.csv"
+        tiny.write_text("question,answer,score\n" + "q,a,1\n" * 5_000_000)
+        cases += [
+            ("Score a file: one 30 MB cell", lambda: _score(client, handle_file(cell))),
+            ("Data: 5,000,000 tiny rows (30 MB)", lambda: _load_file(client, handle_file(tiny))),
+            (
+                "Explain: 9,999 characters of one-letter words",
+                lambda: client.predict("default", "Why?", "a " * 4_999, "No.", False, api_name="/explain")[0],
+            ),
+            ("A 20 MB request body", lambda: _big_body(app.url)),
+        ]
         for name, call in cases:
             memory = PeakMemory(app.process.pid)
             started = time.time()
@@ -144,6 +195,21 @@ def _refused(client) -> str:
         return client.predict("/etc/passwd", "Why?", "A.", "B.", True, api_name="/compare")[0]
     except Exception as exc:  # gradio_client raises the app's one-line refusal
         return f"{type(exc).__name__}: {exc}"
+
+
+def _load_file(client, file) -> str:
+    settings = ["auto", "auto", "(auto)", "(auto)", "(auto)", "best-worst", "", "", "", "auto", "mean", ""]
+    return str(client.predict(file, *settings, api_name="/load_file")[0])
+
+
+def _big_body(url: str) -> str:
+    import socket
+    from urllib.parse import urlparse
+
+    with socket.create_connection((urlparse(url).hostname, urlparse(url).port), timeout=30) as conn:
+        head = "POST /gradio_api/queue/join HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n\r\n"
+        conn.sendall(head.encode() + b"{" + b" " * 1023)
+        return conn.recv(4096).split(b"\r\n")[0].decode()
 
 
 def _score(client, file) -> str:

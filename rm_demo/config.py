@@ -586,7 +586,9 @@ def _short(value, limit: int = 200) -> str:
     """A value or error as a message quotes it: never a whole file or structure."""
     import reprlib
 
-    text = str(value) if isinstance(value, Exception) else reprlib.Repr(maxstring=limit, maxother=limit).repr(value)
+    shorter = reprlib.Repr()
+    shorter.maxstring = shorter.maxother = limit
+    text = str(value) if isinstance(value, Exception) else shorter.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -73,6 +73,10 @@ class ReadOptions:
     rejected_col: str | None = None
     # Refuse a file bigger than this once decompressed (the app's upload limit); None: no limit.
     max_bytes: int | None = None
+    # Refuse more rows (records) than this, or a cell longer than this many characters, while reading,
+    # before the table is built (a public app's budgets); None: no limit.
+    max_rows: int | None = None
+    max_cell_chars: int | None = None
     # "auto": recognise an annotation or tracing tool's export by its keys (rm_demo.importers);
     # "table": read the columns as they are; or one source's key (label-studio, argilla, ...).
     format: str = "auto"
@@ -333,8 +337,39 @@ def _guess_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
+def _check_rows(count: int, options: ReadOptions | None, source: str) -> None:
+    if options is not None and options.max_rows is not None and count > options.max_rows:
+        raise InputError(
+            f"{count:,} rows is over this app's limit of {options.max_rows:,}",
+            source=source,
+            fix="use a sample of the file here, or the CLI (python -m rm_demo) for any size",
+        )
+
+
+def _check_cells(columns: dict, options: ReadOptions | None, source: str, first_row: int) -> None:
+    """No cell over `max_cell_chars`, checked column by column on Arrow arrays (no Python loop)."""
+    limit = options.max_cell_chars if options is not None else None
+    if not limit:
+        return
+    for name, values in columns.items():
+        lengths = pc.utf8_length(values)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limit:
+            at = pc.index(lengths, longest).as_py()
+            raise InputError(
+                f"row {first_row + at}: the {name!r} cell is {longest:,} characters; the limit here is {limit:,}",
+                source=source,
+                fix="shorten it (a reward model reads only its first few hundred tokens anyway), or use the CLI",
+            )
+
+
 def _parse_csv(
-    data: bytes, delimiter: str, source: str, path: Path | None = None, quoted: bool = True
+    data: bytes,
+    delimiter: str,
+    source: str,
+    path: Path | None = None,
+    quoted: bool = True,
+    options: ReadOptions | None = None,
 ) -> pd.DataFrame:
     """UTF-8 CSV -> string table. pyarrow's reader: multi-threaded, and quotes like pandas'.
 
@@ -344,7 +379,14 @@ def _parse_csv(
     """
     end = data.find(NEWLINE)
     header_line = data[: end if end >= 0 else len(data)].decode("utf-8", errors="replace").rstrip("\r")
-    header = next(csv.reader([header_line], delimiter=delimiter), [])
+    try:
+        header = next(csv.reader([header_line], delimiter=delimiter), [])
+    except csv.Error as exc:  # e.g. a first "line" of megabytes: over the csv module's field limit
+        raise InputError(
+            f"the first line (the header) cannot be read as column names ({exc})",
+            source=source,
+            fix="put the column names on the first line, e.g. question,answer,score",
+        ) from None
     if not any(h.strip() for h in header):
         raise InputError(
             "the first line (the header) is empty", source=source, fix="put the column names on the first line"
@@ -384,6 +426,8 @@ def _parse_csv(
             fix="put double quotes around fields that contain the delimiter, or choose the right delimiter",
         ) from None
     names = _unique_names([h.strip().lstrip("\ufeff") for h in header])
+    _check_rows(table.num_rows, options, source)  # the budgets, before pandas builds the table
+    _check_cells(dict(zip(names, table.columns)), options, source, first_row=2)
     # One chunk per column: later takes and hashing on a many-chunk column re-concatenate it each time.
     frame = table.rename_columns(names).combine_chunks().to_pandas()
     frame.insert(0, "row", np.arange(2, len(frame) + 2))  # the header is row 1
@@ -400,7 +444,7 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _records_frame(records: list, rows: list[int], source: str) -> pd.DataFrame:
+def _records_frame(records: list, rows: list[int], source: str, options: ReadOptions | None = None) -> pd.DataFrame:
     bad = [r for rec, r in zip(records, rows) if not isinstance(rec, dict)]
     if bad:
         raise InputError(
@@ -411,6 +455,9 @@ def _records_frame(records: list, rows: list[int], source: str) -> pd.DataFrame:
     frame = pd.DataFrame(records, dtype=object)  # object: keep 5 as "5", not "5.0"
     for col in frame.columns:
         frame[col] = frame[col].map(_json_cell).astype("str")
+    _check_cells(
+        {str(c): pa.array(frame[c], pa.large_string()) for c in frame.columns}, options, source, first_row=rows[0]
+    )
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.insert(0, "row", rows)
     return frame
@@ -646,6 +693,14 @@ def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None)
             source=source,
             fix="use a smaller file; the CLI reads bigger ones with --max-input-mb",
         )
+    what = not_text(head_bytes) if head_bytes[:2] != GZIP_MAGIC else None
+    if what:  # said from the first 64 KB: a 3 GB file of zeros is not read whole to be refused
+        raise InputError(
+            f"this is {what}, not a text table",
+            source=source,
+            fix="save the sheet as CSV (or TSV, JSON Lines) with question, answer and score columns",
+        )
+    check_memory_for(path.stat().st_size if head_bytes[:2] != GZIP_MAGIC else 0, source)
     fast = _plain_ascii_csv(path, source, head_bytes, options)
     if fast is not None:
         return fast
@@ -681,16 +736,55 @@ def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None)
     head = utf8[:65536].decode("utf-8", errors="ignore").lstrip("\ufeff")
     fmt = _detect_format(_base_name(source), head)
     if fmt != "csv":
+        if fmt == "jsonl" and options.max_rows is not None and utf8.count(NEWLINE) > options.max_rows:
+            # one record a line: counted before any is parsed (blank lines are no records)
+            _check_rows(sum(1 for line in utf8.split(NEWLINE) if line.strip()), options, source)
         text = utf8.decode("utf-8")
         records, numbers = _jsonl_records(text, source) if fmt == "jsonl" else _json_records(text, source)
+        _check_rows(len(records), options, source)
         imported = import_records(records, numbers, options.format, options.score_col, source)
         if imported is not None:
-            return RawTable(imported.frame, source, fmt, encoding, detected, None, imported=imported)
-        return RawTable(_records_frame(records, numbers, source), source, fmt, encoding, detected, None)
+            frame = imported.frame
+            _check_cells(
+                {str(c): pa.array(frame[c].astype(str), pa.large_string()) for c in frame.columns if c != "row"},
+                options,
+                source,
+                first_row=1,
+            )
+            return RawTable(frame, source, fmt, encoding, detected, None, imported=imported)
+        return RawTable(_records_frame(records, numbers, source, options), source, fmt, encoding, detected, None)
     delimiter = options.delimiter or ("\t" if _base_name(source).lower().endswith(".tsv") else _guess_delimiter(head))
-    frame = _parse_csv(utf8, delimiter, source)
+    frame = _parse_csv(utf8, delimiter, source, options=options)
     notes = _suspicious_quotes(frame, delimiter) if b'"' in utf8 else []
     return RawTable(frame, source, fmt, encoding, detected, delimiter, notes)
+
+
+# Reading a table holds the file's bytes several times over at its peak (the bytes, UTF-8 text, Arrow's
+# columns, pandas' strings): measured on the CLI at 3-5x the file's size.
+READ_MEMORY_FACTOR = 5
+
+
+def check_memory_for(size: int, source: str) -> None:
+    """Refuse, before reading, a file this process cannot hold: the memory free on the machine or left
+    under the process's own address-space limit (ulimit -v), whichever is smaller."""
+    if size <= 0:
+        return
+    import resource
+
+    import psutil
+
+    free = psutil.virtual_memory().available
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        free = min(free, soft - psutil.Process().memory_info().vms)
+    needed = size * READ_MEMORY_FACTOR
+    if needed > free:
+        raise InputError(
+            f"reading {size / 1e6:,.0f} MB needs about {needed / 1e9:,.1f} GB of memory; "
+            f"{max(free, 0) / 1e9:,.1f} GB is free for this process",
+            source=source,
+            fix="split the file, or run on a machine with more memory",
+        )
 
 
 def _head(path: Path, source: str | None = None) -> bytes:
@@ -741,7 +835,7 @@ def _plain_ascii_csv(path: Path, source: str, head: bytes, options: ReadOptions)
     delimiter = options.delimiter or ("\t" if source.lower().endswith(".tsv") else _guess_delimiter(text))
     quoted = _has_quote(path)
     try:
-        frame = _parse_csv(head, delimiter, source, path=path, quoted=quoted)
+        frame = _parse_csv(head, delimiter, source, path=path, quoted=quoted, options=options)
     except InputError as exc:
         if "UTF-8" in str(exc):
             return None  # not UTF-8 after all (a Windows file with ASCII in its first 64 KB)

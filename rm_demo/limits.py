@@ -50,6 +50,10 @@ class Limits:
     max_text_chars: int = 100_000  # a question or an answer
     max_rank_answers: int = 1_000
     max_score_rows: int = 1_000_000  # rows of an uploaded file of answers to score
+    # Rows of an uploaded feedback file, and characters of one cell of an upload, checked while it is read
+    # (None: any). A cell's cap is looser than a typed text's: long transcripts train fine, cut to the window.
+    max_feedback_rows: int | None = None
+    max_cell_chars: int | None = None
     # Each slice of a sliced run loads the model and data again: shorter slices spend the shared
     # device on start-up (a 0.01 s slice trains one step per reload).
     min_slice_seconds: float = 0.0
@@ -78,6 +82,8 @@ class Limits:
             max_text_chars=10_000,
             max_rank_answers=50,
             max_score_rows=20_000,
+            max_feedback_rows=200_000,
+            max_cell_chars=100_000,
             min_slice_seconds=10.0,
         )
 

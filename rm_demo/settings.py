@@ -111,6 +111,8 @@ def limits_from_env(env: Mapping[str, str], public: bool) -> Limits:
         max_text_chars=int(number("RM_DEMO_MAX_TEXT_CHARS", base.max_text_chars)),
         max_rank_answers=int(number("RM_DEMO_MAX_RANK_ANSWERS", base.max_rank_answers)),
         max_score_rows=int(number("RM_DEMO_MAX_SCORE_ROWS", base.max_score_rows)),
+        max_feedback_rows=int(number("RM_DEMO_MAX_FEEDBACK_ROWS", base.max_feedback_rows or 0)) or None,
+        max_cell_chars=int(number("RM_DEMO_MAX_CELL_CHARS", base.max_cell_chars or 0)) or None,
         min_slice_seconds=number("RM_DEMO_MIN_SLICE_SECONDS", base.min_slice_seconds),
     )
 

@@ -50,7 +50,10 @@ def _looks_utf16(head: bytes) -> bool:
     even, odd = head[0::2], head[1::2]
     if len(odd) < 2:
         return False
-    return odd.count(0) >= 0.9 * len(odd) or even.count(0) >= 0.9 * len(even)
+    # One half of the bytes nearly all NUL, the other half mostly not (all NUL is a hole, not text).
+    return (odd.count(0) >= 0.9 * len(odd) and even.count(0) <= 0.5 * len(even)) or (
+        even.count(0) >= 0.9 * len(even) and odd.count(0) <= 0.5 * len(odd)
+    )
 
 
 def gunzip(raw: bytes, source: str, limit_bytes: int | None = None) -> bytes:

@@ -48,3 +48,15 @@ def started(monkeypatch):
     configs = []
     monkeypatch.setattr(train_tab, "start_job", lambda run, **_: configs.append(RunFolder(run).config()))
     return configs
+
+
+def write_checkpoint(folder: Path, step: int | None = None) -> Path:
+    """A checkpoint folder as intact as the Trainer leaves one, as far as `runs.checkpoint_damage` looks:
+    its trainer_state.json and a model.safetensors whose header matches its size (tiny weights)."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "trainer_state.json").write_text("{}" if step is None else f'{{"global_step": {step}}}')
+    save_file({"w": torch.zeros(4)}, folder / "model.safetensors")
+    return folder

@@ -5,6 +5,7 @@ import os
 import time
 
 import gradio as gr
+from conftest import write_checkpoint
 
 from rm_demo import plots
 from rm_demo.access import Viewer
@@ -204,8 +205,7 @@ def test_resume_goes_on_from_the_last_checkpoint(runs, monkeypatch):
     (path / "config.json").write_text(TrainConfig(input="x.csv", output_dir=str(path)).to_json())
     session, message = train_tab.resume_run(Session(owner=VISITOR, run_dir=str(path)))
     assert "has a checkpoint to resume from" in message and not calls
-    (path / "trainer" / "checkpoint-6").mkdir(parents=True)
-    (path / "trainer" / "checkpoint-6" / "trainer_state.json").write_text("{}")  # a complete checkpoint
+    write_checkpoint(path / "trainer" / "checkpoint-6")  # a complete checkpoint
     session, message = train_tab.resume_run(Session(owner=VISITOR, run_dir=str(path)))
     assert message == "Resuming **stopped** from step 6." and calls[0][1] is True
 
@@ -218,8 +218,7 @@ def test_resume_works_from_a_reloaded_page_and_after_a_restart(runs, monkeypatch
     monkeypatch.setattr(train_tab, "start_job", lambda run, resume=False: calls.append((run, resume)))
     path = _finished_run(runs, "stopped", status="failed")
     (path / "config.json").write_text(TrainConfig(input="x.csv", output_dir=str(path)).to_json())
-    (path / "trainer" / "checkpoint-4").mkdir(parents=True)
-    (path / "trainer" / "checkpoint-4" / "trainer_state.json").write_text("{}")
+    write_checkpoint(path / "trainer" / "checkpoint-4")
     fresh = train_tab.reattach(Session(owner=VISITOR))  # what a page load does
     assert fresh.run_dir == str(path) and fresh.run_seen_finished  # shown, not announced as just finished
     session, message = train_tab.resume_run(Session(owner=VISITOR))  # not even reattached: found anyway

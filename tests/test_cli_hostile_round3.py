@@ -146,3 +146,49 @@ def test_resume_on_an_edited_data_copy_is_refused(tmp_path, capsys):
     copy.write_text(copy.read_text().replace(",5\n", ",0\n"))  # every score flipped
     code, err = _run(capsys, "train", "--resume", run)
     assert code == 2 and "data copy changed" in err and "How to fix" in err, err
+
+
+# ---------------------------------------------------------------------------------------------
+# Budgets checked while reading
+
+
+def test_a_3_gb_sparse_file_under_a_raised_budget_is_refused_from_its_head(tmp_path, capsys):
+    sparse = tmp_path / "zeros.csv"
+    with open(sparse, "wb") as fh:
+        fh.truncate(3 * 10**9)  # no disk used: a hole of zeros
+    code, err = _run(capsys, "pairs", sparse, "-o", tmp_path / "p.jsonl", "--max-input-mb", "5000")
+    assert code == 2 and "not a text table" in err, err
+
+
+def test_a_file_bigger_than_the_memory_left_is_refused_before_reading(tmp_path, capsys, monkeypatch):
+    import psutil
+
+    big = tmp_path / "big.csv"
+    big.write_text("question,answer,score\n" + "Q,a,5\n" * 200_000)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 2_000_000})())
+    code, err = _run(capsys, "pairs", big, "-o", tmp_path / "p.jsonl")
+    assert code == 2 and "needs about" in err and "GB is free" in err, err
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "json"])
+def test_row_and_cell_budgets_are_checked_while_reading(tmp_path, kind):
+    from rm_demo.errors import InputError
+    from rm_demo.feedback import ReadOptions, read_table
+
+    def write(rows):
+        path = tmp_path / f"f.{kind}"
+        if kind == "csv":
+            path.write_text("question,answer,score\n" + "".join(f"{q},{a},{s}\n" for q, a, s in rows))
+        else:
+            records = [json.dumps({"question": q, "answer": a, "score": s}) for q, a, s in rows]
+            path.write_text("\n".join(records) + "\n" if kind == "jsonl" else "[" + ",".join(records) + "]")
+        return path
+
+    many = write([("Q", "a", 5)] * 1001)
+    with pytest.raises(InputError, match="1,001 rows is over this app's limit of 1,000"):
+        read_table(many, ReadOptions(max_rows=1000))
+    assert len(read_table(many, ReadOptions(max_rows=1001)).frame) == 1001
+    long = write([("Q", "a", 5), ("Q", "b" * 5000, 1)])
+    with pytest.raises(InputError, match="the 'answer' cell is 5,000 characters; the limit here is 4,999"):
+        read_table(long, ReadOptions(max_cell_chars=4999))
+    assert len(read_table(long, ReadOptions(max_cell_chars=5000)).frame) == 2

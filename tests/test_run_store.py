@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_checkpoint
 
 from rm_demo.access import owner_key
 from rm_demo.config import TrainConfig
@@ -157,7 +158,7 @@ def test_checkpoint_names_are_parsed_in_one_place(tmp_path):
     run = RunFolder(tmp_path)
     for name in ("checkpoint-6", "checkpoint-12", "checkpoint-x", "other-3"):
         (run.checkpoints_dir / name).mkdir(parents=True)
-    (run.checkpoints_dir / "checkpoint-6" / "trainer_state.json").write_text("{}")
+    write_checkpoint(run.checkpoints_dir / "checkpoint-6")
     assert [step for step, _ in run.checkpoints()] == [12, 6]
     assert run.latest_checkpoint().name == "checkpoint-6"  # 12 has no trainer_state.json: killed while saving
     assert checkpoint_step(Path("checkpoint-40")) == 40 and checkpoint_step(Path("checkpoint-4a")) is None

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import spaces  # imported before any test sets SPACES_ZERO_GPU: off ZeroGPU its GPU returns the function
 import torch
+from conftest import write_checkpoint
 from safetensors.torch import load_file
 from transformers import TrainerControl, TrainerState, TrainingArguments
 from zero_gpu_stand_in import StandInGPU, quota_error
@@ -310,8 +311,7 @@ def test_on_zero_gpu_start_and_resume_drive_slices_from_the_click(seed_csv, runs
     assert shown == ["Training on the borrowed GPU: step 12 of 30."]
     assert RunFolder(session.run_dir).read()["status"] == "paused"
     assert list(drive_slices(session, "pause")) == []  # a paused run is driven again only by Resume
-    (Path(session.run_dir) / "trainer" / "checkpoint-12").mkdir(parents=True)
-    (Path(session.run_dir) / "trainer" / "checkpoint-12" / "trainer_state.json").write_text("{}")
+    write_checkpoint(Path(session.run_dir) / "trainer" / "checkpoint-12")
     session, message = train_tab.resume_run(session)
     assert message == f"Resuming **{Path(session.run_dir).name}** from step 12." and not started
     list(drive_slices(session, "pause"))

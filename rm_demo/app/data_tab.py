@@ -257,6 +257,7 @@ def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
             lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),
             [session, data.upload, *data.settings],
             outputs,
+            api_name="load_file",
         )
     ]
     for button, key in ((data.workshop_btn, "workshop"), (data.seed_btn, "seed")):

@@ -42,20 +42,37 @@ def preview_note(result: PairsResult) -> str:
     )
 
 
+# A cell the browser is sent: longer text is cut here, with a mark (the downloads keep every character).
+PREVIEW_CELL_CHARS = 2_000
+
+
+def cut_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with each text cell at most PREVIEW_CELL_CHARS characters: 500 rows of a public app's
+    100,000-character cells would be 50 MB for the browser."""
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype(str)
+            long = text.str.len() > PREVIEW_CELL_CHARS
+            if long.any():
+                out[column] = text.where(~long, text.str.slice(0, PREVIEW_CELL_CHARS) + " [… cut for the preview]")
+    return out
+
+
 def dropped_table(result: PairsResult) -> pd.DataFrame:
     dropped = result.dropped_rows.head(PREVIEW_ROWS)
     columns = ("row", "record", "status", "question", "answer", "score", "chosen", "rejected", "rater")
     keep = [c for c in columns if c in dropped]
     table = dropped[keep].copy()
     table["status"] = table["status"].astype(str)
-    return table.rename(columns={"status": "reason"}).reset_index(drop=True)
+    return cut_cells(table.rename(columns={"status": "reason"}).reset_index(drop=True))
 
 
 def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
     """The preview's first rows. Headers with spaces, so the narrow score columns wrap between words
     (`chosen_score` broke mid-word); the downloads keep the files' own column names."""
     shown = pd.DataFrame(columns=PAIR_COLUMNS) if not len(pairs) else pairs[PAIR_COLUMNS].head(PREVIEW_ROWS)
-    return shown.reset_index(drop=True).rename(columns=lambda name: name.replace("_", " "))
+    return cut_cells(shown.reset_index(drop=True).rename(columns=lambda name: name.replace("_", " ")))
 
 
 def export_pairs(session: Session, pairs: pd.DataFrame) -> Session:

@@ -13,6 +13,7 @@ from rm_demo import plots
 from rm_demo.access import Viewer, open_run, visible_runs
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
+from rm_demo.app.pairs_tab import cut_cells
 from rm_demo.app.run_view import command_markdown
 from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, limits, max_upload_mb, runs_root
 from rm_demo.errors import InputError
@@ -107,10 +108,13 @@ def score_view(
         )
     model = str(open_run(root, name, viewer) / "model") if name else "default"
     # The Data tab's bounds: bytes after decompression, then rows, all before any model runs.
+    rules = limits()
     read = ReadOptions(
         encoding=encoding or "auto",
-        delimiter=DELIMITERS.get(delimiter or "auto"),
+        delimiter=DELIMITERS.get(delimiter or "auto") if isinstance(delimiter, str) else None,
         max_bytes=int(max_upload_mb() * 1e6),
+        max_rows=rules.max_score_rows,  # counted while reading, before the table is built
+        max_cell_chars=rules.max_cell_chars,
     )
     table = read_answers(path, read)
     if len(table.frame) > limits().max_score_rows:
@@ -129,7 +133,7 @@ def score_view(
         f"from {rewards.min():.3f} to {rewards.max():.3f}. The highest-scored answers first:"
     )
     preview = scored.frame[[scored.question_col, scored.answer_col, "reward"]].sort_values("reward", ascending=False)
-    return message, preview.head(SCORED_PREVIEW_ROWS).round(4), str(out)
+    return message, cut_cells(preview.head(SCORED_PREVIEW_ROWS).round(4)), str(out)
 
 
 def run_command(root: Path, name: str | None, viewer: Viewer) -> str:

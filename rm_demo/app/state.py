@@ -122,8 +122,12 @@ class DataSettings:
         )
 
     def read_options(self) -> ReadOptions:
+        rules = limits()
         return ReadOptions(
             max_bytes=int(max_upload_mb() * 1e6),  # a small .gz must not grow past the upload limit
+            # a public app's budgets, checked while the file is read (a 30 MB cell, 5 million tiny rows)
+            max_rows=rules.max_feedback_rows,
+            max_cell_chars=rules.max_cell_chars,
             encoding=self.encoding,
             delimiter=DELIMITERS.get(self.delimiter),
             question_col=self.question_col,
