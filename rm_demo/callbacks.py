@@ -272,8 +272,9 @@ class ConsoleProgress(TrainerCallback):
         where = f"step {state.global_step}/{state.max_steps}, epoch {state.epoch or 0:.2f}"
         if "eval_accuracy" in logs:
             loss = f", loss {logs['eval_loss']:.4f}" if "eval_loss" in logs else ""
-            # the curves may score a sample; the evaluation after training scores every held-out pair
-            where = "the saved model, every held-out pair" if self.trained else where
+            # the curves may score a sample; TRL's evaluation after training scores every held-out pair, but
+            # averages its batches' accuracies: the saved model's exact figure is printed after it (train.py)
+            where = "TRL's own figure (batch-averaged), every held-out pair" if self.trained else where
             self._say(f"{where}: held-out accuracy {logs['eval_accuracy']:.3f}{loss}")
         elif "loss" in logs:
             accuracy = f", batch accuracy {logs['accuracy']:.3f}" if "accuracy" in logs else ""

@@ -267,6 +267,7 @@ def cmd_evaluate(args) -> int:
         "pairs",
         "note",
         "accuracy",
+        "accuracy_interval",
         "mean_margin",
         "base",
         "baselines",
@@ -347,12 +348,14 @@ def cmd_export(args) -> int:
 
 def cmd_runs(args) -> int:
     from rm_demo.runs import list_runs
+    from rm_demo.text import accuracy_phrase
 
     if not Path(args.root).is_dir():
         raise InputError("no such folder", source=args.root, fix="give the folder that holds the runs (--root runs)")
     for run in list_runs(Path(args.root)):
-        acc = run.final_metrics.get("eval_accuracy")
-        print(f"{run.name:40} {run.status:10} {run.model[-30:]:30} " + (f"acc {acc:.3f}" if acc is not None else ""))
+        acc, held = run.metric("eval_accuracy"), run.held_out_pairs
+        shown = f"held-out acc {accuracy_phrase(acc, held, short=True)}" if acc is not None and held else ""
+        print(f"{run.name:40} {run.status:10} {run.model[-30:]:30} {shown}")
     return 0
 
 

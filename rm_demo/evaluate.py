@@ -14,7 +14,7 @@ from rm_demo.feedback import ReadOptions
 from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, write_json_atomic
 from rm_demo.score import Scorer
-from rm_demo.text import counted
+from rm_demo.text import counted, wilson_interval
 
 CALIBRATION_BINS = 10
 
@@ -40,10 +40,15 @@ def score_pairs(scorer: Scorer, pairs: pd.DataFrame) -> tuple[np.ndarray, np.nda
 
 
 def summarize(chosen: np.ndarray, rejected: np.ndarray) -> dict:
+    """Accuracy (the share of pairs whose chosen answer scores higher; a tie is wrong), with its count and
+    95% Wilson interval, and the mean margin."""
     margin = chosen - rejected
+    correct = int(np.sum(margin > 0))
     return {
         "pairs": int(margin.size),
-        "accuracy": float(np.mean(margin > 0)) if margin.size else None,
+        "correct": correct,
+        "accuracy": correct / margin.size if margin.size else None,
+        "accuracy_interval": list(wilson_interval(correct, int(margin.size))) if margin.size else None,
         "mean_margin": float(np.mean(margin)) if margin.size else None,
     }
 
@@ -88,9 +93,12 @@ def worst_mistakes(pairs: pd.DataFrame, chosen: np.ndarray, rejected: np.ndarray
     ]
 
 
-def evaluate_pairs(model: str, pairs: pd.DataFrame, base_model: str | None = "default") -> dict:
-    """Score `pairs` with `model` (and the untrained base as the reference line)."""
-    scorer = Scorer(model)
+def evaluate_pairs(
+    model: str, pairs: pd.DataFrame, base_model: str | None = "default", device: str | None = None
+) -> dict:
+    """Score `pairs` with `model` (and the untrained base as the reference line), on `device` (None: this
+    process's own choice, `models.scoring_device`)."""
+    scorer = Scorer(model, device=device)
     chosen, rejected = score_pairs(scorer, pairs)
     report = {
         "model": model,
@@ -101,7 +109,9 @@ def evaluate_pairs(model: str, pairs: pd.DataFrame, base_model: str | None = "de
         "rewards": {"chosen": chosen.round(5).tolist(), "rejected": rejected.round(5).tolist()},
     }
     if base_model:
-        base_chosen, base_rejected = score_pairs(Scorer(base_model, max_length=scorer.max_length), pairs)
+        base_chosen, base_rejected = score_pairs(
+            Scorer(base_model, device=device, max_length=scorer.max_length), pairs
+        )
         report["base"] = {"model": base_model, **summarize(base_chosen, base_rejected)}
     if len(pairs) < MIN_HELD_OUT_PAIRS:  # the app says the same and shows no accuracy
         report["note"] = (
@@ -136,15 +146,16 @@ def length_report(scorer: Scorer, pairs: pd.DataFrame, chosen: np.ndarray, rejec
     }
 
 
-def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None) -> dict:
+def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None, device: str | None = None) -> dict:
     """Evaluate a finished run on its held-out questions and write `eval.json`.
 
-    `slice_by`: columns of the feedback file; the report gives accuracy and pairs per value of each."""
+    `slice_by`: columns of the feedback file; the report gives accuracy and pairs per value of each.
+    `device`: where to score (None: this process's own choice; training passes the device it trained on)."""
     run = RunFolder(run_dir)
     pairs = heldout_pairs(run)
     base = run.read().get("config", {}).get("model", "default")
     report = (
-        evaluate_pairs(str(run.model_dir), pairs, base_model=base)
+        evaluate_pairs(str(run.model_dir), pairs, base_model=base, device=device)
         if len(pairs)
         else {"pairs": 0, "note": "the run held out no questions"}
     )

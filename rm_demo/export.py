@@ -65,7 +65,7 @@ def metric_lines(accuracy, base_accuracy, margin, held_out) -> list[str]:
     """The card's metrics, under the app's small-sample rule: below MIN_HELD_OUT_PAIRS held-out pairs an
     accuracy says more about chance than about the model, so the card gives the count, not the number."""
     from rm_demo.runs import MIN_HELD_OUT_PAIRS
-    from rm_demo.text import counted
+    from rm_demo.text import accuracy_phrase, counted
 
     if accuracy is None or not held_out:
         return ["- pairwise accuracy: n/a (no held-out questions)"]
@@ -75,8 +75,8 @@ def metric_lines(accuracy, base_accuracy, margin, held_out) -> list[str]:
             f"accuracy to mean anything (at least {MIN_HELD_OUT_PAIRS} needed). Evaluate on more data before use."
         ]
     return [
-        f"- pairwise accuracy: {accuracy:.3f} on {held_out} held-out pairs",
-        f"- untrained base accuracy: {base_accuracy:.3f}" if base_accuracy is not None else "",
+        f"- pairwise accuracy: {accuracy_phrase(accuracy, held_out)}, every held-out pair, the saved model",
+        f"- untrained base accuracy: {accuracy_phrase(base_accuracy, held_out)}" if base_accuracy is not None else "",
         f"- mean reward margin: {margin:.3f}" if margin is not None else "",
     ]
 

@@ -52,6 +52,19 @@ class DeviceChoice:
     name: str  # what to show a person, e.g. "NVIDIA H100 80GB HBM3 (bf16)"
 
 
+def scoring_device() -> str:
+    """Where this process scores when nobody says: "auto", except in a ZeroGPU Space's app process.
+
+    There `spaces` makes torch.cuda.is_available() say True in every thread but takes CUDA calls only on
+    the thread that imported it (and a GPU only inside a `spaces.GPU` call): a gradio worker thread that
+    followed "auto" failed ("Torch not compiled with CUDA enabled" on a CPU build, "Low-level CUDA init
+    reached" on a CUDA one). The app's scoring runs on the CPU there, decided once here, never asked of
+    torch; training asks for its device inside its GPU call (TrainConfig.device)."""
+    from rm_demo.settings import current
+
+    return "cpu" if current().zero_gpu else "auto"
+
+
 def choose_device(device: str = "auto", precision: str = "auto") -> DeviceChoice:
     """CUDA with bf16 where supported (fp16 otherwise), Apple MPS, else the CPU.
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from rm_demo.text import not_text_at
+from rm_demo.text import accuracy_phrase, not_text_at
 
 # "paused": a sliced run whose slices stopped coming (the page that drove them closed, or its GPU
 # quota ran out); it resumes from the checkpoint its last slice left.
@@ -627,7 +627,6 @@ def model_choices(root: Path, viewer=None) -> list[tuple[str, str]]:
             continue
         if run.status in ("completed", "cancelled") and run.has_model:
             acc = run.judged_accuracy(MIN_HELD_OUT_PAIRS)
-            choices.append(
-                (run.name + (f" · held-out acc {acc:.0%}" if acc is not None else ""), str(run.path / "model"))
-            )
+            shown = f" · held-out acc {accuracy_phrase(acc, run.held_out_pairs, True)}" if acc is not None else ""
+            choices.append((run.name + shown, str(run.path / "model")))
     return choices

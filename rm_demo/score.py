@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model
+from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model, scoring_device
 
 DEFAULT_MAX_LENGTH = 256
 
@@ -30,16 +30,17 @@ class Scorer:
     def __init__(
         self,
         model: str = "default",
-        device: str = "auto",
+        device: str | None = None,
         max_length: int | None = None,
         batch_size: int = 64,
         precision: str = "fp32",
     ):
         """`precision`: fp32 (exact: evaluation, export checks, the app) or auto/bf16/fp16, for batch
-        scoring where a reward within bf16 rounding is enough and the speed matters."""
+        scoring where a reward within bf16 rounding is enough and the speed matters. `device`: None is
+        this process's own choice (`models.scoring_device`: the CPU in a ZeroGPU Space's app)."""
         path = resolve_model(model)
         self.model_path = path
-        self.choice = choose_device(device, precision)
+        self.choice = choose_device(device or scoring_device(), precision)
         self.model, self.tokenizer = load_reward_model(path)
         self.model.eval().to(self.choice.device)
         self.max_length = max_length or _run_max_length(path)

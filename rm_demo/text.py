@@ -45,3 +45,23 @@ def check_is_text(text, what: str) -> None:
 # A lone surrogate as a JSON escape: a high one not followed by a low one, or a low one not after a high one.
 _HIGH, _LOW = r"\\u[dD][89abAB][0-9a-fA-F]{2}", r"\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 LONE_SURROGATE_ESCAPE = re.compile(rf"{_HIGH}(?!{_LOW})|(?<!{_HIGH}){_LOW}")
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion `correct`/`n`: honest at small n and near 0 or 1,
+    where the plain p ± 1.96·sqrt(p(1-p)/n) runs past the ends."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_phrase(accuracy: float, n: int, short: bool = False) -> str:
+    """An accuracy as every screen and the console give it: the exact figure, its n and 95% interval.
+    short: "69.2% (53-82%, n=39)", else "69.2% of 39 pairs (95% interval 53.9-81.3%)"."""
+    low, high = wilson_interval(round(accuracy * n), n)
+    if short:
+        return f"{accuracy:.1%} ({100 * low:.0f}-{100 * high:.0f}%, n={n})"
+    return f"{accuracy:.1%} of {counted(n, 'pair')} (95% interval {100 * low:.1f}-{100 * high:.1f}%)"

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -41,6 +42,7 @@ from rm_demo.models import (
 from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import RunFolder, checkpoint_step, process_start
 from rm_demo.tables import atomic_path
+from rm_demo.text import accuracy_phrase, wilson_interval
 
 log = logging.getLogger(__name__)
 
@@ -513,7 +515,7 @@ def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False
             save_model(trainer, str(run.model_dir), is_main)
             if is_main:
                 if final and not cancelled:
-                    final = _exact_final_metrics(run, final)
+                    final = _exact_final_metrics(run, final, trainer.args.device.type)
                 return _finish_record(run, trainer, info, final, cancelled)
             return {}
     except InputError as exc:
@@ -557,7 +559,7 @@ def _train_seconds(run: RunFolder) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
-def _exact_final_metrics(run: RunFolder, final: dict) -> dict:
+def _exact_final_metrics(run: RunFolder, final: dict, device: str | None = None) -> dict:
     """The saved model's held-out accuracy as `rm_demo evaluate` and the Evaluate tab compute it.
 
     TRL's evaluation averages each batch's accuracy (a short last batch weighs as much as a full
@@ -568,7 +570,8 @@ def _exact_final_metrics(run: RunFolder, final: dict) -> dict:
     from rm_demo.evaluate import evaluate_run
 
     try:
-        report = evaluate_run(run.path)  # also writes eval.json: the Evaluate tab opens at once
+        # On the device it trained on (a ZeroGPU slice's GPU; the app's own scoring is the CPU there).
+        report = evaluate_run(run.path, device=device)  # also writes eval.json: the Evaluate tab opens at once
     except Exception as exc:  # the run has trained and saved; its record says why this figure is TRL's
         log.warning("could not evaluate the saved model of %s: %s", run.name, exc)
         return final
@@ -583,10 +586,15 @@ def _exact_final_metrics(run: RunFolder, final: dict) -> dict:
     ]
     with atomic_path(run.metrics_path) as tmp:
         tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics), encoding="utf-8")
+    accuracy, pairs = report["accuracy"], report["pairs"]
+    low, high = wilson_interval(round(accuracy * pairs), pairs)
+    exact = accuracy_phrase(accuracy, pairs)
+    print(f"the saved model, every held-out pair: held-out accuracy {exact}", file=sys.stderr, flush=True)
     return {
         **final,
         "trainer_eval_accuracy": final.get("eval_accuracy"),
         "eval_accuracy": report["accuracy"],
+        "eval_accuracy_interval": [low, high],  # 95%, Wilson
         "eval_margin": report["mean_margin"],
     }
 

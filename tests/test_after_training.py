@@ -6,7 +6,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.stats import spearmanr
 from transformers import AutoModelForSequenceClassification
 
 from rm_demo.access import Viewer
@@ -15,6 +17,7 @@ from rm_demo.errors import InputError
 from rm_demo.evaluate import evaluate_run
 from rm_demo.export import export_run, push_to_hub
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, list_runs
+from rm_demo.text import wilson_interval as wilson
 from rm_demo.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
@@ -61,7 +64,11 @@ def test_the_record_the_curves_and_evaluate_give_one_held_out_accuracy(run_dir):
 def test_evaluation_report(run_dir):
     report = evaluate_run(run_dir)
     saved = json.loads((run_dir / "eval.json").read_text())
-    assert saved["accuracy"] == report["accuracy"] and 0 <= report["accuracy"] <= 1
+    chosen, rejected = np.array(report["rewards"]["chosen"]), np.array(report["rewards"]["rejected"])
+    assert saved["accuracy"] == report["accuracy"] == report["correct"] / report["pairs"]
+    assert report["correct"] == int(np.sum(chosen > rejected))  # the rewards it reports give its figure
+    low, high = report["accuracy_interval"]
+    assert low < report["accuracy"] < high and (low, high) == pytest.approx(wilson(report["correct"], report["pairs"]))
     assert report["pairs"] == json.loads((run_dir / "run.json").read_text())["data"]["eval_pairs"]
     assert report["base"]["model"] == "default" and report["base"]["pairs"] == report["pairs"]
     assert sum(b["count"] for b in report["calibration"]) == 2 * report["pairs"]
@@ -147,7 +154,8 @@ def test_history_and_the_runs_tab(run_dir):
     assert row["held out"] == info["eval_pairs"]
     # a percentage only from enough held-out pairs (the workshop sample holds out a handful)
     assert row["held-out acc"] == "too few" if info["eval_pairs"] < 10 else row["held-out acc"].endswith("%")
-    assert row["minutes"] >= 0
+    runtime = json.loads((run_dir / "run.json").read_text())["final_metrics"]["train_runtime_s"]
+    assert row["minutes"] == round(runtime / 60, 1)
     assert run_menu["value"] == eval_menu["value"] == "workshop"  # preselected: the newest run with a model
     view = eval_tab.evaluate_view(root, "workshop", ME, slice_by="rater", min_pairs=1)
     assert "held-out accuracy" in view.summary and "the longer answer wins" in view.summary
@@ -228,16 +236,20 @@ def test_export_reload_check_catches_a_broken_head(run_dir, tmp_path):
 def test_evaluation_reports_length_baselines_and_slices(run_dir):
     report = evaluate_run(run_dir, slice_by=["question", "rater"])
     b = report["baselines"]
-    assert 0 <= b["longer_answer"]["accuracy"] <= 1 and 0 <= b["shorter_answer"]["accuracy"] <= 1
-    assert b["longer_answer"]["accuracy"] + b["shorter_answer"]["accuracy"] <= 1  # ties count as wrong for both
-    assert report["length_correlation"] is None or -1 <= report["length_correlation"] <= 1
+    lengths_c, lengths_r = np.array(report["lengths"]["chosen"]), np.array(report["lengths"]["rejected"])
+    assert b["longer_answer"]["accuracy"] == pytest.approx(np.mean(lengths_c > lengths_r))  # ties are wrong
+    assert b["shorter_answer"]["accuracy"] == pytest.approx(np.mean(lengths_c < lengths_r))
+    rewards = np.concatenate([report["rewards"]["chosen"], report["rewards"]["rejected"]])
+    rho = spearmanr(np.concatenate([lengths_c, lengths_r]), rewards).statistic
+    assert report["length_correlation"] == pytest.approx(rho, abs=1e-3)
     slices = report["slices"]["question"]
     assert (
         sum(v["pairs"] for v in slices.values()) == report["pairs"] and report["slices_by"]["question"] == "question"
     )
     assert report["slices_by"]["rater"] == "chosen answer"  # raters differ within a question
     assert sum(v["pairs"] for v in report["slices"]["rater"].values()) == report["pairs"]
-    assert report["reward_stats"]["std"] >= 0
+    assert report["reward_stats"]["std"] == pytest.approx(np.std(rewards), abs=1e-4)
+    assert report["reward_stats"]["min"] == pytest.approx(rewards.min(), abs=1e-4)
 
 
 def test_the_model_card_says_how_to_serve_and_read_it(run_dir):

@@ -140,7 +140,7 @@ def test_few_held_out_pairs_get_no_percentage_headline():
 
 def test_enough_held_out_pairs_get_the_headline():
     text = run_view.run_status_markdown(_status(eval_accuracy=0.67, eval_pairs=300, steps=375, averaged_epochs=2))
-    assert "Held-out accuracy **67.0%**" in text and "last 2 epoch ends" in text
+    assert "Held-out accuracy **67.0% of 300 pairs (95% interval 61.5-72.1%)**" in text and "last 2 epoch ends" in text
     text = run_view.run_status_markdown(_status(eval_accuracy=0.67, eval_pairs=300, steps=375, averaged_epochs=1))
     assert "epoch ends" not in text
 
@@ -191,9 +191,11 @@ def test_menus_show_no_accuracy_from_a_handful_of_held_out_pairs(runs):
     _finished_run(runs, "big", eval_pairs=40)
     _finished_run(runs, "tiny", eval_pairs=2)
     labels = {path.split("/")[-2]: label for label, path in model_choices(runs) if path != "default"}
-    assert labels == {"big": "big · held-out acc 70%", "tiny": "tiny"}
+    assert labels == {"big": "big · held-out acc 70.0% (55-82%, n=40)", "tiny": "tiny"}
     table = runs_tab.runs_table(runs, Viewer()).set_index("run")
-    assert table.loc["big", "held-out acc"] == "70.0%" and table.loc["tiny", "held-out acc"] == "too few"
+    assert (
+        table.loc["big", "held-out acc"] == "70.0% (55-82%, n=40)" and table.loc["tiny", "held-out acc"] == "too few"
+    )
 
 
 def test_resume_goes_on_from_the_last_checkpoint(runs, monkeypatch):

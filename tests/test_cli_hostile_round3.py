@@ -192,3 +192,87 @@ def test_row_and_cell_budgets_are_checked_while_reading(tmp_path, kind):
     with pytest.raises(InputError, match="the 'answer' cell is 5,000 characters; the limit here is 4,999"):
         read_table(long, ReadOptions(max_cell_chars=4999))
     assert len(read_table(long, ReadOptions(max_cell_chars=5000)).frame) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Every file the CLI reads has the data file's rules; junk is exit 2
+
+
+LAUGHS = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+    f"{n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefg", "bcdefgh")
+)
+
+
+@pytest.mark.parametrize(
+    "what, make, message",
+    [
+        ("/dev/zero", lambda t: "/dev/zero", "is a device"),
+        ("a FIFO", lambda t: (os.mkfifo(t / "fifo.yaml"), t / "fifo.yaml")[1], "is a pipe"),
+        ("a billion laughs in epochs", lambda t: _text(t / "l.yaml", LAUGHS + "epochs: [*h,*h]\n"), "anchor or alias"),
+        ("a billion laughs in model", lambda t: _text(t / "m.yaml", LAUGHS + "model: *h\n"), "anchor or alias"),
+        ("2 MB of settings", lambda t: _text(t / "big.yaml", "# x\n" * 500_000), "not a settings file"),
+        ("JSON nested 100,000 deep", lambda t: _text(t / "deep.json", "[" * 100_000 + "]" * 100_000), "nested"),
+        ("a list for epochs", lambda t: _text(t / "e.yaml", "epochs: [" + "1," * 100_000 + "1]\n"), "..."),
+    ],
+)
+def test_a_config_file_is_read_by_the_data_files_rules(tmp_path, capsys, what, make, message):
+    started = __import__("time").monotonic()
+    code, err = _run(capsys, "train", "--config", make(tmp_path))
+    assert code == 2 and message in err and "How to fix" in err, (what, err)
+    assert len(err) < 1000 and __import__("time").monotonic() - started < 10, what
+
+
+def _text(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_junk_arguments_and_files_are_exit_2(tmp_path, capsys):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "lone.jsonl").write_text('{"question": "Q", "answer": "a\\udc00", "score": 5}\n')
+    for argv, message in (
+        (["pairs", tmp_path / "deep.json", "-o", tmp_path / "p.jsonl"], "nested too deeply"),
+        (["pairs", tmp_path / "lone.jsonl", "-o", tmp_path / "p.jsonl"], "line 1 holds \\udc00"),
+        (["score", "--input", tmp_path / "lone.jsonl", "-o", tmp_path / "s.csv"], "half of a UTF-16 pair"),
+    ):
+        code, err = _run(capsys, *argv)
+        assert code == 2 and message in err, (argv, err)
+
+
+def test_a_byte_that_is_not_utf8_in_an_argument_is_exit_2(tmp_path):
+    """As a shell passes it: the byte arrives as a lone surrogate (Python's surrogateescape)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable.encode(),
+            b"-m",
+            b"rm_demo",
+            b"compare",
+            b"--question",
+            b"Q",
+            b"--answer-a",
+            b"a\xffb",
+            b"--answer-b",
+            b"b",
+        ],
+        capture_output=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and b"half of a UTF-16 pair" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_delete_renames_the_run_away_and_a_late_resume_finds_it_gone(tmp_path):
+    from rm_demo.errors import InputError
+    from rm_demo.jobs import requeue
+    from rm_demo.runs import RunFolder, delete_run
+
+    run = RunFolder(tmp_path / "runs" / "r")
+    run.update(status="cancelled")
+    (run.path / "data.csv").write_text("x")
+    delete_run(tmp_path / "runs", "r")
+    assert list((tmp_path / "runs").iterdir()) == []  # neither the run nor its renamed copy is left
+    with pytest.raises(InputError, match="was deleted"):
+        requeue(run)
+    assert not run.path.exists()

@@ -263,3 +263,63 @@ def test_the_summary_counts_in_words_that_agree_with_the_number(write_file):
     assert "1 question -> 1 pair (best-worst)" in one.report.summary_lines()[2]
     two = pairs_from_file(write_file("two.csv", "question,answer,score\nq,good,5\nq,bad,1\nr,fine,4\nr,poor,2\n"))
     assert "2 questions -> 2 pairs (best-worst)" in two.report.summary_lines()[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# The article's rule as a property: rm_demo's best-worst pairs are the article's script's pairs
+
+
+def article_pairs(path, chosen_min: float = 4.0, rejected_max: float = 4.0) -> set:
+    """A plain transcription of the article's script (bench/seed_pairs_script.py) with its thresholds as
+    parameters: zip answers with scores, group by question, sort each group by score (stably), the last is
+    chosen, the first rejected; keep chosen >= chosen_min and rejected < rejected_max. Rows with a missing
+    value are dropped first, as the article's dropna means them to be (its own dropna comes after the
+    grouping, where a NaN score leaves the sort undefined)."""
+    from operator import itemgetter
+
+    df = pd.read_csv(path).dropna(subset=["question", "answer", "feedback"])
+    df["tup"] = list(zip(df["answer"], df["feedback"]))
+    out = set()
+    for question, tups in df.groupby("question")["tup"].apply(list).items():
+        ranked = sorted(tups, key=itemgetter(1))
+        (chosen, chosen_score), (rejected, rejected_score) = ranked[-1], ranked[0]
+        if chosen_score >= chosen_min and rejected_score < rejected_max:
+            # Thresholds that overlap (chosen_min < rejected_max) let the script pair an answer with itself,
+            # or two equally scored ones: no preference, and rm_demo's documented difference (single_answer, tie).
+            if chosen_score > rejected_score:
+                out.add((question, chosen, rejected, float(chosen_score), float(rejected_score)))
+    return out
+
+
+# Scores at and around the thresholds, ties, whole and decimal numbers, and missing ones.
+ARTICLE_SCORES = ["1", "2", "3", "3.5", "3.99", "4", "4.0", "4.01", "5", ""]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["Q one?", "Q two", "Q three", "Q four", ""]), st.sampled_from(ARTICLE_SCORES)),
+        min_size=1,
+        max_size=25,
+    ),
+    empty_answers=st.sets(st.integers(0, 24), max_size=3),
+    thresholds=st.sampled_from([(None, None), (4.0, 4.0), (3.0, 4.0), (4.5, 3.5), (3.99, 4.01), (5.0, 1.0)]),
+)
+def test_best_worst_is_the_articles_rule(tmp_path_factory, rows, empty_answers, thresholds):
+    """Ties (the last of the best, the first of the worst), equal scores, one answer per question,
+    missing questions, answers and scores, and thresholds at the edges: the same pairs as the article's
+    script. (Whitespace variants of one question are left out on purpose: rm_demo joins them.)"""
+    path = tmp_path_factory.mktemp("article") / "feedback.csv"
+    answers = ["" if i in empty_answers else f"answer {i}" for i in range(len(rows))]  # each text its own
+    frame = pd.DataFrame({"question": [q for q, _ in rows], "answer": answers, "feedback": [s for _, s in rows]})
+    frame.to_csv(path, index=False)
+    chosen_min, rejected_max = thresholds
+    result = pairs_from_file(path, pair_options=PairOptions(chosen_min=chosen_min, rejected_max=rejected_max))
+    got = {
+        (p.prompt, p.chosen, p.rejected, float(p.chosen_score), float(p.rejected_score))
+        for p in result.pairs.itertuples()
+    }
+    assert got == article_pairs(
+        path, 4.0 if chosen_min is None else chosen_min, 4.0 if rejected_max is None else rejected_max
+    )
+    assert len(got) == len(result.pairs)  # one pair a question, none twice

@@ -13,6 +13,7 @@ from transformers import AutoModelForSequenceClassification
 
 from rm_demo.errors import InputError
 from rm_demo.models import PairEncoder, load_reward_model, reset_untrained_pooler, resolve_model
+from rm_demo.text import accuracy_phrase
 from rm_demo.train import TrainConfig, split_by_question, train
 
 
@@ -59,7 +60,13 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
-    assert summary["status"] == "completed" and 0 <= summary["eval_accuracy"] <= 1 and summary["train_runtime_s"] > 0
+    assert summary["status"] == "completed" and summary["train_runtime_s"] > 0
+    # one figure: the JSON, the record, eval.json and the console's last word on the saved model agree
+    saved = json.loads((run / "eval.json").read_text())
+    assert summary["eval_accuracy"] == saved["accuracy"] == saved["correct"] / saved["pairs"]
+    exact = accuracy_phrase(saved["accuracy"], saved["pairs"])
+    assert f"the saved model, every held-out pair: held-out accuracy {exact}" in proc.stderr
+    assert "TRL's own figure (batch-averaged)" in proc.stderr
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["data"]["train_pairs"] + info["data"]["eval_pairs"] == 3
     assert info["data"]["report"]["rows_read"] == 6 and info["versions"]["trl"]

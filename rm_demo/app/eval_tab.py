@@ -17,7 +17,7 @@ from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
-from rm_demo.text import counted
+from rm_demo.text import accuracy_phrase, counted
 
 MISTAKE_FIELDS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 # Shown with spaces, so a narrow header wraps between words ("reward_rejected" broke mid-word).
@@ -96,7 +96,7 @@ def evaluate_view(
 def summary_markdown(name: str, report: dict) -> str:
     base = report.get("base", {})
     lines = [
-        f"**{name}**: held-out accuracy **{report['accuracy']:.1%}** on {report['pairs']} pairs "
+        f"**{name}**: held-out accuracy **{accuracy_phrase(report['accuracy'], report['pairs'])}** "
         f"(untrained base: {base.get('accuracy', float('nan')):.1%}); mean reward margin "
         f"{report['mean_margin']:.3f}."
     ]

@@ -9,7 +9,7 @@ import html
 
 from rm_demo.jobs import JobStatus
 from rm_demo.runs import MIN_HELD_OUT_PAIRS
-from rm_demo.text import counted
+from rm_demo.text import accuracy_phrase, counted
 
 
 def progress_html(status: JobStatus) -> str:
@@ -78,7 +78,7 @@ def _outcome(status: JobStatus) -> str:
     )
     if accuracy is not None and held_out is not None and held_out >= MIN_HELD_OUT_PAIRS:
         return (
-            f"Held-out accuracy **{accuracy:.1%}** on {held_out} pairs, mean reward margin "
+            f"Held-out accuracy **{accuracy_phrase(accuracy, held_out)}**, mean reward margin "
             f"{fm.get('eval_margin') or 0:.3f}, after {steps}{avg}."
         )
     train_acc = train_accuracy(status.metrics)

@@ -21,6 +21,7 @@ from rm_demo.feedback import ReadOptions
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, RunRecord, delete_run
 from rm_demo.score import forget_scorer, get_scorer, read_answers, score_answers
 from rm_demo.tables import write_table
+from rm_demo.text import accuracy_phrase
 
 RUN_COLUMNS = ["run", "status", "model", "data", "date", "held-out acc", "pairs", "held out", "minutes", "note"]
 SCORED_PREVIEW_ROWS = 20
@@ -38,7 +39,9 @@ def runs_table(root: Path, viewer: Viewer) -> pd.DataFrame:
                 "model": Path(run.model).name if run.model else "",
                 "data": run.source_name,
                 "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)) if run.created_at else "",
-                "held-out acc": f"{judged:.1%}" if judged is not None else ("too few" if acc is not None else ""),
+                "held-out acc": accuracy_phrase(judged, run.held_out_pairs, short=True)
+                if judged is not None
+                else ("too few" if acc is not None else ""),
                 "pairs": run.pairs_total,
                 "held out": run.data.get("eval_pairs"),
                 "minutes": round(runtime / 60, 1) if runtime is not None else None,
