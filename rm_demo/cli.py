@@ -268,6 +268,7 @@ def cmd_evaluate(args) -> int:
         "note",
         "accuracy",
         "accuracy_interval",
+        "raters",
         "mean_margin",
         "base",
         "baselines",

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rm_demo.errors import InputError
-from rm_demo.feedback import ReadOptions
+from rm_demo.feedback import FeedbackTable, ReadOptions, read_feedback
 from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, write_json_atomic
 from rm_demo.score import Scorer
@@ -146,6 +146,44 @@ def length_report(scorer: Scorer, pairs: pd.DataFrame, chosen: np.ndarray, rejec
     }
 
 
+def raters_on_pairs(table: FeedbackTable, pairs: pd.DataFrame) -> dict | None:
+    """The raters' own agreement on these pairs: a ceiling for any model's accuracy on them.
+
+    Where one rater scored both answers of a pair, their judgment agrees with the pair when they scored
+    its chosen answer higher (a tie does not agree). None when the file names no raters, or no rater
+    scored both answers of any pair."""
+    from rm_demo.pairs import parse_scores
+
+    frame = table.frame
+    if "rater" not in frame or "score" not in frame or not len(pairs):
+        return None
+    rated = pd.DataFrame(
+        {
+            "question": frame["question"],
+            "answer": frame["answer"],
+            "rater": frame["rater"],
+            "score": parse_scores(frame["score"])[0],
+        }
+    ).dropna(subset=["score"])
+    rated = rated[rated["rater"].astype(str).str.strip() != ""]
+    indexed = pairs[["prompt", "chosen", "rejected"]].reset_index(drop=True).rename_axis("pair").reset_index()
+
+    def side(answer: str) -> pd.DataFrame:
+        joined = indexed.merge(rated, left_on=["prompt", answer], right_on=["question", "answer"])
+        return joined[["pair", "rater", "score"]]
+
+    both = side("chosen").merge(side("rejected"), on=["pair", "rater"], suffixes=("_chosen", "_rejected"))
+    if both.empty:
+        return None
+    agree = both["score_chosen"] > both["score_rejected"]
+    return {
+        "judgments": int(len(both)),
+        "pairs": int(both["pair"].nunique()),
+        "of_pairs": int(len(pairs)),
+        "agreeing": float(agree.mean()),
+    }
+
+
 def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None, device: str | None = None) -> dict:
     """Evaluate a finished run on its held-out questions and write `eval.json`.
 
@@ -160,6 +198,13 @@ def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None, device:
         else {"pairs": 0, "note": "the run held out no questions"}
     )
     report["run"] = run.name
+    if len(pairs):
+        config = run.config()
+        try:
+            table = read_feedback(config.input, ReadOptions.from_dict(config.read_options))
+            report["raters"] = raters_on_pairs(table, pairs)
+        except (OSError, ValueError):  # a pairs file, or the data gone: no raters to ask
+            report["raters"] = None
     write_json_atomic(run.path / "eval.json", report)
     return add_slices(run.path, report, slice_by or [], pairs)
 

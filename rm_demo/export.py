@@ -36,7 +36,7 @@ def model_card(run: RunFolder) -> str:
         "",
         "## Metrics (held-out questions)",
         "",
-        *metric_lines(acc, base, final.get("eval_margin"), held_out),
+        *metric_lines(acc, base, final.get("eval_margin"), held_out, evaluation.get("raters")),
         "",
         "## Data",
         "",
@@ -61,11 +61,11 @@ def model_card(run: RunFolder) -> str:
     return "\n".join(line for line in lines if line is not None) + "\n"
 
 
-def metric_lines(accuracy, base_accuracy, margin, held_out) -> list[str]:
+def metric_lines(accuracy, base_accuracy, margin, held_out, raters: dict | None = None) -> list[str]:
     """The card's metrics, under the app's small-sample rule: below MIN_HELD_OUT_PAIRS held-out pairs an
     accuracy says more about chance than about the model, so the card gives the count, not the number."""
     from rm_demo.runs import MIN_HELD_OUT_PAIRS
-    from rm_demo.text import accuracy_phrase, counted
+    from rm_demo.text import accuracy_phrase, ceiling_phrase, counted
 
     if accuracy is None or not held_out:
         return ["- pairwise accuracy: n/a (no held-out questions)"]
@@ -78,6 +78,7 @@ def metric_lines(accuracy, base_accuracy, margin, held_out) -> list[str]:
         f"- pairwise accuracy: {accuracy_phrase(accuracy, held_out)}, every held-out pair, the saved model",
         f"- untrained base accuracy: {accuracy_phrase(base_accuracy, held_out)}" if base_accuracy is not None else "",
         f"- mean reward margin: {margin:.3f}" if margin is not None else "",
+        f"- the raters' ceiling: {ceiling_phrase(raters)}" if raters else "",
     ]
 
 

@@ -65,3 +65,14 @@ def accuracy_phrase(accuracy: float, n: int, short: bool = False) -> str:
     if short:
         return f"{accuracy:.1%} ({100 * low:.0f}-{100 * high:.0f}%, n={n})"
     return f"{accuracy:.1%} of {counted(n, 'pair')} (95% interval {100 * low:.1f}-{100 * high:.1f}%)"
+
+
+def ceiling_phrase(raters: dict | None) -> str:
+    """The raters' ceiling in words, said beside a model's accuracy."""
+    if not raters:
+        return ""
+    return (
+        f"Raters agree with the pairs' preference in {raters['agreeing']:.0%} of their "
+        f"{counted(raters['judgments'], 'judgment')} on {raters['pairs']} of these {raters['of_pairs']} pairs: "
+        "about as high as a model can be expected to score on them."
+    )

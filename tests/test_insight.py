@@ -179,3 +179,28 @@ def test_explained_words_are_green_when_they_raise_the_reward_and_red_when_they_
     good, bad = re.findall(r"rgba\((\d+), (\d+), (\d+), ([\d.]+)\)", html)
     assert tuple(map(int, good[:3])) == RAISES and tuple(map(int, bad[:3])) == LOWERS
     assert float(bad[3]) > float(good[3])  # the stronger effect, the stronger colour
+
+
+def test_the_raters_own_agreement_on_held_out_pairs_is_the_ceiling(write_file):
+    """Three raters scored both answers of two questions; one of them disagrees once: 5 of 6 judgments
+    agree with the pairs' preference (the aggregate's). A tie does not agree."""
+    from rm_demo.app.eval_tab import summary_markdown
+    from rm_demo.evaluate import raters_on_pairs
+    from rm_demo.feedback import read_feedback
+    from rm_demo.pairs import pairs_from_file
+
+    rows = ["question,answer,score,rater"]
+    for rater, (a1, b1, a2, b2) in {"ana": (5, 1, 5, 2), "ben": (5, 2, 5, 1), "chen": (4, 5, 4, 1)}.items():
+        rows += [f"Q1,good one,{a1},{rater}", f"Q1,bad one,{b1},{rater}", f"Q2,good two,{a2},{rater}"]
+        rows += [f"Q2,bad two,{b2},{rater}"]
+    path = write_file("raters.csv", "\n".join(rows) + "\n")
+    pairs = pairs_from_file(path).pairs
+    assert len(pairs) == 2
+    raters = raters_on_pairs(read_feedback(path), pairs)
+    assert raters == {"judgments": 6, "pairs": 2, "of_pairs": 2, "agreeing": pytest.approx(5 / 6)}
+    report = {"accuracy": 0.5, "pairs": 2, "mean_margin": 0.1, "base": {"accuracy": 0.5}, "raters": raters}
+    assert "Raters agree with the pairs' preference in 83% of their 6 judgments on 2 of these 2 pairs" in (
+        summary_markdown("r", report)
+    )
+    tie = write_file("tie.csv", "\n".join(rows).replace("Q1,bad one,5,chen", "Q1,bad one,4,chen") + "\n")
+    assert raters_on_pairs(read_feedback(tie), pairs_from_file(tie).pairs)["agreeing"] == pytest.approx(5 / 6)

@@ -17,7 +17,7 @@ from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
-from rm_demo.text import accuracy_phrase, counted
+from rm_demo.text import accuracy_phrase, ceiling_phrase, counted
 
 MISTAKE_FIELDS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 # Shown with spaces, so a narrow header wraps between words ("reward_rejected" broke mid-word).
@@ -100,6 +100,8 @@ def summary_markdown(name: str, report: dict) -> str:
         f"(untrained base: {base.get('accuracy', float('nan')):.1%}); mean reward margin "
         f"{report['mean_margin']:.3f}."
     ]
+    if report.get("raters"):
+        lines.append(ceiling_phrase(report["raters"]))
     b = report.get("baselines") or {}
     if b:
         rho = report.get("length_correlation")
