@@ -149,7 +149,8 @@ def test_the_evaluation_summary_puts_baselines_beside_accuracy():
         "length_warning": "The model prefers the longer answer in 90% ...",
     }
     text = summary_markdown("r", report)
-    assert "**70.0%**" in text and "*the longer answer wins* **80.0%**" in text and "**+0.60**" in text
+    assert "**70.0% of 40 pairs (95% interval 54.6-81.9%)**" in text
+    assert "*the longer answer wins* **80.0%**" in text and "**+0.60**" in text
     assert "⚠️ The model prefers the longer answer" in text
     assert "⚠️" not in summary_markdown("r", {**report, "length_warning": None})
 
