@@ -230,6 +230,10 @@ def cmd_score(args) -> int:
 
 def cmd_compare(args) -> int:
     from rm_demo.score import Scorer
+    from rm_demo.text import check_is_text
+
+    for what, text in (("question", args.question), ("answer A", args.answer_a), ("answer B", args.answer_b)):
+        check_is_text(text, what)  # before the model loads: a byte that is not UTF-8 is said at once
 
     result = Scorer(args.model).compare(args.question, args.answer_a, args.answer_b)
     print(json.dumps({k: result[k] for k in ("reward_a", "reward_b", "p_a_preferred")}))
