@@ -18,6 +18,7 @@ its job queue (`rm_demo.jobs`) and none of this runs.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rm_demo.runs import RunFolder, checkpoint_step, process_start
+
+log = logging.getLogger(__name__)
 
 # Model, data and checkpoint, per slice, on top of its training seconds (the duration asked for).
 # A whole `rm_demo train` of HH on an H200 took 29 s, 14.3 s of it training (BENCHMARKS section 8);
@@ -196,7 +199,9 @@ def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool
             plan = plan_slice(run, cap_s)
             stream = gpu_function()(str(run.path), plan.seconds, resume, me)
             try:
-                yield from stream
+                # Not `yield from`: that would close spaces' generator inline when this one is closed.
+                for payload in stream:  # noqa: UP028
+                    yield payload
             except Exception as exc:
                 stream, left = None, quota_left_s(exc) if is_quota_error(exc) else None
                 if left is not None and left - STARTUP_S >= 5 and plan.duration > left:
@@ -209,8 +214,20 @@ def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool
                 return
     finally:
         if stream is not None:  # closed mid-slice: spaces tells the worker, which pauses the slice
-            stream.close()
-        _pause_when_undriven(run, me)
+            # spaces' close waits for the worker to finish its step and save a checkpoint, and gradio closes
+            # a generator on its event loop when a page goes away: waited there, every visitor's request
+            # would wait too. The close and the pause after it go to a thread; this returns at once.
+            threading.Thread(target=_close_then_pause, args=(stream, run, me), daemon=True).start()
+        else:
+            _pause_when_undriven(run, me)
+
+
+def _close_then_pause(stream, run: RunFolder, me: tuple) -> None:
+    try:
+        stream.close()
+    except Exception as exc:  # the worker failed while pausing: the run's record says so
+        log.warning("closing the GPU slice of %s: %s", run.name, exc)
+    _pause_when_undriven(run, me)
 
 
 def _pause(run: RunFolder) -> None:

@@ -213,7 +213,11 @@ def test_a_page_closed_mid_slice_leaves_a_paused_run_that_resumes_to_the_same_mo
     for payload in driving:
         if payload["step"] >= 5:  # training, mid-slice
             break
-    driving.close()  # gradio closes the handler when the page goes away
+    closing = time.monotonic()
+    driving.close()  # gradio closes the handler when the page goes away, on its event loop
+    # The stand-in's close waits for the worker's end as spaces' does (the rest of the step, a checkpoint):
+    # that wait happens on a thread of its own, so gradio's event loop is not held.
+    assert time.monotonic() - closing < 0.2
     assert _wait_for_status(folder, {"paused"}) == "paused"
     record = RunRecord.load(folder)
     assert record.resumable and 5 <= RunFolder(folder).read()["paused_at_step"] < 30

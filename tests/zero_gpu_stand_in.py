@@ -55,6 +55,10 @@ class StandInGPU:
                     yield payload
             except GeneratorExit:
                 stop.set()  # the worker closes the generator after its next value
+                # ... and, as spaces does (its handler's ThreadPoolExecutor block), the close returns only
+                # once the worker has ended: the rest of its step and its checkpoint included.
+                while results.get(timeout=600)[0] not in ("end", "error"):
+                    pass
                 raise
 
         return handler
