@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
 
-.PHONY: app test install install-dev browser bench
+.PHONY: app test install install-dev browser bench mutation
 
 $(VENV)/.installed: requirements.txt constraints-cpu.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,16 @@ test: install-dev browser
 
 bench: install-dev
 	$(PY) bench/bench_pairs.py --repeat 3
+
+# The mutation run over the core (docs/development.md): the article's rule, score parsing, the split, the
+# tokenised pairs and their margins, the accuracy and its interval, against tests/test_core.py and test_pairs.py.
+CORE_MUTANTS := "rm_demo.pairs.x__best_worst__mutmut_*" "rm_demo.pairs.x_parse_scores__mutmut_*" \
+	"rm_demo.train.x_split_by_question__mutmut_*" "rm_demo.train.x_tokenize_pairs__mutmut_*" \
+	"rm_demo.train.x_loss_margins__mutmut_*" "rm_demo.evaluate.x_summarize__mutmut_*" \
+	"rm_demo.text.x_wilson_interval__mutmut_*"
+
+mutation: install-dev
+	$(PIP) install "mutmut>=3.3,<4"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run $(CORE_MUTANTS)
+	$(VENV)/bin/mutmut results

@@ -163,7 +163,17 @@ def app_cases(tmp: Path, out: Path | None) -> None:
         cell.write_text("question,answer\nWhy?," + "w" * 30_000_000 + "\n")
         tiny = tmp / "tiny_rows.csv"
         tiny.write_text("question,answer,score\n" + "q,a,1\n" * 5_000_000)
+        langfuse = tmp / "langfuse_scores.json"  # compact: 1,000,000 scores in 44 MB, every trace missing
+        langfuse.write_text(
+            '{"traces": [], "scores": ['
+            + ",".join(f'{{"traceId":"t{i}","name":"q","value":1}}' for i in range(1_000_000))
+            + "]}"
+        )
         cases += [
+            (
+                "Data: a Langfuse file of 1,000,000 scores naming missing traces",
+                lambda: _load_file(client, handle_file(langfuse)),
+            ),
             ("Score a file: one 30 MB cell", lambda: _score(client, handle_file(cell))),
             ("Data: 5,000,000 tiny rows (30 MB)", lambda: _load_file(client, handle_file(tiny))),
             (

@@ -94,3 +94,37 @@ def test_the_interval_is_wilsons(correct, n):
     assert wilson_interval(correct, n) == pytest.approx((exact.low, exact.high), abs=1e-6)
     low, high = wilson_interval(correct, n)
     assert f"{100 * low:.1f}-{100 * high:.1f}%" in accuracy_phrase(correct / n, n)
+
+
+def test_loss_margins_by_mode():
+    gaps = np.array([0.5, 2.0, 4.0])
+    assert loss_margins(gaps, "off") is None
+    assert list(loss_margins(gaps, "gap")) == [0.5, 2.0, 4.0]
+    assert list(loss_margins(gaps, "scaled")) == [0.125, 0.5, 1.0]  # by the largest gap of these pairs
+    assert list(loss_margins(gaps, "scaled", largest_gap=8.0)) == [0.0625, 0.25, 0.5]  # by the training pairs'
+    assert list(loss_margins(gaps, "scaled", largest_gap=float("nan"))) == [0.125, 0.5, 1.0]
+    assert list(loss_margins(gaps, "clipped")) == [0.5, 1.0, 1.0]
+    assert list(loss_margins(np.array([0.25, 0.5]), "scaled")) == [0.5, 1.0]  # gaps under 1 scale up to 1
+    assert list(loss_margins(np.array([0.0, 0.0]), "scaled")) == [0.0, 0.0]  # no division by zero
+    for no_scores in (np.array([1.0, float("nan")]), np.array([])):
+        assert loss_margins(no_scores, "gap") is None  # pairs without scores get no margin
+    with pytest.raises(ValueError, match="unknown margin mode"):
+        loss_margins(gaps, "huge")
+
+
+def test_tokenised_margins_scale_by_the_largest_training_gap(encoder):
+    pairs = _pairs(1, 3)  # gaps 1, 2, 3
+    scaled = tokenize_pairs(encoder, pairs, "scaled", largest_gap=6.0)[0]
+    assert scaled["margin"] == pytest.approx([1 / 6, 2 / 6, 3 / 6])
+    assert "margin" not in tokenize_pairs(encoder, pairs)[0].column_names  # the default: no margin
+
+
+def test_a_cut_chosen_answer_is_counted_too(encoder):
+    pairs = _pairs(1, 1).assign(chosen=["a much longer chosen answer " * 4])
+    assert tokenize_pairs(encoder, pairs)[1] == 1
+
+
+def test_no_pairs_no_figures():
+    empty = summarize(np.array([]), np.array([]))
+    assert empty == {"pairs": 0, "correct": 0, "accuracy": None, "accuracy_interval": None, "mean_margin": None}
+    assert wilson_interval(0, 0) == (0.0, 1.0)  # nothing known: the whole range
