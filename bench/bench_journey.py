@@ -64,7 +64,8 @@ def one(shots: Path | None = None) -> dict:
                 page.wait_for_timeout(1000)  # the charts' drawing
                 page.screenshot(path=shots / "6-evaluate.png", full_page=True)
             browser.close()
-    accuracy, pairs, base = re.search(r"accuracy ([\d.]+)% on (\d+) pairs \(untrained base: ([\d.]+)%", text).groups()
+    shown = r"accuracy ([\d.]+)% of (\d+) pairs \(95% interval ([\d.]+)-([\d.]+)%\) \(untrained base: ([\d.]+)%"
+    accuracy, pairs, low, high, base = re.search(shown, text).groups()
     return {
         "bench": "journey",
         "sample_loaded_s": round(loaded, 1),
@@ -72,6 +73,7 @@ def one(shots: Path | None = None) -> dict:
         "first_compared_pair_s": round(compared, 1),
         "held_out_pairs": int(pairs),
         "held_out_accuracy": float(accuracy) / 100,
+        "held_out_interval": [float(low) / 100, float(high) / 100],
         "base_accuracy": float(base) / 100,
         "cpus": os.cpu_count(),
     }

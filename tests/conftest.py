@@ -60,3 +60,35 @@ def write_checkpoint(folder: Path, step: int | None = None) -> Path:
     (folder / "trainer_state.json").write_text("{}" if step is None else f'{{"global_step": {step}}}')
     save_file({"w": torch.zeros(4)}, folder / "model.safetensors")
     return folder
+
+
+def serve_app(tmp: Path, script: str = "app.py", **env_extra):
+    """`python <script> --port P` as a user starts it (its own runs folder, offline), once it answers:
+    (process, url). Its output goes to tmp/app.log; the caller terminates it."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(
+        os.environ, RM_DEMO_RUNS=str(tmp / "runs"), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", **env_extra
+    )
+    with (tmp / "app.log").open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, script, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("the app did not start:\n" + (tmp / "app.log").read_text()[-3000:])
+            time.sleep(0.5)

@@ -4,15 +4,13 @@ id, and a request body over the cap is refused before gradio parses it (a real s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from conftest import serve_app
 
 from rm_demo.access import owner_key
 from rm_demo.app import data_tab, facilitator_tab, identity, train_tab
@@ -117,29 +115,9 @@ def _status_of_declared_body(port: int, path: str, length: int) -> int:
 
 
 def test_a_real_server_refuses_an_oversized_body_before_parsing_it(tmp_path):
-    port = __import__("socket").create_server(("127.0.0.1", 0)).getsockname()[1]
-    env = {
-        **__import__("os").environ,
-        "RM_DEMO_RUNS": str(tmp_path / "runs"),
-        "RM_DEMO_PUBLIC": "1",
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-    }
-    log = tmp_path / "app.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_app(tmp_path, RM_DEMO_PUBLIC="1")
+    url, port = url.rstrip("/"), int(url.rstrip("/").rsplit(":", 1)[1])
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, log.read_text()[-2000:]
-                time.sleep(0.5)
         assert _status_of_declared_body(port, "/gradio_api/queue/join", 20_000_000) == 413
         small = json.dumps({"session_hash": "x" * 100}).encode()
         assert _post(f"{url}/gradio_api/queue/join", small) == 422  # read and answered by gradio itself
@@ -147,4 +125,4 @@ def test_a_real_server_refuses_an_oversized_body_before_parsing_it(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in (tmp_path / "app.log").read_text()

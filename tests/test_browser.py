@@ -8,14 +8,11 @@ go to test-artifacts/ (RM_DEMO_SCREENSHOTS changes where).
 import math
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import serve_app
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,37 +33,9 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(tmp, **env_extra):
-    port = _free_port()
-    env = dict(
-        os.environ, RM_DEMO_RUNS=str(tmp / "runs"), GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", **env_extra
-    )
-    log = (tmp / "app.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("the app did not start:\n" + (tmp / "app.log").read_text()[-3000:])
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    proc, url = _serve(tmp_path_factory.mktemp("app"))
+    proc, url = serve_app(tmp_path_factory.mktemp("app"))
     yield url
     proc.terminate()
     proc.wait(timeout=20)
@@ -78,7 +47,7 @@ def workshop_url(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workshop")
     (tmp / "tmp").mkdir()
     # GRADIO_IS_E2E_TEST: gradio drops a closed page's state after 1 s instead of an hour (the clean-up below).
-    proc, url = _serve(tmp, RM_DEMO_FACILITATOR_SECRET="room-42", TMPDIR=str(tmp / "tmp"), GRADIO_IS_E2E_TEST="1")
+    proc, url = serve_app(tmp, RM_DEMO_FACILITATOR_SECRET="room-42", TMPDIR=str(tmp / "tmp"), GRADIO_IS_E2E_TEST="1")
     yield url, tmp / "tmp"
     proc.terminate()
     proc.wait(timeout=20)
@@ -396,23 +365,9 @@ def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, s
 
     from playwright.sync_api import expect
 
-    port = _free_port()
-    env = dict(os.environ, RM_DEMO_RUNS=str(tmp_path / "runs"), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "tests"), env.get("PYTHONPATH")]))
-    log = (tmp_path / "app.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "tests/zero_gpu_app.py", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}/"
+    tests = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    proc, url = serve_app(tmp_path, "tests/zero_gpu_app.py", PYTHONPATH=tests)
     try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None and time.time() < deadline, (tmp_path / "app.log").read_text()[-3000:]
-                time.sleep(0.5)
         visitor = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = visitor.new_page()
         page.goto(url)
