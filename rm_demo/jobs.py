@@ -73,7 +73,8 @@ def requeue(run: RunFolder) -> None:
     if not run.run_json.is_file():  # deleted meanwhile (delete_run renames it away under its lock)
         raise InputError("this run was deleted", source=run.name, fix="start a new run")
     run.cancel_path.unlink(missing_ok=True)
-    run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=True, pid=None)
+    resume = run.latest_checkpoint() is not None  # a run paused before its first checkpoint starts again
+    run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=resume, pid=None)
 
 
 def _my_turn(run: RunFolder) -> bool:

@@ -351,8 +351,11 @@ class RunRecord:
 
     @property
     def resumable(self) -> bool:
-        stopped = self.status in ("cancelled", "failed", "paused")
-        return stopped and RunFolder(self.path).latest_checkpoint() is not None
+        """Stopped or failed with a checkpoint to go on from; or paused (ZeroGPU), with or without one (a
+        run paused while its first GPU call waited starts again from the beginning)."""
+        if self.status == "paused":
+            return True
+        return self.status in ("cancelled", "failed") and RunFolder(self.path).latest_checkpoint() is not None
 
     @property
     def command(self) -> str:

@@ -43,7 +43,19 @@ FIRST_STEP_S = 0.08
 # duration of 60 s, the most a visitor without a login can best use of about 2 minutes a day.
 DEFAULT_SLICE_S = 40.0
 YIELD_EVERY_S = 1.0
-QUOTA_TITLES = ("quota", "credits")  # the titles spaces gives the errors of a call it refused for quota
+# spaces 0.51's refusals of a GPU call (zero/client.py `schedule`), by the title of its gradio error, and
+# what each means for the run: "quota" (the visitor's, or the Space's), "busy" (come back later: too
+# many tasks at once, no GPU free in time, none available), "too_long" (a slice over the longest call).
+REFUSALS = {
+    "ZeroGPU quota exceeded": "quota",
+    "ZeroGPU pending credits exceeded": "busy",
+    "ZeroGPU queue timeout": "busy",
+    "ZeroGPU client error": "busy",
+    "ZeroGPU illegal duration": "too_long",
+}
+# ... and by the words of its RuntimeError when the page went away while the call waited for a GPU.
+CLOSED_WHILE_WAITING = ("Connection closed by visitor while queueing", "Connection closed by visitor on queue success")
+SHORTEST_SLICE_S = 10.0  # "too_long": halved down to this, then refused as it is
 ON_QUOTA = {"cpu": "it goes on, on the CPU", "pause": "it pauses: Resume goes on from there later"}
 # What ZeroGPU grants a visitor a day, as the `spaces` package and its docs say (0.51).
 DAILY_QUOTA_MINUTES = {"without a Hugging Face login": 2, "with a free account": 5, "with PRO": 40}
@@ -146,10 +158,34 @@ def progress(
     }
 
 
-def is_quota_error(exc: BaseException) -> bool:
-    """spaces refuses a call over the visitor's quota with a gradio error titled so."""
-    title = str(getattr(exc, "title", "") or "").lower()
-    return any(word in title for word in QUOTA_TITLES)
+def refusal_kind(exc: BaseException) -> str:
+    """What a failed GPU call means: "quota", "busy", "too_long", "closed" (the page went away while the
+    call waited), or "failed" (anything else: the run fails with spaces' own words)."""
+    kind = REFUSALS.get(str(getattr(exc, "title", "") or ""))
+    if kind:
+        return kind
+    if any(words in str(exc) for words in CLOSED_WHILE_WAITING):
+        return "closed"
+    return "failed"
+
+
+
+def duration_factor() -> float:
+    """What spaces multiplies a call's seconds by before it counts them against a quota (1.5 on some GPUs:
+    its own table, zero/configs.json); 1.0 where spaces cannot say."""
+    try:
+        from spaces.zero.config import get_config
+
+        return float(get_config()["duration_factor"])
+    except Exception:  # noqa: BLE001 (no spaces, or no GPU to look up: no factor)
+        return 1.0
+
+
+def refusal_text(exc: BaseException) -> str:
+    """spaces' own words: the error's title and message (a gradio error's str is its message only)."""
+    title = str(getattr(exc, "title", "") or "")
+    message = str(getattr(exc, "message", "") or exc)
+    return f"{title}: {message}" if title and title not in message else message
 
 
 def quota_left_s(exc: BaseException) -> float | None:
@@ -189,6 +225,7 @@ def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool
     run = RunFolder(run_dir)
     me = (os.getpid(), process_start(os.getpid()))
     run.update(status="running", pid=me[0], pid_started=me[1], error=None, finished_at=None)
+    resume = resume and run.latest_checkpoint() is not None  # paused before its first checkpoint: from the start
     stream = None
     try:
         while True:
@@ -203,11 +240,16 @@ def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool
                 for payload in stream:  # noqa: UP028
                     yield payload
             except Exception as exc:
-                stream, left = None, quota_left_s(exc) if is_quota_error(exc) else None
-                if left is not None and left - STARTUP_S >= 5 and plan.duration > left:
-                    cap_s = left - STARTUP_S - 1  # a shorter slice still fits in what is left today
+                stream, kind = None, refusal_kind(exc)
+                factor = duration_factor()  # the quota counts the seconds asked times this
+                left = quota_left_s(exc) if kind == "quota" else None
+                if left is not None and left / factor - STARTUP_S >= 5 and plan.duration * factor > left:
+                    cap_s = left / factor - STARTUP_S - 1  # a shorter slice still fits in what is left today
                     continue
-                yield _refused(run, exc, on_quota, plan)
+                if kind == "too_long" and cap_s > SHORTEST_SLICE_S:
+                    cap_s = max(SHORTEST_SLICE_S, cap_s / 2)  # over the longest call spaces allows: halve it
+                    continue
+                yield _refused(run, exc, on_quota, plan, kind)
                 return
             stream, resume = None, True
             if run.read().get("status") != "running":  # completed, stopped, failed or paused
@@ -265,9 +307,14 @@ def _pause_when_undriven(run: RunFolder, me: tuple, timeout_s: float = 600) -> N
         threading.Thread(target=wait_then_pause, name=f"pause-{run.name}", daemon=True).start()
 
 
-def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan) -> dict:
+def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan, kind: str = "failed") -> dict:
     """A GPU call that failed or was refused: the run goes on on the CPU, pauses, or has failed."""
-    if is_quota_error(exc):
+    if kind in ("busy", "closed"):  # nothing wrong with the run: it waits, resumable, for a later try
+        _pause(run)
+        if kind == "closed":
+            return progress(run, [])
+        return {**progress(run, []), "note": f"ZeroGPU is busy ({refusal_text(exc)}): the run is paused, Resume later"}
+    if kind == "quota":
         if on_quota == "cpu":
             from rm_demo.jobs import start_job
 
@@ -285,5 +332,5 @@ def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan) -> 
         return {**progress(run, []), "note": note}
     data = run.settle()  # a worker killed mid-slice reads as failed, resumable from its checkpoint
     if data.get("status") in ("running", "queued"):
-        run.update(status="failed", error=f"the GPU call failed: {exc}", finished_at=time.time())
-    return {**progress(run, []), "error": f"the GPU call failed: {exc}"}
+        run.update(status="failed", error=f"the GPU call failed: {refusal_text(exc)}", finished_at=time.time())
+    return {**progress(run, []), "error": f"the GPU call failed: {refusal_text(exc)}"}

@@ -341,3 +341,85 @@ def test_sliced_runs_in_the_job_queue_let_a_waiting_run_have_the_device(tmp_path
     long_record, short_record = RunFolder(long_run).read(), RunFolder(short_run).read()
     assert short_record["finished_at"] < long_record["finished_at"]  # it did not wait for the whole first run
     assert long_record["slices"] >= 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Each refusal of spaces 0.51, built by spaces' own `error` with its own words (zero/client.py `schedule`)
+
+
+def _spaces_refusal(kind: str) -> Exception:
+    from spaces.zero import client
+    from spaces.zero.gradio import error
+
+    return {
+        "pending credits": error(
+            "ZeroGPU pending credits exceeded",
+            "You have too many ZeroGPU credits allocated to running tasks. "
+            "Try again once some of those tasks have completed.",
+        ),
+        "queue timeout": error("ZeroGPU queue timeout", f"{client.NO_GPU_MESSAGE_INQUEUE}. Retry later", html=True),
+        "no GPU": error("ZeroGPU client error", client.NO_GPU_MESSAGE_REGULAR),
+        "closed while queueing": RuntimeError("Connection closed by visitor while queueing"),
+        "space limit": error(
+            "ZeroGPU quota exceeded", f"Space app has reached its GPU limit. {client.EXAMPLES_RETRY_MESSAGE}"
+        ),
+        "something else": RuntimeError("Unexpected end of stream"),
+    }[kind]
+
+
+def _a_last_slice(run_dir, seconds, resume, driver):
+    RunFolder(run_dir).update(status="completed")
+    yield {"status": "completed", "step": 30, "seconds": seconds}
+
+
+@pytest.mark.parametrize(
+    "kind, status, words",
+    [
+        ("pending credits", "paused", "ZeroGPU pending credits exceeded"),  # transient: not the quota
+        ("queue timeout", "paused", "No GPU was available after 60s"),
+        ("no GPU", "paused", "No GPU was available"),
+        ("closed while queueing", "paused", None),  # the docs promise a pause, even before any checkpoint
+        ("space limit", "paused", "GPU quota ran out"),  # a quota: the visitor's choice, here "pause"
+        ("something else", "failed", "Unexpected end of stream"),  # spaces' own words, not a class name
+    ],
+)
+def test_each_refusal_is_handled_by_its_kind(tmp_path, stand_in, monkeypatch, kind, status, words):
+    from rm_demo import jobs
+
+    queued = []
+    monkeypatch.setattr(jobs, "start_job", lambda run, resume=False: queued.append(run.name))
+    stand_in.refuse = [_spaces_refusal(kind)]
+    folder = _queued_run(tmp_path)
+    last = list(zero_gpu.drive(folder, cap_s=40.0, on_quota="pause"))[-1]
+    record = RunRecord.load(folder)
+    assert record.status == status and not queued, (kind, last)
+    if words:
+        assert words in (last.get("note") or "") + (last.get("error") or ""), (kind, last)
+    if status == "paused":
+        assert record.resumable  # with no checkpoint yet: Resume starts it again from the beginning
+        from rm_demo.jobs import requeue
+
+        requeue(RunFolder(folder))
+        assert RunFolder(folder).read()["resume"] is False
+
+
+def test_a_slice_over_the_longest_call_is_asked_again_shorter(tmp_path, stand_in, monkeypatch):
+    from spaces.zero.gradio import error
+
+    monkeypatch.setattr(zero_gpu, "slice_stream", _a_last_slice)
+    zero_gpu.reset_gpu_function()
+    stand_in.refuse = [
+        error("ZeroGPU illegal duration", "The requested GPU duration (140s) is larger than the maximum allowed")
+    ]
+    last = list(zero_gpu.drive(_queued_run(tmp_path), cap_s=120.0))[-1]
+    assert last["status"] == "completed" and stand_in.durations[-1] == 60 + zero_gpu.STARTUP_S
+
+
+def test_the_quota_counts_the_seconds_asked_times_spaces_duration_factor(tmp_path, stand_in, monkeypatch):
+    """On a GPU whose factor is 1.5, 45 s left buy 30 s of call: 9 s of training after the start-up."""
+    monkeypatch.setattr(zero_gpu, "slice_stream", _a_last_slice)
+    monkeypatch.setattr(zero_gpu, "duration_factor", lambda: 1.5)
+    zero_gpu.reset_gpu_function()
+    stand_in.refuse = [quota_error(left_s=45, asked_s=90)]
+    last = list(zero_gpu.drive(_queued_run(tmp_path), cap_s=40.0))[-1]
+    assert last["status"] == "completed" and stand_in.durations == [45 / 1.5 - 1]  # the refused call is not one

@@ -86,14 +86,17 @@ def resume_run(session: Session) -> tuple[Session, str]:
     run = RunFolder(record.path)
     try:
         config = run.config()
-        check_start(config, record.data.get("train_pairs") or 0, limits(), runs_root(), session.viewer().key)
+        check_start(
+            config, record.data.get("train_pairs") or 0, limits(), runs_root(), session.viewer().key, session.address
+        )
     except (InputError, OSError, ValueError) as exc:
         return session, problem(exc, "Cannot resume")
-    step = checkpoint_step(run.latest_checkpoint())
+    checkpoint = run.latest_checkpoint()
+    step = checkpoint_step(checkpoint) if checkpoint else 0
     if current().zero_gpu:  # the click's second part drives its GPU slices (gpu_slices)
         requeue(run)
     else:
-        start_job(run, resume=True)
+        start_job(run, resume=checkpoint is not None)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run.path), False, -1
     return session, f"Resuming **{run.name}** from step {step}."
 
