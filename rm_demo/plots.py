@@ -128,11 +128,17 @@ def _saved_model_point(fig: go.Figure, metrics: list[dict], key: str, color: str
     """The evaluation after training scores the saved model (the epoch average): a star, not the curve's end."""
     final = [m for m in metrics if m.get("final") and key in m]
     if final:
+        n = final[-1].get("eval_pairs")
+        name = "saved model"
+        if key == "eval_accuracy" and isinstance(n, int) and n > 0:
+            from rm_demo.text import accuracy_phrase
+
+            name = f"saved model: {accuracy_phrase(final[-1][key], n, short=True)}"
         fig.add_scatter(
             x=[final[-1]["step"]],
             y=[final[-1][key]],
             mode="markers",
-            name="saved model",
+            name=name,
             marker=dict(symbol="star", size=14, color=color, line=dict(color="#333", width=1)),
         )
 

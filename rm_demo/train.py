@@ -579,7 +579,12 @@ def _exact_final_metrics(run: RunFolder, final: dict, device: str | None = None)
         return final
     # The curves' star for the saved model shows the same figure as the record.
     metrics = [
-        {**m, "eval_accuracy": report["accuracy"], "trainer_eval_accuracy": m.get("eval_accuracy")}
+        {
+            **m,
+            "eval_accuracy": report["accuracy"],
+            "eval_pairs": report["pairs"],  # the star says its n and interval
+            "trainer_eval_accuracy": m.get("eval_accuracy"),
+        }
         if m.get("final") and "eval_accuracy" in m
         else m
         for m in run.metrics()

@@ -169,7 +169,6 @@ def refusal_kind(exc: BaseException) -> str:
     return "failed"
 
 
-
 def duration_factor() -> float:
     """What spaces multiplies a call's seconds by before it counts them against a quota (1.5 on some GPUs:
     its own table, zero/configs.json); 1.0 where spaces cannot say."""

@@ -59,6 +59,12 @@ def test_the_record_the_curves_and_evaluate_give_one_held_out_accuracy(run_dir):
     star = [m for m in RunFolder(run_dir).metrics() if m.get("final") and "eval_accuracy" in m]
     assert final["eval_accuracy"] == saved["accuracy"] == star[-1]["eval_accuracy"]
     assert "trainer_eval_accuracy" in final
+    from rm_demo import plots
+    from rm_demo.text import accuracy_phrase
+
+    names = [trace.name for trace in plots.accuracy_curves(RunFolder(run_dir).metrics()).data]
+    shown = accuracy_phrase(saved["accuracy"], saved["pairs"], short=True)
+    assert f"saved model: {shown}" in names  # the star says its figure with n and the interval
 
 
 def test_evaluation_report(run_dir):

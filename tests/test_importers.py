@@ -286,8 +286,9 @@ def test_agreement_by_hand_and_its_warnings():
     found = agreement([0, 0, 1, 1], [1, 2, 2, 1])
     assert found["alpha"] == pytest.approx(-0.5) and found["reading"] == "unreliable"
     assert "little more than chance" in found["warning"]
-    tentative = agreement([0, 0, 1, 1, 2, 2], [1, 1, 5, 5, 3, 4])
-    assert tentative["reading"] in ("reliable", "tentative")
+    # D_o = 2/6 (unit 2's 3-4 both ways), D_e = 202/30 (every ordered pair of the six values): 1 - 10/202
+    close = agreement([0, 0, 1, 1, 2, 2], [1, 1, 5, 5, 3, 4])
+    assert close["alpha"] == pytest.approx(1 - 10 / 202) and close["reading"] == "reliable"
     assert agreement([0, 1], [1, 2]) is None  # nothing judged twice
     assert agreement([0, 0], [3, 3])["alpha"] is None  # one value everywhere: alpha is undefined
     assert share_agreeing(np.array([0, 0, 0, 1, 1]), np.array([1, 1, -1, 1, 1])) == pytest.approx(2 / 4)
