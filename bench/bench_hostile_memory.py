@@ -208,7 +208,7 @@ def _refused(client) -> str:
 
 
 def _load_file(client, file) -> str:
-    settings = ["auto", "auto", "(auto)", "(auto)", "(auto)", "best-worst", "", "", "", "auto", "mean", ""]
+    settings = ["auto", "auto", "(auto)", "(auto)", "(auto)", "best-worst", "", "", "", "auto", "mean", "", "(auto)"]
     return str(client.predict(file, *settings, api_name="/load_file")[0])
 
 

@@ -26,6 +26,7 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--score-col", help="column holding the feedback score")
     group.add_argument("--chosen-col", help="column holding the chosen answer (pairs files)")
     group.add_argument("--rejected-col", help="column holding the rejected answer (pairs files)")
+    group.add_argument("--rater-col", help="column naming who gave each score (several raters are combined)")
     from rm_demo.importers import FORMATS
 
     group.add_argument(
@@ -85,6 +86,7 @@ def read_options_from(args):
         score_col=args.score_col,
         chosen_col=args.chosen_col,
         rejected_col=args.rejected_col,
+        rater_col=args.rater_col,
         max_bytes=_max_bytes(args),
         format=getattr(args, "format", "auto"),
     )

@@ -441,6 +441,7 @@ READ_FLAGS = {
     "score_col": "--score-col",
     "chosen_col": "--chosen-col",
     "rejected_col": "--rejected-col",
+    "rater_col": "--rater-col",
     "format": "--format",
 }
 

@@ -41,7 +41,21 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {
     "margin": ("margin",),
     # Optional: who gave the rating (several raters per answer are combined, and their agreement
     # measured), and a pairs file's tie flag.
-    "rater": ("rater", "annotator", "labeler", "labeller", "rater_id", "annotator_id", "worker_id", "judge"),
+    "rater": (
+        "rater",
+        "annotator",
+        "labeler",
+        "labeller",
+        "reviewer",
+        "grader",
+        "evaluator",
+        "assessor",
+        "rater_id",
+        "annotator_id",
+        "reviewer_id",
+        "worker_id",
+        "judge",
+    ),
     "tie": ("tie", "is_tie"),
 }
 FEEDBACK_REQUIRED = ("question", "answer", "score")
@@ -71,6 +85,7 @@ class ReadOptions:
     score_col: str | None = None
     chosen_col: str | None = None
     rejected_col: str | None = None
+    rater_col: str | None = None  # who gave the score: several raters of one answer are combined
     # Refuse a file bigger than this once decompressed (the app's upload limit); None: no limit.
     max_bytes: int | None = None
     # Refuse more rows (records) than this, or a cell longer than this many characters, while reading,
@@ -94,6 +109,7 @@ class ReadOptions:
             "score": self.score_col,
             "chosen": self.chosen_col,
             "rejected": self.rejected_col,
+            "rater": self.rater_col,
         }
         return {role: col for role, col in given.items() if col}
 
@@ -598,18 +614,19 @@ def _resolve_columns(columns: list[str], options: ReadOptions, source: str) -> t
 
     required = ("chosen", "rejected") if is_pairs else FEEDBACK_REQUIRED
     missing = [role for role in required if role not in mapping]
-    if missing:
-        role = missing[0]
-        flag = f"--{role}-col" if role in ("question", "answer", "score", "chosen", "rejected") else ""
-        aliases = "/".join(ROLE_ALIASES[role])
+    if missing:  # every missing role at once: one round trip, not one per column
+        roles = " and ".join(f"the {role}" for role in missing).replace(" and the", ", the", len(missing) - 2)
+        names = "; ".join(f"{role}: {'/'.join(ROLE_ALIASES[role])}" for role in missing)
+        flags = " ".join(f"--{role}-col NAME" for role in missing)
+        menus = ", ".join(f"*{role.capitalize()} column*" for role in missing)
         raise InputError(
-            f"no column for the {role}. Columns found: {', '.join(map(repr, columns))}",
+            f"no column for {roles}. Columns found: {', '.join(map(repr, columns))}",
             source=source,
-            fix=f"name the column one of {aliases}, or choose it explicitly ({flag} NAME in the CLI, "
-            "the column menus in the app)",
-            app_fix=f"choose the {role} column in the *{role.capitalize()} column* menu under "
-            f"**Reading and pairing settings** (or name it one of {aliases})"
-            if role in FEEDBACK_REQUIRED
+            fix=f"name the columns as they are known ({names}), or choose them explicitly ({flags} in the "
+            "CLI, the column menus in the app)",
+            app_fix=f"choose them in the {menus} menus under **Reading and pairing settings** (or name the "
+            f"columns as they are known: {names})"
+            if set(missing) <= set(FEEDBACK_REQUIRED)
             else None,
         )
     return kind, mapping

@@ -137,11 +137,30 @@ def test_a_failed_preview_cannot_be_trained(write_file, runs, started):
 
 
 def test_a_new_file_resets_reading_settings_but_keeps_pairing(seed_csv):
-    widgets = ("cp1252", "tab", "q", "a", "s", "all-pairs", None, None, 2)
+    widgets = ("cp1252", "tab", "q", "a", "s", "all-pairs", None, None, 2, "auto", "median", "1", "Who")
     out = data_tab.on_file(Session(owner=VISITOR), str(seed_csv), "seed.csv", *widgets)
     session = out[0]
     assert session.settings.encoding == "auto" and session.settings.question_col is None
+    assert session.settings.rater_col is None  # the old file's rater column belongs to it
     assert session.settings.strategy == "all-pairs" and session.settings.min_margin == 2
+    assert session.settings.aggregate == "median" and session.settings.max_rater_spread == 1
+
+
+def test_the_rater_column_is_chosen_like_the_others(write_file):
+    rows = ["question,answer,score,Who"]
+    for rater, (a, b) in {"ana": (5, 1), "ben": (4, 2)}.items():
+        rows += [f"Q1,good,{a},{rater}", f"Q1,bad,{b},{rater}"]
+    path = write_file("who.csv", "\n".join(rows) + "\n")
+    names = dict(enumerate(data_tab.OUTPUT_NAMES))
+    widgets = ("auto", "auto", AUTO, AUTO, AUTO, "best-worst", "", "", "", "auto", "mean", "", "Who")
+    out = data_tab.on_settings(
+        data_tab.load_data(Session(owner=VISITOR), str(path), "who.csv", AUTO_SETTINGS)[0], *widgets
+    )
+    by_name = {names[i]: value for i, value in enumerate(out)}
+    assert by_name["session"].settings.rater_col == "Who"
+    assert by_name["session"].settings.read_options().rater_col == "Who"  # what trains is what was chosen
+    assert "Who" in by_name["rater_col"]["choices"]  # the menu offers the file's columns
+    assert "Krippendorff" in by_name["summary"] or "agree" in by_name["summary"]
 
 
 def test_the_workshop_sample_is_the_primary_button():

@@ -52,3 +52,27 @@ def test_bad_input_exit_2_plain_message(tmp_path):
     assert proc.returncode == 2
     assert "bad.csv" in proc.stderr and "score" in proc.stderr and "--score-col" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_raters_under_another_name_are_found_or_named(tmp_path, capsys):
+    """A `Reviewer` column is a rater column by its name; any other name is one with --rater-col. Two raters
+    of the same answers are then combined and their agreement given, not counted as duplicate rows."""
+    from rm_demo import cli
+
+    rows = ["question,answer,score,{who}"]
+    for rater, scores in {"ana": (5, 1, 4, 2), "ben": (5, 2, 5, 1)}.items():
+        rows += [f"Q1,good,{scores[0]},{rater}", f"Q1,bad,{scores[1]},{rater}"]
+        rows += [f"Q2,fine,{scores[2]},{rater}", f"Q2,poor,{scores[3]},{rater}"]
+    text = "\n".join(rows) + "\n"
+    for header, flags in (("Reviewer", []), ("Who", ["--rater-col", "Who"])):
+        path = tmp_path / f"{header}.csv"
+        path.write_text(text.replace("{who}", header))
+        report = tmp_path / "report.json"
+        assert cli.main(["pairs", str(path), "-o", str(tmp_path / "p.jsonl"), "--report", str(report), *flags]) == 0
+        data = json.loads(report.read_text())
+        assert data["column_mapping"]["rater"] == header and "duplicate_row" not in data["dropped"], data
+        assert data["pairs"] == 2 and data["raters"] == 2 and data["agreement"]["judgments"] == 8
+    capsys.readouterr()
+    path.write_text(text.replace("{who}", "Who"))
+    assert cli.main(["pairs", str(path), "-o", str(tmp_path / "p.jsonl"), "--report", str(report)]) == 0
+    assert "rater" not in json.loads(report.read_text())["column_mapping"]  # not guessed from "Who"

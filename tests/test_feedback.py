@@ -191,3 +191,17 @@ def test_big_files_with_and_without_quotes_read_the_same(write_file, quoted):
     assert len(table.frame) == 400_000
     expected = "line one\nline two, with a comma" if quoted else "plain answer 399999"
     assert table.frame["answer"].iloc[-1] == expected
+
+
+def test_every_missing_column_is_named_at_once(write_file):
+    """One round trip, not three: the question, the answer and the score named in one message."""
+    from rm_demo.errors import InputError
+    from rm_demo.feedback import read_feedback
+
+    path = write_file("odd.csv", "Topic,Text,Stars\nQ,a,5\nQ,b,1\n")
+    with pytest.raises(InputError) as caught:
+        read_feedback(path)
+    message = str(caught.value)
+    assert "no column for the question, the answer and the score" in message
+    assert "--question-col NAME --answer-col NAME --score-col NAME" in message
+    assert "*Question column*, *Answer column*, *Score column* menus" in caught.value.app_fix

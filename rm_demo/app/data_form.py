@@ -47,6 +47,7 @@ def settings_widgets() -> dict:
                 label=label("min_margin"), placeholder=f"default: {default('min_margin'):g}", elem_id="min-margin"
             )
         with gr.Row():
+            rater_col = menu([AUTO], value=AUTO, label="Rater column", allow_custom_value=True, elem_id="rater-col")
             aggregate = gr.Radio(
                 list(AGGREGATIONS),
                 value=default("aggregate"),
@@ -74,5 +75,6 @@ def settings_widgets() -> dict:
         "file_format": file_format,
         "aggregate": aggregate,
         "max_rater_spread": max_rater_spread,
+        "rater_col": rater_col,
         "suggest_btn": suggest_btn,
     }

@@ -71,6 +71,7 @@ class DataTab:
     file_format: gr.Dropdown
     aggregate: gr.Radio
     max_rater_spread: gr.Textbox
+    rater_col: gr.Dropdown
     suggest_btn: gr.Button
     go_pairs: gr.Button
 
@@ -89,11 +90,21 @@ class DataTab:
             self.file_format,
             self.aggregate,
             self.max_rater_spread,
+            self.rater_col,
         ]
 
     @property
     def reading(self) -> list:
-        return [self.encoding, self.delimiter, self.question_col, self.answer_col, self.score_col, self.file_format]
+        """The settings that belong to one file: a new file starts them from automatic detection."""
+        return [
+            self.encoding,
+            self.delimiter,
+            self.question_col,
+            self.answer_col,
+            self.score_col,
+            self.file_format,
+            self.rater_col,
+        ]
 
     @classmethod
     def build(cls) -> DataTab:
@@ -146,6 +157,7 @@ OUTPUT_NAMES = (
     "question_col",
     "answer_col",
     "score_col",
+    "rater_col",
     "suggest_btn",
     "chosen_min",
     "rejected_max",
@@ -190,6 +202,7 @@ def _view_updates(session: Session, view: DataView, thresholds: tuple | None = N
         columns,
         # A tool's export: the score menu offers the source's own scores (controls, aspects, score names).
         gr.update(choices=[AUTO, *view.score_choices]) if view.score_choices else columns,
+        columns,
         suggest,
         *(thresholds or (gr.skip(), gr.skip())),
     )
@@ -210,7 +223,8 @@ def on_file(session: Session, path: str | None, name: str | None, *widgets) -> t
     """A new file: reading settings start from automatic detection; pairing settings are kept, except
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
-    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:9], "auto", *widgets[10:]]
+    kept = (list(widgets[10:12]) + [None, None])[:2]  # raters' rule and spread: kept (None: the default)
+    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:9], "auto", *kept, AUTO]
     note, thresholds = "", None
     if session.stale_suggestion(widgets[6], widgets[7]):
         chosen_min, rejected_max = session.suggested_thresholds
@@ -251,7 +265,7 @@ def suggested(session: Session) -> tuple:
 def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
     """Connect the Data and Pairs tabs; returns the events that change the data (for other tabs to follow)."""
     outputs = _outputs(data, pairs, session, figures)
-    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO, "auto"), None, data.reading)
+    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO, "auto", AUTO), None, data.reading)
     events = [
         data.upload.upload(*reset).then(
             lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),

@@ -81,6 +81,7 @@ class DataSettings:
     file_format: str = "auto"  # rm_demo.importers.FORMATS
     aggregate: str = "mean"
     max_rater_spread: float | None = None
+    rater_col: str | None = None
 
     @classmethod
     def from_widgets(
@@ -97,6 +98,7 @@ class DataSettings:
         file_format="auto",
         aggregate="mean",
         max_rater_spread=None,
+        rater_col=None,
     ) -> DataSettings:
         pick = lambda v: None if v in (None, "", AUTO) else str(v)  # noqa: E731
         if not isinstance(encoding or "auto", str):
@@ -119,6 +121,7 @@ class DataSettings:
             file_format or "auto",
             aggregate or "mean",
             number_or_none(max_rater_spread),
+            pick(rater_col),
         )
 
     def read_options(self) -> ReadOptions:
@@ -133,6 +136,7 @@ class DataSettings:
             question_col=self.question_col,
             answer_col=self.answer_col,
             score_col=self.score_col,
+            rater_col=self.rater_col,
             format=self.file_format,
         )
 
