@@ -444,7 +444,7 @@ def test_one_small_sample_rule_for_the_card_the_overlay_and_the_slices():
 
     card = "\n".join(metric_lines(0.0, 1.0, -0.2, 1))
     assert "0.000" not in card and "1.000" not in card and "too few" in card
-    assert "0.750" in "\n".join(metric_lines(0.75, 0.5, 0.1, MIN_HELD_OUT_PAIRS))
+    assert "75.0% of 10 pairs (95% interval 49.0-94.3%)" in "\n".join(metric_lines(0.75, 0.5, 0.1, MIN_HELD_OUT_PAIRS))
     metrics = {"tiny": [{"step": 1, "eval_accuracy": 0.0}], "big": [{"step": 1, "eval_accuracy": 0.7}]}
     accuracy, _ = runs_tab.overlay_figures(metrics, {"tiny": 2})
     names = {trace.name: trace for trace in accuracy.data}
