@@ -1,7 +1,8 @@
 """Background training jobs: a child process per run, one at a time per device, FIFO.
 
 The run folder is the only state: a reloaded page, a second browser or a restarted app reads the
-same `run.json` and `metrics.jsonl`. Ordering uses the run's `created_at`; the device is held
+same `run.json` and `metrics.jsonl`. Ordering uses the run's `queued_at` (its `created_at` until
+it is queued again); the device is held
 with an OS file lock (`runs/.device.lock`), which a crashed or killed trainer releases by dying.
 
     runs.prepare_run(...) -> the run folder, status "queued" (the same for the CLI's foreground runs)
@@ -74,14 +75,15 @@ def requeue(run: RunFolder) -> None:
         raise InputError("this run was deleted", source=run.name, fix="start a new run")
     run.cancel_path.unlink(missing_ok=True)
     resume = run.latest_checkpoint() is not None  # a run paused before its first checkpoint starts again
-    run.update(status="queued", created_at=time.time(), error=None, final_metrics=None, resume=resume, pid=None)
+    run.update(status="queued", queued_at=time.time(), error=None, final_metrics=None, resume=resume, pid=None)
 
 
 def _my_turn(run: RunFolder) -> bool:
     """FIFO: no live queued run in the same runs folder is older than this one."""
-    me = run.read().get("created_at", 0)
+    data = run.read()
+    me = data.get("queued_at") or data.get("created_at", 0)
     return not any(
-        other.name != run.name and other.status == "queued" and (other.created_at, other.name) < (me, run.name)
+        other.name != run.name and other.status == "queued" and (other.queued_at, other.name) < (me, run.name)
         for other in list_runs(run.path.parent)  # each one's process asked: a dead one does not hold the queue
     )
 
@@ -116,7 +118,7 @@ def worker(run_dir: str) -> int:
         if not any(other.name != run.name and other.status == "queued" for other in list_runs(run.path.parent)):
             return True
         device.release()
-        run.update(status="queued", created_at=time.time())  # behind the runs waiting now
+        run.update(status="queued", queued_at=time.time())  # behind the runs waiting now
         if not _wait_for_device(run, device):
             return False
         run.update(status="running")
@@ -188,9 +190,9 @@ def job_status(run: RunFolder | str | Path) -> JobStatus:
     last = next((m for m in reversed(metrics) if "eta_s" in m), {})
     position = 0
     if status == "queued":
-        me = data.get("created_at", 0)
+        me = data.get("queued_at") or data.get("created_at", 0)
         position = 1 + sum(
-            1 for r in list_runs(run.path.parent) if r.status in ("queued", "running") and r.created_at < me
+            1 for r in list_runs(run.path.parent) if r.status in ("queued", "running") and r.queued_at < me
         )
     summary = data.get("data") if isinstance(data.get("data"), dict) else {}
     return JobStatus(

@@ -61,7 +61,7 @@ def placeholder(title: str, message: str) -> go.Figure:
 
 
 def score_distribution(distribution: dict[str, int]) -> go.Figure:
-    fig = _figure(SCORES_TITLE, "feedback score", "answers")
+    fig = _figure(SCORES_TITLE, "feedback score", "ratings")  # rows: with several raters, more than answers
     if not distribution:
         return _empty(fig, "no numeric scores")
     fig.add_bar(x=list(distribution.keys()), y=list(distribution.values()), marker_color=ACCENT)
@@ -78,7 +78,7 @@ def answers_per_question(rows: pd.DataFrame) -> go.Figure:
     ]
     if usable.empty or "answer" not in usable:
         return _empty(fig, "no rated answers")
-    counts = usable.groupby("question").size().value_counts().sort_index()
+    counts = usable.groupby("question")["answer"].nunique().value_counts().sort_index()  # answers, not ratings
     fig.add_bar(x=[str(k) for k in counts.index], y=counts.to_numpy(), marker_color=ACCENT)
     fig.update_xaxes(type="category")
     return fig

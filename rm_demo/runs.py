@@ -294,6 +294,7 @@ class RunRecord:
     status: str
     model: str = ""
     created_at: float = 0.0
+    queued_at: float = 0.0  # its place in the queue: a resume queues it again, its creation date stays
     final_metrics: dict = field(default_factory=dict)
     error: str | None = None
     config: dict = field(default_factory=dict)
@@ -329,6 +330,7 @@ class RunRecord:
             status=status if status in STATUSES else "unknown",
             model=str(config.get("model") or ""),
             created_at=_number(data.get("created_at")),
+            queued_at=_number(data.get("queued_at") or data.get("created_at")),
             final_metrics=_dict(data.get("final_metrics")),
             error=None if data.get("error") is None else str(data.get("error")),
             config=config,

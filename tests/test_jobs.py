@@ -175,3 +175,18 @@ def test_resume_needs_a_checkpoint(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "run.json").write_text(json.dumps({"status": "failed", "config": {"input": "x.csv"}}))
     assert cli.main(["train", "--resume", str(tmp_path / "run")]) == 2
+
+
+def test_a_requeued_run_keeps_its_date_and_waits_behind_the_runs_queued_before_it(tmp_path):
+    """Resume queues a run again (behind those waiting) without dating it by the resume (issue 37)."""
+    from rm_demo.jobs import _my_turn, requeue
+    from rm_demo.runs import RunFolder, RunRecord, process_start
+
+    old = RunFolder(tmp_path / "old")
+    old.update(status="cancelled", created_at=1000.0)
+    waiting = RunFolder(tmp_path / "waiting")
+    waiting.update(status="queued", created_at=2000.0, pid=os.getpid(), pid_started=process_start(os.getpid()))
+    requeue(old)
+    record = RunRecord.load(old.path)
+    assert record.created_at == 1000.0 and record.queued_at > 2000.0  # its date stays; its turn is now
+    assert not _my_turn(old) and _my_turn(waiting)

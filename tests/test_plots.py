@@ -62,3 +62,20 @@ def test_charts_built_without_validation_are_the_ones_plotly_validates():
     quick = plots._figure("T", "x", "y")
     quick.add_bar(x=["base", "run"], y=[0.1, 0.5], name="Answer A")
     assert json.loads(quick.to_json()) == json.loads(checked.to_json())
+
+
+def test_several_raters_count_as_ratings_not_as_more_answers():
+    import pandas as pd
+
+    from rm_demo import plots
+
+    rows = pd.DataFrame(
+        {
+            "question": ["Q"] * 4,
+            "answer": ["good", "bad", "good", "bad"],  # two raters, two answers
+            "status": ["used"] * 4,
+        }
+    )
+    counts = plots.answers_per_question(rows)
+    assert list(counts.data[0].x) == ["2"] and list(counts.data[0].y) == [1]  # one question with 2 answers
+    assert plots.score_distribution({"5": 2, "1": 2}).layout.yaxis.title.text == "ratings"

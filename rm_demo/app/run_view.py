@@ -48,8 +48,9 @@ def run_status_markdown(status: JobStatus) -> str:
         f" · device: {status.device_name}" if status.device_name else ""
     )
     command = command_markdown(status.command)
-    if status.error:
-        return head + f"\n\n**Error:** {status.error}" + command
+    if status.error:  # a Stop that had to end the trainer is the visitor's own stop, not an error
+        said = "Stopped" if status.status == "cancelled" else "Error"
+        return head + f"\n\n**{said}:** {status.error}" + command
     if status.status == "paused":
         return (
             head + f"\n\nPaused at step {status.step}: its GPU slices stopped (the page that drove them closed, "
