@@ -358,6 +358,38 @@ def test_two_visitors_two_exports(app_url, browser, shots):
     bo.screenshot(path=str(shots / "formats-pairs.png"), full_page=True)
 
 
+def test_a_pasted_or_deleted_threshold_reaches_the_preview(app_url, browser):
+    """Issue 37: a real Ctrl+V of 4.5 into *Chosen score at least*, then select-all and Backspace, each
+    change the Pairs preview (before, only typing did: the screen showed 4.5 while the pairs said 4)."""
+    from playwright.sync_api import expect
+
+    clipboard = ["clipboard-read", "clipboard-write"]
+    visitor = browser.new_context(viewport={"width": 1400, "height": 1000}, permissions=clipboard)
+    page = visitor.new_page()
+    page.goto(app_url)
+    page.click("#use-workshop")
+    expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=30_000)
+
+    def pairs_say(text: str) -> None:
+        page.get_by_role("tab", name="2 · Pairs").click()
+        expect(page.locator("#pairs-summary")).to_contain_text(text, timeout=20_000)
+        page.get_by_role("tab", name="1 · Data").click()
+
+    pairs_say("chosen ≥ 4,")
+    box = page.locator("#chosen-min textarea, #chosen-min input").first
+    page.evaluate("navigator.clipboard.writeText('4.5')")
+    box.click()
+    page.keyboard.press("Control+V")
+    expect(box).to_have_value("4.5")
+    pairs_say("chosen ≥ 4.5")
+    box.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Backspace")
+    expect(box).to_have_value("")
+    pairs_say("chosen ≥ 4,")  # blank: the default again
+    visitor.close()
+
+
 def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, shots, tmp_path):
     """On a ZeroGPU Space (its GPU worker played by a forked stand-in) the page drives the GPU slices:
     closing it mid-slice leaves a paused run with a checkpoint, and Resume on a new page completes it."""

@@ -285,9 +285,13 @@ def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
         )
     # One event for every setting, sent again with the widgets' final values if they changed while a
     # preview was running: a quick second edit is never lost to the first one's late answer.
+    # A text box's `input` misses a paste and a select-all-delete in Chromium: its `change` sees every way the
+    # value changes (a programmatic one too: a stale answer is dropped by data_version). Menus and radios keep
+    # `input`, which is the visitor's own pick only (their choices are updated by every preview).
+    triggers = [control.change if isinstance(control, gr.Textbox) else control.input for control in data.settings]
     events.append(
         gr.on(
-            [control.input for control in data.settings],
+            triggers,
             on_settings,
             [session, *data.settings],
             outputs,
