@@ -390,6 +390,34 @@ def test_a_pasted_or_deleted_threshold_reaches_the_preview(app_url, browser):
     visitor.close()
 
 
+def test_a_value_typed_while_the_preview_runs_is_kept(app_url, browser, tmp_path):
+    """Issue 37: right after a strategy click the preview runs (seconds on a big file); a click and a value
+    typed into a threshold box meanwhile must land there and reach the pairs (the progress overlay
+    covered the box and took them)."""
+    from playwright.sync_api import expect
+
+    rows = ["question,answer,score"] + [f"Q{i},answer {j} to {i},{j + 1}" for i in range(20_000) for j in range(5)]
+    big = tmp_path / "big.csv"
+    big.write_text("\n".join(rows) + "\n")
+    visitor = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = visitor.new_page()
+    page.goto(app_url)
+    page.set_input_files("input[type=file]", str(big))
+    expect(page.locator("#data-message")).to_contain_text("big.csv", timeout=60_000)
+    box = page.locator("#chosen-min textarea, #chosen-min input").first
+    where = box.bounding_box()
+    page.get_by_role("radio", name="all-pairs").check()  # a preview of 100,000 rows starts
+    expect(page.locator("#data-message")).to_contain_text("processing", timeout=10_000)  # it is running
+    # as a person clicks: now, where the box is (Playwright's own click would wait for an overlay to go)
+    page.mouse.click(where["x"] + where["width"] / 2, where["y"] + where["height"] / 2)
+    page.keyboard.type("4")
+    expect(box).to_have_value("4")
+    page.get_by_role("tab", name="2 · Pairs").click()
+    # all-pairs with chosen >= 4: 7 of the 10 pairs of each question (200000 without the threshold)
+    expect(page.locator("#pairs-summary")).to_contain_text("140000 pairs from 20000 questions", timeout=60_000)
+    visitor.close()
+
+
 def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, shots, tmp_path):
     """On a ZeroGPU Space (its GPU worker played by a forked stand-in) the page drives the GPU slices:
     closing it mid-slice leaves a paused run with a checkpoint, and Resume on a new page completes it."""
