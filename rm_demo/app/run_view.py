@@ -62,8 +62,15 @@ def run_status_markdown(status: JobStatus) -> str:
 
 
 def command_markdown(command: str) -> str:
-    """The CLI line that trains the same run again, for people who go on from a shell."""
-    return f"\n\nThe command for this run:\n\n```bash\n{command}\n```" if command else ""
+    """The CLI line that trains the same run again, for people who go on from a shell, and who will see
+    the run it makes (it has no owner: the app shows it in a one-person app only)."""
+    if not command:
+        return ""
+    return (
+        f"\n\nThe command for this run:\n\n```bash\n{command}\n```\n\n"
+        "A run made by this command has no owner: into this app's runs folder, a one-person app shows it (with "
+        "its data) to whoever opens the app; a workshop or public app shows it only to the facilitator."
+    )
 
 
 def _outcome(status: JobStatus) -> str:
