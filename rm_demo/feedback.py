@@ -786,14 +786,17 @@ def check_memory_for(size: int, source: str) -> None:
     under the process's own address-space limit (ulimit -v), whichever is smaller."""
     if size <= 0:
         return
-    import resource
-
     import psutil
 
     free = psutil.virtual_memory().available
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        free = min(free, soft - psutil.Process().memory_info().vms)
+    try:
+        import resource  # POSIX only: Windows has no address-space limit to read
+    except ImportError:
+        resource = None
+    if resource is not None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            free = min(free, soft - psutil.Process().memory_info().vms)
     needed = size * READ_MEMORY_FACTOR
     if needed > free:
         raise InputError(
