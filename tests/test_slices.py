@@ -167,6 +167,7 @@ def stand_in(monkeypatch):
     zero_gpu.reset_gpu_function()
     yield gpu
     zero_gpu.reset_gpu_function()
+    gpu.close()
 
 
 def _queued_run(tmp_path, name="gpu") -> Path:
@@ -198,6 +199,7 @@ def test_zero_gpu_slices_in_forked_workers_end_with_the_model_of_one_go(whole_ru
     payloads = list(zero_gpu.drive(folder, cap_s=1.0))
     record = RunFolder(folder).read()
     assert record["status"] == "completed" and record["slices"] == len(stand_in.durations) >= 2
+    assert len(set(stand_in.worker_pids)) == 1  # one worker for every slice, as spaces keeps it
     # each call asked for its slice's training time plus the start-up, no more than the cap allows
     assert all(d <= 1.0 + zero_gpu.STARTUP_S + 1 for d in stand_in.durations)
     assert payloads == stand_in.payloads and all(isinstance(p, dict) for p in payloads)
