@@ -30,15 +30,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(runs: Path, *flags: str, log: Path | None = None) -> Iterator[Served]:
-    """The app, serving once it answers; stopped on leaving. `log`: its output, else none kept."""
+def serving(
+    runs: Path, *flags: str, log: Path | None = None, script: str = "app.py", env_extra: dict | None = None
+) -> Iterator[Served]:
+    """The app (`script`), serving once it answers; stopped on leaving. `log`: its output, else none kept."""
     port = free_port()
     env = dict(os.environ, RM_DEMO_RUNS=str(runs), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")
+    env.update(env_extra or {})
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(log, "wb")) if log else subprocess.DEVNULL
         started = time.time()
         process = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), *flags],
+            [sys.executable, script, "--port", str(port), *flags],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -143,6 +143,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 GIL_SWITCH_S = 0.0005
+# Events waiting in the queue at most. Said explicitly: on a ZeroGPU Space gradio makes an unset max_size 1
+# (blocks.py, `is_zero_gpu_space`), and every visitor's click beyond the one waiting got "Queue is full"
+# (bench/bench_zero_gpu_close.py: 8 of 10 visitors refused at once).
+QUEUE_MAX_EVENTS = 512
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     preload.start()
     demo = build()
     preload.join(timeout=60)
-    demo.queue(default_concurrency_limit=4).launch(
+    demo.queue(default_concurrency_limit=4, max_size=QUEUE_MAX_EVENTS).launch(
         server_name=settings.host,
         server_port=settings.port,
         share=settings.share,
