@@ -330,6 +330,9 @@ def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan, kin
             note += f" ({left:.0f} GPU seconds were left, {plan.duration} asked)"
         return {**progress(run, []), "note": note}
     data = run.settle()  # a worker killed mid-slice reads as failed, resumable from its checkpoint
+    said = f"the GPU call failed: {refusal_text(exc)}"
     if data.get("status") in ("running", "queued"):
-        run.update(status="failed", error=f"the GPU call failed: {refusal_text(exc)}", finished_at=time.time())
-    return {**progress(run, []), "error": f"the GPU call failed: {refusal_text(exc)}"}
+        run.update(status="failed", error=said, finished_at=time.time())
+    elif data.get("error"):  # the worker wrote why: spaces passes only an exception's class name on
+        said = str(data["error"])
+    return {**progress(run, []), "error": said}

@@ -425,3 +425,18 @@ def test_the_quota_counts_the_seconds_asked_times_spaces_duration_factor(tmp_pat
     stand_in.refuse = [quota_error(left_s=45, asked_s=90)]
     last = list(zero_gpu.drive(_queued_run(tmp_path), cap_s=40.0))[-1]
     assert last["status"] == "completed" and stand_in.durations == [45 / 1.5 - 1]  # the refused call is not one
+
+
+def test_an_exception_in_the_worker_fails_the_run_with_the_workers_own_words(tmp_path, stand_in, monkeypatch):
+    """spaces passes a worker's exception on as its class name only; the run keeps what the worker wrote."""
+
+    def a_slice_that_breaks(run_dir, seconds, resume, driver):
+        RunFolder(run_dir).update(status="failed", error="ValueError: the data copy is unreadable")
+        raise ValueError("the data copy is unreadable")
+        yield  # a generator
+
+    monkeypatch.setattr(zero_gpu, "slice_stream", a_slice_that_breaks)
+    zero_gpu.reset_gpu_function()
+    last = list(zero_gpu.drive(_queued_run(tmp_path), cap_s=40.0))[-1]
+    assert last["error"] == "ValueError: the data copy is unreadable"
+    assert RunRecord.load(tmp_path / "gpu").status == "failed" and not stand_in.workers  # that worker is gone

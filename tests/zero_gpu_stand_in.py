@@ -6,9 +6,10 @@ of one slice is there for the next); the arguments go to it pickled; the worker 
 and puts each yielded value on a queue, pickled (a value that does not pickle fails the call); after
 each value it checks a stop event and closes the generator if it is set; the app's side yields what
 comes back and, closed itself (the page went away), sets the stop event and waits for the worker's end
-marker before it returns. An exception in the worker reaches the app as a gradio error with spaces'
-title. A refused call (quota) raises a gradio error titled so before anything runs. Only the GPU and the
-scheduling server are left out.
+marker before it returns. An exception in the worker reaches the app as spaces lets it: a gradio error
+titled "ZeroGPU worker error" whose message is the exception's class name alone (its traceback printed),
+and that worker is not kept. A refused call (quota) raises a gradio error titled so before anything
+runs. Only the GPU and the scheduling server are left out.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import functools
 import multiprocessing
 import os
 import pickle
+import traceback
 
 import gradio as gr
 
@@ -87,8 +89,10 @@ class StandInGPU:
                     kind, value = worker.results.get(timeout=600)
                     if kind == "end":
                         return
-                    if kind == "error":
-                        raise gr.Error(value, title="ZeroGPU worker error")
+                    if kind == "error":  # as spaces: the traceback printed, the class name alone raised,
+                        print(value)  # and the worker not kept for the next call
+                        self.workers.pop(task, None)
+                        raise gr.Error(value.splitlines()[-1].split(":")[0], title="ZeroGPU worker error")
                     payload = pickle.loads(value)
                     self.payloads.append(payload)
                     yield payload
@@ -118,8 +122,8 @@ def _worker_loop(task, calls, results, stop, fds: list[int]) -> None:
                     generator.close()
                     break
                 results.put(("value", pickle.dumps(value)))  # a value that does not pickle fails here
-        except Exception as exc:
-            results.put(("error", f"{type(exc).__name__}: {exc}"))
+        except Exception:
+            results.put(("error", traceback.format_exc()))
             continue
         results.put(("end", None))
 
