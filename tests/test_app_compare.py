@@ -118,3 +118,26 @@ def test_a_page_that_opens_preloads_its_visitors_newest_finished_model_only(runs
     preload.preload_own_run(Session(owner=VISITOR))
     preload.preload_own_run(Session(owner="s" * 32))  # nothing of this visitor's: nothing loads
     assert loading == [str(runs / "new" / "model")]
+
+
+def test_another_model_or_text_clears_the_old_ranking_and_explanation(tmp_path, monkeypatch):
+    """Issue 37: after a new run finished (its model selected), the old Rank table and Explain panel stayed
+    and read as the new model's. A change of the model or of a text now clears them, as Compare's result."""
+    monkeypatch.setenv("RM_DEMO_RUNS", str(tmp_path / "runs"))
+    from rm_demo.app.build import build
+
+    demo = build()
+    names = {block._id: getattr(block, "label", None) for block in demo.blocks.values()}
+    ids = {block._id: getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    views = {"rank-table", "rank-message", "explain-message", "explain-a", "explain-b"}
+    cleared = {}
+    for fn in demo.fns.values():
+        if {ids.get(c._id) for c in fn.outputs} & views:
+            for target, event in fn.targets:
+                if event == "change":
+                    cleared.setdefault(names.get(target), []).append(fn)
+    assert {"Reward model", "Question", "Answer A", "Answer B"} <= set(cleared), cleared.keys()
+    for fns in cleared.values():
+        for fn in fns:
+            result = fn.fn()
+            assert all((getattr(v, "empty", False) or v == "") for v in result), result

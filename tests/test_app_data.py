@@ -143,7 +143,8 @@ def test_a_new_file_resets_reading_settings_but_keeps_pairing(seed_csv):
     assert session.settings.encoding == "auto" and session.settings.question_col is None
     assert session.settings.rater_col is None  # the old file's rater column belongs to it
     assert session.settings.strategy == "all-pairs" and session.settings.min_margin == 2
-    assert session.settings.aggregate == "median" and session.settings.max_rater_spread == 1
+    # the raters' rule and spread belonged to the old file's raters (issue 37: "median" stayed)
+    assert session.settings.aggregate == "mean" and session.settings.max_rater_spread is None
 
 
 def test_the_rater_column_is_chosen_like_the_others(write_file):

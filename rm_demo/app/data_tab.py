@@ -104,6 +104,8 @@ class DataTab:
             self.score_col,
             self.file_format,
             self.rater_col,
+            self.aggregate,
+            self.max_rater_spread,
         ]
 
     @classmethod
@@ -220,11 +222,12 @@ def on_settings(session: Session, *widgets) -> tuple:
 
 
 def on_file(session: Session, path: str | None, name: str | None, *widgets) -> tuple:
-    """A new file: reading settings start from automatic detection; pairing settings are kept, except
+    """A new file: reading settings (and the raters' settings) start from automatic detection and the defaults;
+    pairing settings are kept, except
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
-    kept = (list(widgets[10:12]) + [None, None])[:2]  # raters' rule and spread: kept (None: the default)
-    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:9], "auto", *kept, AUTO]
+    # The raters' column, rule and spread belong to the old file's raters: they start again too.
+    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:9], "auto", "mean", None, AUTO]
     note, thresholds = "", None
     if session.stale_suggestion(widgets[6], widgets[7]):
         chosen_min, rejected_max = session.suggested_thresholds
@@ -265,7 +268,7 @@ def suggested(session: Session) -> tuple:
 def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
     """Connect the Data and Pairs tabs; returns the events that change the data (for other tabs to follow)."""
     outputs = _outputs(data, pairs, session, figures)
-    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO, "auto", AUTO), None, data.reading)
+    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO, "auto", AUTO, "mean", ""), None, data.reading)
     events = [
         data.upload.upload(*reset).then(
             lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),

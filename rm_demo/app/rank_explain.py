@@ -166,6 +166,14 @@ class RankExplain:
         )
 
 
+def cleared_rank() -> tuple:
+    return "", pd.DataFrame(columns=RANK_COLUMNS)
+
+
+def cleared_explain() -> tuple:
+    return "", "", "", "", ""
+
+
 def wire(tab: RankExplain, model_pick, question, answer_a, answer_b, with_base, session) -> None:
     def do_rank(model, q, text, sess: Session):
         try:
@@ -182,6 +190,15 @@ def wire(tab: RankExplain, model_pick, question, answer_a, answer_b, with_base, 
     tab.rank_btn.click(
         do_rank, [model_pick, question, tab.answers, session], [tab.rank_message, tab.ranking], api_name="rank"
     )
+    # A ranking or an explanation is about one model and its texts: another model picked (a new run just
+    # finished selects its own) or another text clears it, as Compare's result is, so no old figure reads
+    # as the new model's.
+    rank_outputs = [tab.rank_message, tab.ranking]
+    explain_outputs = [tab.explain_message, tab.a_model, tab.b_model, tab.a_base, tab.b_base]
+    for box in (model_pick, question, tab.answers):
+        box.change(cleared_rank, None, rank_outputs, show_progress="hidden")
+    for box in (model_pick, question, answer_a, answer_b, with_base):
+        box.change(cleared_explain, None, explain_outputs, show_progress="hidden")
     tab.explain_btn.click(
         do_explain,
         [model_pick, question, answer_a, answer_b, with_base, session],
