@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rm_demo.errors import InputError
-from rm_demo.runs import RunRecord, list_runs, model_choices, resolve_run, shown_name
+from rm_demo.runs import MODEL_STATUSES, RunRecord, list_runs, resolve_run, shown_name
 
 
 def owner_key(owner_id: str | None) -> str:
@@ -82,10 +82,21 @@ def open_model(root: Path, model: str | None, viewer: Viewer) -> str:
     model = model or "default"
     if model == "default":
         return model
-    if isinstance(model, str) and len(model) <= MAX_MODEL_CHARS and "\x00" not in model:
-        if model in {path for _, path in model_choices(root, viewer)}:
-            return model
-    raise InputError("that model is not available here", fix="pick one from the menu (↻ runs refreshes it)")
+    refused = InputError("that model is not available here", fix="pick one from the menu (↻ runs refreshes it)")
+    if not isinstance(model, str) or len(model) > MAX_MODEL_CHARS or "\x00" in model:
+        raise refused
+    # The menu offers `<root>/<run>/model` of the runs it lists (model_choices): that one run is read,
+    # not the whole store on every click.
+    name = Path(model).parent.name
+    if model != str(Path(root) / name / "model"):
+        raise refused
+    try:
+        run = RunRecord.load(open_run(root, name, viewer))
+    except InputError:
+        raise refused from None
+    if run.status not in MODEL_STATUSES or not run.has_model:
+        raise refused
+    return model
 
 
 def check_base_model(root: Path, model: str, viewer: Viewer) -> None:

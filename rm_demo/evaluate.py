@@ -198,13 +198,15 @@ def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None, device:
         else {"pairs": 0, "note": "the run held out no questions"}
     )
     report["run"] = run.name
-    if len(pairs):
+    mapping = ((run.read().get("data") or {}).get("report") or {}).get("column_mapping") or {}
+    report["raters"] = None
+    if len(pairs) and "rater" in mapping:  # the file is read again only where it names raters
         config = run.config()
         try:
             table = read_feedback(config.input, ReadOptions.from_dict(config.read_options))
             report["raters"] = raters_on_pairs(table, pairs)
-        except (OSError, ValueError):  # a pairs file, or the data gone: no raters to ask
-            report["raters"] = None
+        except (OSError, ValueError):  # the data gone or unreadable: no raters to ask
+            pass
     write_json_atomic(run.path / "eval.json", report)
     return add_slices(run.path, report, slice_by or [], pairs)
 

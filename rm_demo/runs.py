@@ -624,13 +624,17 @@ def base_model_of(model_path: str) -> tuple[str, int | None]:
 MIN_HELD_OUT_PAIRS = 10
 
 
+# A run whose saved model the menus offer (a stopped run saves the model it had).
+MODEL_STATUSES = ("completed", "cancelled")
+
+
 def model_choices(root: Path, viewer=None) -> list[tuple[str, str]]:
     """(label, model path) for every run with a saved model that `viewer` may see, after the untrained base."""
     choices = [(BASE_MODEL_LABEL, "default")]
     for run in list_runs(root):
         if viewer is not None and not viewer.can_see(run):
             continue
-        if run.status in ("completed", "cancelled") and run.has_model:
+        if run.status in MODEL_STATUSES and run.has_model:
             acc = run.judged_accuracy(MIN_HELD_OUT_PAIRS)
             shown = f" · held-out acc {accuracy_phrase(acc, run.held_out_pairs, True)}" if acc is not None else ""
             choices.append((run.name + shown, str(run.path / "model")))

@@ -13,7 +13,6 @@ import pandas as pd
 import torch
 
 from rm_demo.models import PairEncoder, choose_device, load_reward_model, resolve_model, scoring_device
-from rm_demo.text import check_is_text
 
 DEFAULT_MAX_LENGTH = 256
 
@@ -105,8 +104,6 @@ class Scorer:
         return torch.autocast(device_type=self.choice.device, dtype=dtype)
 
     def compare(self, question: str, answer_a: str, answer_b: str) -> dict:
-        for what, text in (("question", question), ("answer A", answer_a), ("answer B", answer_b)):
-            check_is_text(text, what)  # named as the user knows them, not "answer 1"
         reward_a, reward_b = self.score([question, question], [answer_a, answer_b])
         diff = float(reward_a - reward_b)
         return {

@@ -42,7 +42,7 @@ from rm_demo.models import (
 from rm_demo.pairs import pairs_from_file
 from rm_demo.runs import RunFolder, checkpoint_step, process_start
 from rm_demo.tables import atomic_path
-from rm_demo.text import accuracy_phrase, wilson_interval
+from rm_demo.text import accuracy_phrase
 
 log = logging.getLogger(__name__)
 
@@ -591,15 +591,13 @@ def _exact_final_metrics(run: RunFolder, final: dict, device: str | None = None)
     ]
     with atomic_path(run.metrics_path) as tmp:
         tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics), encoding="utf-8")
-    accuracy, pairs = report["accuracy"], report["pairs"]
-    low, high = wilson_interval(round(accuracy * pairs), pairs)
-    exact = accuracy_phrase(accuracy, pairs)
+    exact = accuracy_phrase(report["accuracy"], report["pairs"])
     print(f"the saved model, every held-out pair: held-out accuracy {exact}", file=sys.stderr, flush=True)
     return {
         **final,
         "trainer_eval_accuracy": final.get("eval_accuracy"),
         "eval_accuracy": report["accuracy"],
-        "eval_accuracy_interval": [low, high],  # 95%, Wilson
+        "eval_accuracy_interval": report["accuracy_interval"],  # 95%, Wilson
         "eval_margin": report["mean_margin"],
     }
 

@@ -53,6 +53,43 @@ def sample_rows(key: str) -> int:
 # Components
 
 
+# The Data tab's settings in the order DataSettings.from_widgets takes them.
+SETTINGS = (
+    "encoding",
+    "delimiter",
+    "question_col",
+    "answer_col",
+    "score_col",
+    "strategy",
+    "chosen_min",
+    "rejected_max",
+    "min_margin",
+    "file_format",
+    "aggregate",
+    "max_rater_spread",
+    "rater_col",
+)
+# Those that belong to one file, and the value each starts from when another file comes: how it is read
+# (detected again), and its raters' column, rule and spread. The pairing settings stay.
+PER_FILE = {
+    "encoding": "auto",
+    "delimiter": "auto",
+    "question_col": AUTO,
+    "answer_col": AUTO,
+    "score_col": AUTO,
+    "file_format": "auto",
+    "rater_col": AUTO,
+    "aggregate": "mean",
+    "max_rater_spread": "",
+}
+
+
+def fresh_widgets(widgets) -> list:
+    """The widgets' values for a new file: the per-file settings afresh, the others as they are."""
+    given = dict(zip(SETTINGS, widgets))
+    return [PER_FILE[name] if name in PER_FILE else given.get(name) for name in SETTINGS]
+
+
 @dataclass
 class DataTab:
     upload: gr.File
@@ -77,36 +114,12 @@ class DataTab:
 
     @property
     def settings(self) -> list:
-        return [
-            self.encoding,
-            self.delimiter,
-            self.question_col,
-            self.answer_col,
-            self.score_col,
-            self.strategy,
-            self.chosen_min,
-            self.rejected_max,
-            self.min_margin,
-            self.file_format,
-            self.aggregate,
-            self.max_rater_spread,
-            self.rater_col,
-        ]
+        return [getattr(self, name) for name in SETTINGS]
 
     @property
     def reading(self) -> list:
-        """The settings that belong to one file: a new file starts them from automatic detection."""
-        return [
-            self.encoding,
-            self.delimiter,
-            self.question_col,
-            self.answer_col,
-            self.score_col,
-            self.file_format,
-            self.rater_col,
-            self.aggregate,
-            self.max_rater_spread,
-        ]
+        """The settings that belong to one file (PER_FILE): a new file starts them afresh."""
+        return [getattr(self, name) for name in PER_FILE]
 
     @classmethod
     def build(cls) -> DataTab:
@@ -222,16 +235,15 @@ def on_settings(session: Session, *widgets) -> tuple:
 
 
 def on_file(session: Session, path: str | None, name: str | None, *widgets) -> tuple:
-    """A new file: reading settings (and the raters' settings) start from automatic detection and the defaults;
-    pairing settings are kept, except
+    """A new file: the per-file settings start afresh (PER_FILE); pairing settings are kept, except
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
-    # The raters' column, rule and spread belong to the old file's raters: they start again too.
-    widgets = ["auto", "auto", AUTO, AUTO, AUTO, *widgets[5:9], "auto", "mean", None, AUTO]
+    widgets = fresh_widgets(widgets)
+    at = {name: i for i, name in enumerate(SETTINGS)}
     note, thresholds = "", None
-    if session.stale_suggestion(widgets[6], widgets[7]):
+    if session.stale_suggestion(widgets[at["chosen_min"]], widgets[at["rejected_max"]]):
         chosen_min, rejected_max = session.suggested_thresholds
-        widgets[6] = widgets[7] = ""
+        widgets[at["chosen_min"]] = widgets[at["rejected_max"]] = ""
         thresholds = ("", "")
         session.suggested_thresholds = session.suggested_for = None
         note = (
@@ -268,7 +280,7 @@ def suggested(session: Session) -> tuple:
 def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
     """Connect the Data and Pairs tabs; returns the events that change the data (for other tabs to follow)."""
     outputs = _outputs(data, pairs, session, figures)
-    reset = (lambda: ("auto", "auto", AUTO, AUTO, AUTO, "auto", AUTO, "mean", ""), None, data.reading)
+    reset = (lambda: tuple(PER_FILE.values()), None, data.reading)
     events = [
         data.upload.upload(*reset).then(
             lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),
