@@ -18,6 +18,7 @@ import functools
 import multiprocessing
 import os
 import pickle
+import queue
 import traceback
 
 import gradio as gr
@@ -113,8 +114,15 @@ def _worker_loop(task, calls, results, stop, fds: list[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+    parent = os.getppid()
     while True:
-        args, kwargs = pickle.loads(calls.get())
+        try:
+            sent = calls.get(timeout=1)
+        except queue.Empty:
+            if os.getppid() != parent:  # the app is gone (a SIGTERM runs no atexit): so is its kept worker
+                return
+            continue
+        args, kwargs = pickle.loads(sent)
         generator = task(*args, **kwargs)
         try:
             for value in generator:
