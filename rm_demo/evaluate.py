@@ -215,12 +215,14 @@ def add_slices(run_dir: str | Path, report: dict, columns: list[str], pairs: pd.
     """Accuracy per value of `columns`, from the report's own rewards: no model is loaded or run again.
     Slices already in the report stay; new ones are added and `eval.json` is written again."""
     run = RunFolder(run_dir)
-    new = [c for c in columns if c not in (report.get("slices") or {})]
+    # A slice by raters from before it counted every rating ("chosen answer": the first row only) is redone.
+    done = {c for c in report.get("slices") or {} if (report.get("slices_by") or {}).get(c) != "chosen answer"}
+    new = [c for c in columns if c not in done]
     if not new or not report.get("pairs"):
         return report
     found = run_slices(run, heldout_pairs(run) if pairs is None else pairs, report, new)
     report.setdefault("slices", {}).update({column: found[column]["values"] for column in new})
-    # "question" when the column is constant within each question, else "chosen answer"
+    # "question" when the column is constant within each question, else "ratings" (either answer's)
     report.setdefault("slices_by", {}).update({column: found[column]["by"] for column in new})
     write_json_atomic(run.path / "eval.json", report)
     return report
@@ -238,7 +240,20 @@ def run_slices(run: RunFolder, pairs: pd.DataFrame, report: dict, columns: list[
             "this run's data is a pairs file: it has no feedback rows to slice by",
             fix="slice a run trained on a feedback file",
         )
-    return {column: slices(pairs, raw, column, correct) for column in columns}
+    key = answer_key(raw, ((run.read().get("data") or {}).get("report") or {}).get("column_mapping") or {})
+    return {column: slices(pairs, raw, column, correct, key) for column in columns}
+
+
+def answer_key(raw: pd.DataFrame, mapping: dict) -> pd.Series | None:
+    """Row number -> its (question, answer) as the pairs derivation groups them (normalised), so a slice by
+    rater finds every rating of an answer; None where the file has no such columns (a pairs file)."""
+    from rm_demo.feedback import normalize_answer, normalize_question
+
+    question, answer = mapping.get("question"), mapping.get("answer")
+    if question not in raw.columns or answer not in raw.columns:
+        return None
+    key = normalize_question(raw[question]).str.cat(normalize_answer(raw[answer]), sep="\x00")
+    return pd.Series(key.to_numpy(), index=raw["row"].to_numpy())
 
 
 def evaluate_file(

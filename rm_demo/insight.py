@@ -67,20 +67,23 @@ def length_warning(baselines: dict, correlation: float | None) -> str | None:
     return None
 
 
-def slices(pairs: pd.DataFrame, raw: pd.DataFrame, column: str, correct: np.ndarray) -> dict:
+def slices(
+    pairs: pd.DataFrame, raw: pd.DataFrame, column: str, correct: np.ndarray, answer_key: pd.Series | None = None
+) -> dict:
     """Accuracy and pair count per value of `column` of the feedback file.
 
-    A column constant within each question (a topic, a source) slices by question; otherwise (a rater)
-    by the chosen answer's row. `raw` is the file as read (`read_table`), with its `row` numbers.
+    A column with one value on all the rows of a pair (a topic, a source) slices by question: each pair
+    counts once. Otherwise (a rater) a pair counts for every value found on any rating of either of its answers (`by`
+    "ratings"): with several raters an answer has several rows, and crediting the chosen answer's first row
+    gave one reviewer of 12 pairs 1. `raw` is the file as read (`read_table`), with its `row` numbers;
+    `answer_key` (row number -> the answer's identity) groups those rows; without it each answer is its row.
     """
     if column not in raw.columns or column == "row":
         names = ", ".join(repr(c) for c in raw.columns if c != "row")
         raise InputError(f"there is no column {column!r} to slice by", fix=f"use one of: {names}")
     value_of_row = pd.Series(raw[column].astype(str).to_numpy(), index=raw["row"].to_numpy())
-    chosen_value = value_of_row.reindex(pairs["chosen_row"].to_numpy()).to_numpy()
-    rejected_value = value_of_row.reindex(pairs["rejected_row"].to_numpy()).to_numpy()
-    by = "question" if np.array_equal(chosen_value, rejected_value) else "chosen answer"
-    table = pd.DataFrame({"value": chosen_value, "correct": correct.astype(float)})
+    table = _ratings_of_pairs(pairs, value_of_row, answer_key, correct)
+    by = "question" if table["pair"].is_unique else "ratings"  # one value per pair: it counts once
     groups = table.groupby("value", sort=True)["correct"].agg(["size", "mean"])
     return {
         "by": by,
@@ -88,6 +91,28 @@ def slices(pairs: pd.DataFrame, raw: pd.DataFrame, column: str, correct: np.ndar
             str(v): {"pairs": int(row["size"]), "accuracy": float(row["mean"])} for v, row in groups.iterrows()
         },
     }
+
+
+def _ratings_of_pairs(
+    pairs: pd.DataFrame, value_of_row: pd.Series, answer_key: pd.Series | None, correct: np.ndarray
+) -> pd.DataFrame:
+    """(value, correct) once for each distinct value among the rows of a pair's two answers."""
+    n = len(pairs)
+    ends = pd.DataFrame(
+        {
+            "pair": np.concatenate([np.arange(n), np.arange(n)]),
+            "row": np.concatenate([pairs["chosen_row"].to_numpy(), pairs["rejected_row"].to_numpy()]),
+        }
+    )
+    if answer_key is None:
+        rated = ends.assign(value=value_of_row.reindex(ends["row"].to_numpy()).to_numpy())
+    else:
+        rows = pd.DataFrame({"key": answer_key.to_numpy(), "value": value_of_row.reindex(answer_key.index).to_numpy()})
+        ends["key"] = answer_key.reindex(ends["row"].to_numpy()).to_numpy()
+        rated = ends.merge(rows, on="key", how="left")
+    rated = rated.drop_duplicates(["pair", "value"])
+    pair = rated["pair"].to_numpy()
+    return pd.DataFrame({"pair": pair, "value": rated["value"].to_numpy(), "correct": correct.astype(float)[pair]})
 
 
 def rank(rewards: np.ndarray, answers: list[str]) -> list[dict]:

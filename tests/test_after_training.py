@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 from transformers import AutoModelForSequenceClassification
@@ -14,7 +15,7 @@ from transformers import AutoModelForSequenceClassification
 from rm_demo.access import Viewer
 from rm_demo.app import eval_tab, runs_tab
 from rm_demo.errors import InputError
-from rm_demo.evaluate import evaluate_run
+from rm_demo.evaluate import evaluate_run, heldout_pairs
 from rm_demo.export import export_run, push_to_hub
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, list_runs
 from rm_demo.text import wilson_interval as wilson
@@ -252,8 +253,17 @@ def test_evaluation_reports_length_baselines_and_slices(run_dir):
     assert (
         sum(v["pairs"] for v in slices.values()) == report["pairs"] and report["slices_by"]["question"] == "question"
     )
-    assert report["slices_by"]["rater"] == "chosen answer"  # raters differ within a question
-    assert sum(v["pairs"] for v in report["slices"]["rater"].values()) == report["pairs"]
+    # Raters differ within a question: a pair counts for every rater of either of its answers, computed here
+    # from the file and the held-out pairs by text.
+    assert report["slices_by"]["rater"] == "ratings"
+    raw = pd.read_csv(WORKSHOP)
+    held_out = heldout_pairs(RunFolder(run_dir))
+    raters_of = raw.groupby(["question", "answer"])["rater"].agg(set)
+    expected = {}
+    for pair in held_out.itertuples():
+        for rater in raters_of[(pair.prompt, pair.chosen)] | raters_of[(pair.prompt, pair.rejected)]:
+            expected[rater] = expected.get(rater, 0) + 1
+    assert {v: s["pairs"] for v, s in report["slices"]["rater"].items()} == expected
     assert report["reward_stats"]["std"] == pytest.approx(np.std(rewards), abs=1e-4)
     assert report["reward_stats"]["min"] == pytest.approx(rewards.min(), abs=1e-4)
 

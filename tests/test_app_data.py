@@ -213,3 +213,36 @@ def test_an_os_error_reads_like_the_clis():
         "**Cannot start:** feedback.csv: No such file or directory  \n"
         "How to fix: check the path; the folder must exist"
     )
+
+
+# Issue 37: what the screen shows is what trains.
+
+
+def _widgets(settings: DataSettings) -> tuple:
+    values = {name: getattr(settings, name) for name in data_tab.SETTINGS}
+    return tuple(AUTO if values[n] is None and n.endswith("_col") else values[n] for n in data_tab.SETTINGS)
+
+
+def test_start_derives_a_preview_older_than_the_screen_again_and_trains_on_it(write_file, runs, started):
+    path = write_file("f.csv", "question,answer,score\nq,a,5\nq,b,4.5\nq,c,1\nr,d,4\nr,e,2\n")
+    session, view = data_tab.load_data(Session(owner=VISITOR), str(path), "f.csv", AUTO_SETTINGS)
+    assert len(view.pairs) == 2
+    screen = _widgets(DataSettings(chosen_min=4.5))  # typed, but its event never reached the server
+    out = dict(zip(data_tab.OUTPUT_NAMES, data_tab.catch_up(session, *screen)))
+    assert "1 pairs" in out["summary"] or "**1** pair" in out["summary"], out["summary"]
+    session, message = train_tab.start_run(session, TrainForm(), screen)
+    assert message.startswith("Started") and "on 1 pairs" in message and "derived again" in message, message
+    assert started[0].chosen_min == 4.5 and len(load_pairs(started[0]).pairs) == 1
+    # Up to date: nothing is derived again, and Start says nothing about it.
+    assert data_tab.catch_up(session, *screen) == data_tab.unchanged()
+    session, message = train_tab.start_run(session, TrainForm(), screen)
+    assert "derived again" not in message
+
+
+def test_start_refuses_when_the_screen_holds_a_setting_the_preview_could_not_use(write_file, runs, started):
+    path = write_file("f.csv", "question,answer,score\nq,a,5\nq,c,1\n")
+    session, _ = data_tab.load_data(Session(owner=VISITOR), str(path), "f.csv", AUTO_SETTINGS)
+    screen = list(_widgets(AUTO_SETTINGS))
+    screen[data_tab.SETTINGS.index("chosen_min")] = "four"
+    session, message = train_tab.start_run(session, TrainForm(), tuple(screen))
+    assert message.startswith("Cannot start") and "step 1" in message and not started

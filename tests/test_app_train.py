@@ -235,3 +235,33 @@ def test_stop_says_when_there_is_nothing_to_stop(runs):
     assert train_tab.stop_run(Session(owner=VISITOR, run_dir=str(done))) == (
         "**done** is not running (it is completed): nothing to stop."
     )
+
+
+def test_stopping_then_stopped_leaves_no_stopping_message(runs):
+    # Issue 37: "Stopping at the next step..." stayed under the buttons after the run had stopped.
+    path = runs / "live"
+    path.mkdir(parents=True)
+    (path / "run.json").write_text(json.dumps({"status": "running", "created_at": time.time(), **ME}))
+    session, *_ = train_tab.tick(Session(run_dir=str(path)))
+    assert train_tab.after_run(session) == gr.skip()  # still running: the message stays
+    (path / "run.json").write_text(json.dumps({"status": "cancelled", "created_at": time.time()}))
+    session, progress, status, *_ = train_tab.tick(session)
+    assert train_tab.after_run(session) == "" and "cancelled" in status
+    session, *_ = train_tab.tick(session)
+    assert train_tab.after_run(session) == gr.skip()  # once
+
+
+def test_a_new_run_takes_the_old_one_out_of_evaluate_until_it_finishes(runs):
+    # Issue 37: Evaluate kept showing the previous run's figures while the new one trained.
+    from rm_demo.app import eval_tab
+
+    old = _finished_run(runs, "old")
+    session = Session(owner=VISITOR, run_dir=str(old))
+    assert eval_tab.run_started(session) == gr.skip()  # a refused Start: the finished run stays
+    new = runs / "new"
+    new.mkdir()
+    (new / "run.json").write_text(json.dumps({"status": "running", "created_at": time.time(), **ME}))
+    session.run_dir = str(new)
+    assert eval_tab.run_started(session) == gr.update(value=None)
+    summary, *charts, mistakes, slices, menu = eval_tab.run_picked(None, session)
+    assert "**new** is training" in summary and mistakes.empty and slices.empty

@@ -475,3 +475,37 @@ def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, s
 
 def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_second_file_starts_from_its_own_settings(app_url, browser):
+    """Issue 37: the held-out share (0.5) and the raters' rule (median) set for one file stayed when the next
+    file came; each is the default again, and the notes and pairs read back are the new file's."""
+    from playwright.sync_api import expect
+
+    from rm_demo.config import default
+
+    visitor = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = visitor.new_page()
+    page.goto(app_url)
+    page.click("#use-workshop")
+    expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=30_000)
+    page.locator("#aggregate").get_by_label("median").check()
+    page.get_by_role("tab", name="3 · Train").click()
+    held_out = page.locator("#held-out input[type=number]")
+    held_out.fill("0.5")
+    held_out.press("Enter")
+    expect(page.locator("#epochs-note")).to_contain_text("held out", timeout=20_000)
+    workshop_note = page.locator("#epochs-note").inner_text()
+
+    page.get_by_role("tab", name="1 · Data").click()
+    page.click("#use-seed")
+    expect(page.locator("#data-message")).to_contain_text("seed_feedback.csv", timeout=30_000)
+    expect(page.locator("#aggregate").get_by_label("mean")).to_be_checked()
+    page.get_by_role("tab", name="3 · Train").click()
+    expect(held_out).to_have_value(f"{default('eval_fraction'):g}")
+    expect(page.locator("#epochs-note")).not_to_have_text(workshop_note, timeout=20_000)
+    # the article's 3 pairs at the default share (at 0.5: "1 training pairs, 2 held out")
+    expect(page.locator("#epochs-note")).to_contain_text("2 training pairs, 1 held out")
+    page.get_by_role("tab", name="2 · Pairs").click()
+    expect(page.locator("#pairs-summary")).to_contain_text("6 rows read = 6 used + 0 dropped", timeout=20_000)
+    visitor.close()

@@ -50,10 +50,32 @@ def test_slices_add_up_and_say_how_they_cut():
         "a": {"pairs": 1, "accuracy": 1.0},
         "b": {"pairs": 2, "accuracy": 0.5},
     }
-    by_rater = slices(pairs, raw, "rater", correct)
-    assert by_rater["by"] == "chosen answer" and sum(v["pairs"] for v in by_rater["values"].values()) == 3
+    by_rater = slices(pairs, raw, "rater", correct)  # each pair's two rows: x and y rated every pair
+    assert by_rater["by"] == "ratings" and by_rater["values"] == {
+        "x": {"pairs": 3, "accuracy": 2 / 3},
+        "y": {"pairs": 3, "accuracy": 2 / 3},
+    }
     with pytest.raises(InputError, match="no column 'nope'"):
         slices(pairs, raw, "nope", correct)
+
+
+def test_a_rater_slice_credits_every_rating_of_both_answers_not_the_first_row():
+    # Two reviewers rated every answer; the file lists ann's rows first. Crediting the chosen answer's first row
+    # gave ann every pair and bob none (issue 37: one reviewer fed 12 of 20 pairs and was credited with 1).
+    raw = pd.DataFrame(
+        {
+            "row": [2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+            "rater": ["ann", "ann", "ann", "ann", "bob", "bob", "bob", "bob", "cy", "cy"],
+        }
+    )
+    key = pd.Series(["q1a", "q1b", "q2a", "q2b", "q1a", "q1b", "q2a", "q2b", "q2a", "q2b"], index=raw["row"])
+    pairs = pd.DataFrame({"chosen_row": [2, 4], "rejected_row": [3, 5]})
+    found = slices(pairs, raw, "rater", np.array([True, False]), key)
+    assert found["by"] == "ratings" and found["values"] == {
+        "ann": {"pairs": 2, "accuracy": 0.5},
+        "bob": {"pairs": 2, "accuracy": 0.5},
+        "cy": {"pairs": 1, "accuracy": 0.0},
+    }
 
 
 def test_rank_is_sorted_and_sums_to_one():

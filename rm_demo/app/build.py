@@ -20,6 +20,7 @@ from rm_demo.app.preload import preload_own_run
 from rm_demo.app.runs_tab import RunsTab
 from rm_demo.app.state import Session, clean_up, facilitator_secret, runs_root
 from rm_demo.app.train_tab import TrainTab
+from rm_demo.config import default
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
 from rm_demo.runs import model_choices
@@ -71,16 +72,22 @@ def _wire(
     demo, tabs, session, figures, data: DataTab, pairs: PairsTab, train: TrainTab, compare: CompareTab, runs: RunsTab
 ):
     example = [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note]
-    for event in data_tab.wire(data, pairs, session, figures):
+    # The held-out share is chosen for a file's size: the next file starts from the default again.
+    per_file = {train.eval_fraction: default("eval_fraction")}
+    for event in data_tab.wire(data, pairs, session, figures, also_per_file=per_file):
         event.then(train_tab.form_notes, [session, *train.form], [train.epochs_note, train.gpu_note])
         event.then(compare_tab.after_data_change, session, example, show_progress="hidden")
     train_tab.wire(
         train,
         session,
         on_finished=[
+            (train_tab.after_run, [train.message]),
             (compare_tab.after_run, [compare.model_pick, compare.pick_note]),
             (runs_tab.after_run, runs.listing),
         ],
+        screen=data.settings,
+        catch_up=(data_tab.catch_up, data_tab.data_outputs(data, pairs, session, figures)),
+        on_started=[(eval_tab.run_started, [runs.eval_pick])],
     )
     compare_tab.wire(compare, session)
     runs_tab.wire(runs, session)

@@ -179,7 +179,7 @@ OUTPUT_NAMES = (
 )
 
 
-def _outputs(data: DataTab, pairs: PairsTab, session, figures) -> list:
+def data_outputs(data: DataTab, pairs: PairsTab, session, figures) -> list:
     components = {
         "session": session,
         "figures": figures,
@@ -267,6 +267,23 @@ def _load(session: Session, version: int, path, name, widgets, note: str = "", t
     return _view_updates(session, view, thresholds)
 
 
+def catch_up(session: Session, *widgets) -> tuple:
+    """Start's first part: a preview older than the settings on screen (an edit whose event was lost, or
+    still on its way) is derived again with them, so that what trains is what the screen shows."""
+    if not session.data_path or not is_behind(session, widgets):
+        return unchanged()
+    session.preview_caught_up = True  # Start says so
+    return on_settings(session, *widgets)
+
+
+def is_behind(session: Session, widgets) -> bool:
+    """Whether the settings on screen differ from those the current preview was made with."""
+    try:
+        return DataSettings.from_widgets(*widgets) != session.settings
+    except InputError:
+        return True
+
+
 def suggested(session: Session) -> tuple:
     """The thresholds the current preview suggests, into the two number boxes; they belong to this file.
     (Taken from the preview, not read again: the file may be 50 MB.)"""
@@ -277,10 +294,13 @@ def suggested(session: Session) -> tuple:
     return f"{s['chosen_min']:g}", f"{s['rejected_max']:g}"
 
 
-def wire(data: DataTab, pairs: PairsTab, session, figures) -> list:
-    """Connect the Data and Pairs tabs; returns the events that change the data (for other tabs to follow)."""
-    outputs = _outputs(data, pairs, session, figures)
-    reset = (lambda: tuple(PER_FILE.values()), None, data.reading)
+def wire(data: DataTab, pairs: PairsTab, session, figures, also_per_file: dict | None = None) -> list:
+    """Connect the Data and Pairs tabs; returns the events that change the data (for other tabs to follow).
+    `also_per_file`: other tabs' controls that belong to one file (component -> its fresh value), reset with
+    the Data tab's own when another file comes."""
+    outputs = data_outputs(data, pairs, session, figures)
+    elsewhere = also_per_file or {}
+    reset = (lambda: (*PER_FILE.values(), *elsewhere.values()), None, [*data.reading, *elsewhere])
     events = [
         data.upload.upload(*reset).then(
             lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),

@@ -206,9 +206,21 @@ def wire(tab: EvalTab, session) -> None:
     tab.run_pick.change(run_picked, [tab.run_pick, session], tab.outputs)
 
 
+def run_started(session: Session):
+    """A run of this page has just started: the run evaluated so far leaves the menu's pick (its figures were
+    read as the new model's while it trained); the menu lists the new run once it has finished."""
+    live = session.run_dir and RunRecord.load(Path(session.run_dir)).live
+    return gr.update(value=None) if live else gr.skip()
+
+
 def run_picked(name: str | None, session: Session) -> tuple:
     """Another run in the menu: the previous run's summary, charts and tables go (they were about it)."""
     summary = f"Press **Evaluate** for **{name}**." if name else "Pick a run and press **Evaluate**."
+    if not name and session.run_dir and RunRecord.load(Path(session.run_dir)).live:
+        summary = (
+            f"**{Path(session.run_dir).name}** is training: it can be evaluated here once it has finished. "
+            "Meanwhile, pick a finished run to evaluate it."
+        )
     return (
         summary,
         *empty_charts(EVALUATE_FIRST),

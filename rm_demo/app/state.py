@@ -183,6 +183,7 @@ class Session:
     data_version: int = 0
     # The settings the current preview was made with; training uses exactly these.
     settings: DataSettings | None = None
+    preview_caught_up: bool = False  # Start derived the preview again with the settings on screen
     pairs: int = 0
     pairs_jsonl: str | None = None
     pairs_csv: str | None = None

@@ -14,6 +14,7 @@ import gradio as gr
 
 from rm_demo import plots
 from rm_demo.access import check_base_model
+from rm_demo.app.data_tab import is_behind
 from rm_demo.app.gpu_slices import drive_slices
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
@@ -37,10 +38,18 @@ from rm_demo.settings import current
 from rm_demo.zero_gpu import DEFAULT_SLICE_S, ON_QUOTA
 
 
-def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
-    """Check everything (settings, this app's limits), then make a run folder of its own and queue the job."""
+def start_run(session: Session, form: TrainForm, screen: tuple | None = None) -> tuple[Session, str]:
+    """Check everything (settings, this app's limits), then make a run folder of its own and queue the job.
+
+    `screen`: the Data tab's settings as shown; a run never starts from a preview made with other ones
+    (the button derives it again first: `data_tab.catch_up`)."""
     if not session.data_path or session.settings is None:
         return session, "Load data in step 1 first (a file whose pairs preview worked)."
+    if screen is not None and is_behind(session, screen):
+        return session, (
+            "Cannot start: the pairs preview is not of the settings shown in step 1 (one of them is not valid, or "
+            "the preview is still working). Check step 1's message, then Start again."
+        )
     if not form.model():
         return (
             session,
@@ -64,7 +73,9 @@ def start_run(session: Session, form: TrainForm) -> tuple[Session, str]:
     if not current().zero_gpu:  # on ZeroGPU the click's second part drives its GPU slices (gpu_slices)
         start_job(run_dir)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run_dir), False, -1
-    return session, f"Started **{run_dir.name}**."
+    note = " The pairs preview was first derived again with the settings shown in step 1." * session.preview_caught_up
+    session.preview_caught_up = False
+    return session, f"Started **{run_dir.name}** on {session.pairs} pairs.{note}"
 
 
 def resumable_run(session: Session) -> RunRecord | None:
@@ -99,6 +110,13 @@ def resume_run(session: Session) -> tuple[Session, str]:
         start_job(run, resume=checkpoint is not None)
     session.run_dir, session.run_seen_finished, session.metrics_seen = str(run.path), False, -1
     return session, f"Resuming **{run.name}** from step {step}."
+
+
+def after_run(session: Session):
+    """When this session's run has just ended, the message under the buttons ("Started", "Stopping at the next
+    step...") goes: the status above the curves says how it ended. On ZeroGPU the slice driver writes the
+    message to the end, with its own last word (gpu_slices)."""
+    return "" if session.just_finished and not current().zero_gpu else gr.skip()
 
 
 def stop_run(session: Session) -> str:
@@ -234,7 +252,9 @@ class TrainTab:
                 default("batch_size"), label=label("batch_size"), precision=0, minimum=1, elem_id="batch-size"
             )
             max_length = gr.Number(default("max_length"), label=label("max_length"), precision=0, minimum=16)
-            eval_fraction = gr.Slider(0, 0.5, value=default("eval_fraction"), step=0.05, label=label("eval_fraction"))
+            eval_fraction = gr.Slider(
+                0, 0.5, value=default("eval_fraction"), step=0.05, label=label("eval_fraction"), elem_id="held-out"
+            )
             lora = gr.Checkbox(default("lora"), label=label("lora"))
         slice_seconds, on_gpu_quota = _slice_controls(current().zero_gpu)
         epochs_note = gr.Markdown(elem_id="epochs-note")
@@ -312,17 +332,22 @@ def _slice_controls(zero_gpu: bool) -> tuple[gr.Number, gr.Radio]:
     return slice_seconds, on_gpu_quota
 
 
-def wire(train: TrainTab, session, on_finished: list) -> None:
+def wire(train: TrainTab, session, on_finished: list, screen: list, catch_up: tuple, on_started: list) -> None:
     """`on_finished`: (function of the session, outputs) pairs run after each tick; they act when
-    `session.just_finished` says this tick saw the run end, and leave their outputs alone otherwise."""
+    `session.just_finished` says this tick saw the run end, and leave their outputs alone otherwise.
+    `screen`: the Data tab's settings; `catch_up`: (function, outputs) that brings the preview up to them
+    before a start. `on_started`: (function of the session, outputs) pairs run after each Start."""
+    forms = len(train.form)
 
-    def start(sess: Session, *form):
-        sess, text = start_run(sess, TrainForm(*form))
+    def start(sess: Session, *values):
+        sess, text = start_run(sess, TrainForm(*values[:forms]), tuple(values[forms:]))
         return sess, text, gr.Timer(active=bool(sess.run_dir) and text.startswith("Started"))
 
-    started = train.start_btn.click(
-        start, [session, *train.form], [session, train.message, train.timer], api_name="start_training"
+    started = train.start_btn.click(catch_up[0], [session, *screen], catch_up[1], show_progress="hidden").then(
+        start, [session, *train.form, *screen], [session, train.message, train.timer], api_name="start_training"
     )
+    for fn, outputs in on_started:
+        started.then(fn, session, outputs, show_progress="hidden")
     train.stop_btn.click(stop_run, session, train.message)
 
     def resume(sess: Session):
