@@ -103,12 +103,16 @@ def cmd_pairs(args) -> int:
     from rm_demo.pairs import pairs_from_file, write_pairs
     from rm_demo.tables import atomic_path, check_outputs, check_writable
 
-    check_outputs({"the input": args.input}, {"-o": args.output, "--report": args.report, "--dropped": args.dropped})
+    check_outputs(
+        {"the input": args.input, "the scores": args.scores},
+        {"-o": args.output, "--report": args.report, "--dropped": args.dropped},
+    )
     for path in (args.output, args.report, args.dropped):
         check_writable(path)
     read, pairing = read_options_from(args), pair_options_from(args)
     pairing.validate()
-    result = pairs_from_file(args.input, read, pairing)
+    with joined_input(args.input, args.scores, read.max_bytes) as path:
+        result = pairs_from_file(path, read, pairing)
     write_pairs(result.pairs, args.output)
     if args.report:
         with atomic_path(args.report) as tmp:
@@ -119,6 +123,20 @@ def cmd_pairs(args) -> int:
         print(line, file=sys.stderr)
     print(f"wrote {counted(len(result.pairs), 'pair')} to {args.output}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def joined_input(first: str, second: str | None, max_bytes: int | None = None):
+    """The input as one file: a tracing tool's two files (traces then scores) joined in a temporary folder."""
+    if not second:
+        yield first
+        return
+    import tempfile
+
+    from rm_demo.feedback import join_exports
+
+    with tempfile.TemporaryDirectory(prefix="rm_demo-join-") as folder:
+        yield str(join_exports(first, second, folder, max_bytes))
 
 
 def cmd_train(args) -> int:
@@ -143,13 +161,17 @@ def cmd_train(args) -> int:
         config = config_from_args(args, read_options=asdict(read_options_from(args)))
         config.validate()
         _check_input_file(args.input)
+        if args.scores:
+            _check_input_file(args.scores)
         resume = False
         # Under torchrun / accelerate every process runs this command; the first one makes the run
         # folder (the others only read the data, and only the first writes the run).
         if int(os.environ.get("RANK", "0")) == 0:
             _make_room(Path(config.output_dir), args.overwrite)
-            # The same start as the app's: the run folder keeps a copy of the data and the settings.
-            config = prepare_run(config, args.input, config.output_dir)
+            # The same start as the app's: the run folder keeps a copy of the data (two files: joined) and
+            # the settings.
+            with joined_input(args.input, args.scores) as path:
+                config = prepare_run(config, path, config.output_dir)
     # A Stop (or --resume after one) leaves the run's cancel request behind; starting again from the
     # shell is the new request, as the app's start_job has it. Without this a resume stopped at once.
     RunFolder(config.output_dir).cancel_path.unlink(missing_ok=True)
@@ -381,9 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SCORES_HELP = (
+    "a tracing tool's scores or feedback, when its export came as two files: the input is then its traces, "
+    "observations or runs (Langfuse, LangSmith)"
+)
+
+
 def _pairs_parser(sub) -> None:
     p = sub.add_parser("pairs", help="derive comparison pairs from a feedback file, with a report of every row")
     p.add_argument("input", help="feedback file (CSV/TSV/JSONL/JSON, optionally .gz) or a pairs file")
+    p.add_argument("scores", nargs="?", help=SCORES_HELP)
     p.add_argument("-o", "--output", required=True, help="pairs file to write (.jsonl, or .csv)")
     p.add_argument("--report", help="write the accounting report as JSON here")
     p.add_argument("--dropped", help="write every dropped row with its reason here (.jsonl or .csv)")
@@ -408,6 +437,7 @@ def _train_parser(sub) -> argparse.ArgumentParser:
         "--resume", metavar="RUN", help="go on with a stopped, failed or killed run from its last checkpoint"
     )
     t.add_argument("--overwrite", action="store_true", help="replace the run already in the -o folder")
+    t.add_argument("--scores", metavar="FILE", help=SCORES_HELP)
     add_config_arguments(t, TRAIN_FLAGS)
     _add_read_options(t)
     _add_pair_options(t)

@@ -556,6 +556,54 @@ def _json_records(text: str, source: str) -> tuple[list, list[int]]:
     return data, list(range(1, len(data) + 1))
 
 
+def export_records(path: str | os.PathLike, max_bytes: int | None = None) -> list:
+    """The records of one JSON or JSON Lines file (optionally .gz; a list, an API response's `data`, ...)."""
+    path = Path(path)
+    source = path.name
+    check_memory_for(path.stat().st_size, source)
+    raw = path.read_bytes()
+    if raw[:2] == GZIP_MAGIC:
+        raw = gunzip(raw, source, max_bytes)
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise InputError(f"the file is over {max_bytes / 1e6:g} MB", source=source, fix="use a smaller file")
+    text, _, _ = decode_bytes(raw, "auto", source)
+    text = text.lstrip("\ufeff").replace("\r\n", "\n")
+    if _detect_format(_base_name(source), text[:65536]) == "csv":
+        raise InputError(
+            "a tracing tool's second file must be JSON or JSON Lines, as its API or SDK writes it",
+            source=source,
+            fix="export the scores (or feedback) as JSON: the Langfuse or LangSmith SDK's list call, saved with "
+            "json.dump",
+        )
+    records, _ = (
+        _jsonl_records(text, source)
+        if _base_name(source).endswith((".jsonl", ".ndjson"))
+        else _json_records(text, source)
+    )
+    return records
+
+
+def join_exports(
+    first: str | os.PathLike, second: str | os.PathLike, folder: str | os.PathLike, max_bytes: int | None = None
+) -> Path:
+    """A tracing tool's export that came as two files (traces or runs, then scores or feedback) as one file
+    of both, `{"traces": [...], "scores": [...]}`, written in `folder`: every reader (the preview, a run's
+    copy of its data, the evaluation) then reads one file. Records are numbered through: the second file's
+    follow the first's."""
+    first, second = Path(first), Path(second)
+    joined = {"traces": export_records(first, max_bytes), "scores": export_records(second, max_bytes)}
+    out = Path(folder) / f"{_stem(first.name)}+{_stem(second.name)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(joined, ensure_ascii=False), encoding="utf-8")
+    return out
+
+
+def _stem(name: str) -> str:
+    for suffix in (".gz", ".jsonl", ".ndjson", ".json"):
+        name = name.removesuffix(suffix)
+    return name[:60] or "export"
+
+
 def _detect_format(name: str, text: str) -> str:
     suffix = Path(name).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
@@ -694,7 +742,13 @@ def _import_flat(table: RawTable, options: ReadOptions) -> None:
         return
     records = frame[columns].to_dict("records")
     table.imported = import_records(
-        records, frame["row"].tolist(), options.format, options.score_col, table.source, flat_only=True
+        records,
+        frame["row"].tolist(),
+        options.format,
+        options.score_col,
+        table.source,
+        flat_only=True,
+        answer_field=options.answer_col,
     )
     if table.imported is not None:
         table.frame = table.imported.frame
@@ -759,7 +813,9 @@ def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None)
         text = utf8.decode("utf-8")
         records, numbers = _jsonl_records(text, source) if fmt == "jsonl" else _json_records(text, source)
         _check_rows(len(records), options, source)
-        imported = import_records(records, numbers, options.format, options.score_col, source)
+        imported = import_records(
+            records, numbers, options.format, options.score_col, source, answer_field=options.answer_col
+        )
         if imported is not None:
             frame = imported.frame
             _check_cells(

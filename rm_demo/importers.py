@@ -61,6 +61,7 @@ class Source:
     matches: Callable[[list[dict]], bool]
     read: Callable[[list[dict], list[int], str | None, str], Imported]
     flat: bool = False  # its records are flat rows: a CSV of them is recognised too
+    whole: bool = False  # `matches` looks at every record itself; else it is asked about a sample, one by one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +178,13 @@ def _inputs_text(value) -> str:
     if isinstance(value, dict):
         if is_messages(value.get("messages")):
             return prompt_text(value["messages"])
+        if value.keys() == {"args", "kwargs"}:  # a Python function's call (Langfuse's @observe): its arguments
+            args = value["args"] if isinstance(value["args"], list) else [value["args"]]
+            kwargs = value["kwargs"] if isinstance(value["kwargs"], dict) else {}
+            given = [a for a in args if a not in (None, "", [], {})]
+            if len(given) == 1 and not kwargs:
+                return _inputs_text(given[0])
+            return _inputs_text({**{f"arg{i}": a for i, a in enumerate(given)}, **kwargs})
         key = _text_field(value, QUESTION_KEYS + ("messages",))
         if key is not None:
             return _inputs_text(value[key])
@@ -291,14 +299,56 @@ def _label_studio_control(records, score_field, source) -> tuple[str | None, Cou
 JUDGING_TYPES = ("rating", "choices", "pairwise")
 
 
-def _label_studio_item(rows: _Rows, number: int, data: dict, question_key, item: dict, rater: str, pairwise: bool):
+def compared_fields(data: dict, question_key, item: dict, named: list[str] | None, source: str) -> list[str]:
+    """The two fields of a task a pairwise result compares, left first: those its `to_name` names, or the
+    two the user named (`--answer-col A,B`), or the only two texts beside the question. More candidates
+    and nothing that says which: asked, not guessed (the first two were model names in a real export)."""
+    if named:
+        missing = [f for f in named if f not in data]
+        if len(named) != 2 or missing:
+            raise InputError(
+                f"a pairwise comparison needs two of the task's fields, left first; {', '.join(map(repr, named))} "
+                + (f"are not all among them ({', '.join(map(repr, data))})" if missing else "is not two"),
+                source=source,
+                fix="name them as the answer column, comma-separated: --answer-col answer1,answer2",
+            )
+        return named
+    targets = [t.strip() for t in str(item.get("to_name", "")).split(",") if t.strip()]
+    if len([t for t in targets if t in data]) == 2:
+        return [t for t in targets if t in data]
+    texts = [k for k in data if k != question_key and isinstance(data[k], str)]
+    if len(texts) == 2:
+        return texts
+    raise InputError(
+        "Label Studio pairwise: which two fields were compared? "
+        + (
+            f"The results name {item['to_name']!r}, no field of the task"
+            if item.get("to_name")
+            else "The export does not say"
+        )
+        + f", and {len(texts)} text fields besides the question could be the answers: "
+        f"{', '.join(map(repr, texts))}",
+        source=source,
+        fix="name the two compared fields, left first, as the answer column: --answer-col answer1,answer2 in the CLI "
+        "(in the app, type answer1,answer2 as the Answer column); the labeling config's Pairwise toName lists them",
+    )
+
+
+def _named_pair(hints: dict) -> list[str] | None:
+    given = hints.get("answer_field")
+    return [f.strip() for f in str(given).split(",") if f.strip()] if given and "," in str(given) else None
+
+
+def _label_studio_item(
+    rows: _Rows, number: int, data: dict, question_key, item: dict, rater: str, pairwise: bool, compared=None
+):
     """One result of the control read: a rating of one text, or a choice between two."""
     question = prompt_text(data.get(question_key, "")) if question_key else ""
     answers = [k for k in data if k != question_key and isinstance(data[k], str)]
     value = item.get("value") or {}
     targets = [t.strip() for t in str(item.get("to_name", "")).split(",") if t.strip()]
     if pairwise:
-        left, right = ([t for t in targets if t in data] + answers)[:2] if len(answers) >= 2 else (None, None)
+        left, right = compared if compared else (None, None)
         picked = value.get("selected")
         if picked is None and value.get("choices"):
             key = _choice_field(str(value["choices"][0]), data)
@@ -321,9 +371,9 @@ def _label_studio_item(rows: _Rows, number: int, data: dict, question_key, item:
     )
 
 
-def _read_label_studio(records, numbers, score_field, source) -> Imported:
+def _read_label_studio(records, numbers, score_field, source, **hints) -> Imported:
     control, controls, pairwise = _label_studio_control(records, score_field, source)
-    rows = _Rows()
+    rows, named, compared_seen = _Rows(), _named_pair(hints), set()
     for task, number in zip(records, numbers):
         data = task.get("data") or {}
         question_key = _text_field(data, QUESTION_KEYS)
@@ -340,7 +390,10 @@ def _read_label_studio(records, numbers, score_field, source) -> Imported:
                 other = any(i.get("type") in JUDGING_TYPES for i in results)
                 rows.add(number, "other_field" if other else "no_judgment", question=question, rater=rater)
             for item in items if not ann.get("was_cancelled") else []:
-                _label_studio_item(rows, number, data, question_key, item, rater, pairwise)
+                compared = compared_fields(data, question_key, item, named, source) if pairwise else None
+                if compared:
+                    compared_seen.add(tuple(compared))
+                _label_studio_item(rows, number, data, question_key, item, rater, pairwise, compared)
     frame = rows.frame(PAIR_COLUMNS if pairwise else FEEDBACK_COLUMNS)
     others = [c for c in controls if c != control]
     notes = [
@@ -348,9 +401,75 @@ def _read_label_studio(records, numbers, score_field, source) -> Imported:
         + (f" (others: {', '.join(map(repr, others))}; choose one as the score column)" if others else "")
         + "; the rater is completed_by."
     ]
+    if compared_seen:  # said, so that a wrong pick of fields is seen at once
+        notes.append(
+            "Compared fields (left, right): " + "; ".join(f"{a!r}, {b!r}" for a, b in sorted(compared_seen)) + "."
+        )
     kind = "pairs" if pairwise else "feedback"
     choices = [str(c) for c in controls]
     return Imported(kind, frame, len(records), "annotation", notes, score_choices=choices)
+
+
+# Label Studio's JSON-MIN and CSV exports: one flat row per annotation, each control's result under its
+# name (a CSV holds it as JSON text), the task's data beside it.
+LABEL_STUDIO_MIN_KEYS = ("annotator", "annotation_id")
+LABEL_STUDIO_MIN_BOOKKEEPING = ("id", "annotator", "annotation_id", "created_at", "updated_at", "lead_time")
+
+
+def _label_studio_min_matches(records: list[dict]) -> bool:
+    return all(k in records[0] for k in LABEL_STUDIO_MIN_KEYS)
+
+
+def _min_value(value):
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _min_result(name: str, value) -> dict | None:
+    """A flat control value back as a Label Studio result: pairwise, rating or choices."""
+    value = _min_value(value)
+    if isinstance(value, list) and value and isinstance(value[0], dict) and "selected" in value[0]:
+        return {"type": "pairwise", "from_name": name, "to_name": "", "value": value[0]}
+    if isinstance(value, dict) and "rating" in value:
+        return {"type": "rating", "from_name": name, "to_name": "", "value": value}
+    if isinstance(value, dict) and "choices" in value:
+        return {"type": "choices", "from_name": name, "to_name": "", "value": value}
+    return None
+
+
+def _read_label_studio_min(records, numbers, score_field, source, **hints) -> Imported:
+    tasks = []
+    for record in records:
+        data, results = {}, []
+        for key, value in record.items():
+            if key in LABEL_STUDIO_MIN_BOOKKEEPING:
+                continue
+            result = _min_result(key, value)
+            if result is not None:
+                results.append(result)
+            else:
+                data[key] = value
+        # A rating or choice exports as a bare value ("rating": 4): read it as the score column names it.
+        if score_field and score_field in data and not any(r["from_name"] == score_field for r in results):
+            kind = "rating" if _is_number(data[score_field]) else "choices"
+            value = data.pop(score_field)
+            results.append(
+                {
+                    "type": kind,
+                    "from_name": score_field,
+                    "to_name": "",
+                    "value": {kind: value if kind == "rating" else [value]},
+                }
+            )
+        annotation = {"completed_by": record.get("annotator"), "result": results}
+        tasks.append({"data": data, "annotations": [annotation] if results else []})
+    imported = _read_label_studio(tasks, numbers, score_field, source, **hints)
+    imported.notes.append("Read from the JSON-MIN/CSV export: one row per annotation.")
+    return imported
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,15 +477,47 @@ def _read_label_studio(records, numbers, score_field, source) -> Imported:
 
 
 def _argilla_questions(record: dict) -> list[str]:
-    return [k[: -len(".responses")] for k, v in record.items() if k.endswith(".responses") and isinstance(v, list)]
+    """Its questions: `Q.responses` keys. A record not annotated yet has them as null (to_list fills every
+    record with the keys of all), or, exported before any answer, not at all."""
+    return [
+        k[: -len(".responses")]
+        for k, v in record.items()
+        if k.endswith(".responses") and (isinstance(v, list) or (v is None and f"{k}.users" in record))
+    ]
+
+
+def _argilla_nested(record: dict) -> bool:
+    """`records.to_json()` / `Dataset.to_disk()`: fields, responses and suggestions nested by name."""
+    nested = isinstance(record.get("fields"), dict) and isinstance(record.get("responses"), dict)
+    return nested and "suggestions" in record
 
 
 def _argilla_matches(records: list[dict]) -> bool:
-    return bool(_argilla_questions(records[0]))
+    return bool(_argilla_questions(records[0])) or _argilla_nested(records[0])
 
 
-def _read_argilla(records, numbers, score_field, source) -> Imported:
+def _argilla_flat(record: dict) -> dict:
+    """A nested record as `to_list(flatten=True)` writes it."""
+    if not _argilla_nested(record):
+        return record
+    flat = {"id": record.get("id"), "status": record.get("status"), **record["fields"]}
+    for question, responses in record["responses"].items():
+        answers = [r for r in responses or [] if isinstance(r, dict)]
+        flat[f"{question}.responses"] = [r.get("value") for r in answers]
+        flat[f"{question}.responses.users"] = [r.get("user_id") for r in answers]
+        flat[f"{question}.responses.status"] = [r.get("status") or "submitted" for r in answers]
+    return flat
+
+
+def _read_argilla(records, numbers, score_field, source, **hints) -> Imported:
+    records = [_argilla_flat(r) for r in records]
     questions = list(dict.fromkeys(q for r in records for q in _argilla_questions(r)))
+    if not questions:
+        raise InputError(
+            "this Argilla export holds no responses to any question yet",
+            source=source,
+            fix="export again once records have been annotated (submitted responses)",
+        )
     numeric = [
         q
         for q in questions
@@ -427,7 +578,7 @@ def _openai_matches(records: list[dict]) -> bool:
     return "preferred_output" in first and "non_preferred_output" in first
 
 
-def _read_openai(records, numbers, score_field, source) -> Imported:
+def _read_openai(records, numbers, score_field, source, **hints) -> Imported:
     rows = _Rows()
     context = 0
     for record, number in zip(records, numbers):
@@ -466,7 +617,7 @@ def _trl_matches(records: list[dict]) -> bool:
     )
 
 
-def _read_trl(records, numbers, score_field, source) -> Imported:
+def _read_trl(records, numbers, score_field, source, **hints) -> Imported:
     rows = _Rows()
     implicit = False
     for record, number in zip(records, numbers):
@@ -492,7 +643,7 @@ def _unpaired_matches(records: list[dict]) -> bool:
     )
 
 
-def _read_unpaired(records, numbers, score_field, source) -> Imported:
+def _read_unpaired(records, numbers, score_field, source, **hints) -> Imported:
     rows = _Rows()
     for record, number in zip(records, numbers):
         label = str(record.get("label")).strip().lower()
@@ -532,7 +683,7 @@ def _aspect_rating(annotations, aspect: str):
     return found.get("Rating") if isinstance(found, dict) else found
 
 
-def _read_ultrafeedback(records, numbers, score_field, source) -> Imported:
+def _read_ultrafeedback(records, numbers, score_field, source, **hints) -> Imported:
     choice = score_field or "fine-grained_score"
     allowed = ("fine-grained_score", "overall_score", *ULTRAFEEDBACK_ASPECTS)
     if choice not in allowed:
@@ -608,7 +759,7 @@ def weighted_attributes(spec: str, attributes: tuple[str, ...], source: str) -> 
     return weights
 
 
-def _read_helpsteer2(records, numbers, score_field, source) -> Imported:
+def _read_helpsteer2(records, numbers, score_field, source, **hints) -> Imported:
     spec = score_field or "helpfulness"
     weights = weighted_attributes(spec, HELPSTEER_ATTRIBUTES, source)
     rows = _Rows()
@@ -647,7 +798,7 @@ def _helpsteer3_matches(records: list[dict]) -> bool:
     return {"response1", "response2", "overall_preference"} <= set(records[0])
 
 
-def _read_helpsteer3(records, numbers, score_field, source) -> Imported:
+def _read_helpsteer3(records, numbers, score_field, source, **hints) -> Imported:
     rows = _Rows()
     judgments: list[tuple[int, float]] = []
     for record, number in zip(records, numbers):
@@ -700,7 +851,7 @@ def _arena_matches(records: list[dict]) -> bool:
     return {"model_a", "model_b", "winner", "conversation_a", "conversation_b"} <= set(records[0])
 
 
-def _read_arena(records, numbers, score_field, source) -> Imported:
+def _read_arena(records, numbers, score_field, source, **hints) -> Imported:
     rows = _Rows()
     for record, number in zip(records, numbers):
         a, b, winner = record.get("conversation_a"), record.get("conversation_b"), record.get("winner")
@@ -746,14 +897,42 @@ class _Tracing:
     outputs: str
 
 
+def _langfuse_is_score(record: dict) -> bool:
+    rates = "traceId" in record or "observationId" in record or isinstance(record.get("subject"), dict)
+    return rates and "name" in record and ("value" in record or "stringValue" in record)
+
+
+def _langfuse_target(record: dict):
+    """What a score rates: an observation (v3 `subject` of kind observation, v2 `observationId`) or a trace
+    (v3 `subject` of kind trace, v2 `traceId`). An observation's id is tried first, then its trace's."""
+    subject = record.get("subject") if isinstance(record.get("subject"), dict) else {}
+    if subject.get("kind") == "observation":
+        return (subject.get("id"), subject.get("traceId"))
+    if subject.get("kind") == "trace":
+        return (subject.get("id"),)
+    if subject:  # a session's or an experiment's score rates no one answer
+        return ()
+    return tuple(t for t in (record.get("observationId"), record.get("traceId")) if t)
+
+
+def _langfuse_value(record: dict):
+    """The number a score gives. A CATEGORICAL score's value is its category (v3 `value`, v2 `stringValue`):
+    a name, not a number, so it reads as no number rather than 0."""
+    if record.get("dataType") == "CATEGORICAL":
+        return record.get("stringValue", record.get("value"))
+    return record.get("value") if record.get("value") is not None else record.get("stringValue")
+
+
 LANGFUSE = _Tracing(
     "Langfuse scores and traces",
-    is_score=lambda r: "traceId" in r and "name" in r and ("value" in r or "stringValue" in r),
-    is_trace=lambda r: "id" in r and ("input" in r or "output" in r) and "traceId" not in r,
-    trace_of=lambda r: r.get("traceId"),
+    is_score=_langfuse_is_score,
+    # a trace (the traces list) or an observation (GET /api/public/v2/observations, the SDK 5 read path)
+    is_trace=lambda r: "id" in r and ("input" in r or "output" in r) and not _langfuse_is_score(r),
+    trace_of=_langfuse_target,
     name_of=lambda r: r.get("name"),
-    value_of=lambda r: r.get("value") if r.get("value") is not None else r.get("stringValue"),
-    author_of=lambda r: r.get("authorUserId") or r.get("source") or "",
+    value_of=_langfuse_value,
+    # An end user's score has no author: the users are unknown, not one rater (`source` is API or EVAL).
+    author_of=lambda r: r.get("authorUserId") or "",
     inputs="input",
     outputs="output",
 )
@@ -761,7 +940,7 @@ LANGSMITH = _Tracing(
     "LangSmith feedback and runs",
     is_score=lambda r: "run_id" in r and "key" in r,
     is_trace=lambda r: "id" in r and ("inputs" in r or "outputs" in r),
-    trace_of=lambda r: r.get("run_id"),
+    trace_of=lambda r: (r.get("run_id"),),
     name_of=lambda r: r.get("key"),
     value_of=lambda r: r.get("score") if r.get("score") is not None else r.get("value"),
     author_of=lambda r: (r.get("feedback_source") or {}).get("user_id") or r.get("created_by") or "",
@@ -781,8 +960,20 @@ def _tracing_matches(tool: _Tracing) -> Callable[[list[dict]], bool]:
 
 
 def _tracing_reader(tool: _Tracing):
-    def read(records, numbers, score_field, source) -> Imported:
+    def read(records, numbers, score_field, source, **hints) -> Imported:
         traces = {str(r["id"]): (r, n) for r, n in zip(records, numbers) if tool.is_trace(r)}
+        # A trace's own input and output, where the file lists observations: its root observation's.
+        roots = {
+            str(r["traceId"]): (r, n)
+            for r, n in zip(records, numbers)
+            if tool.is_trace(r) and r.get("traceId") and not r.get("parentObservationId")
+        }
+        by_id = {**roots, **traces}
+
+        def target(score: dict):
+            found = next((t for t in tool.trace_of(score) if str(t) in by_id), None)
+            return (str(found), by_id[str(found)]) if found is not None else (None, None)
+
         scores = [(r, n) for r, n in zip(records, numbers) if tool.is_score(r)]
         names = Counter(str(tool.name_of(r)) for r, _ in scores if _is_number(tool.value_of(r)))
         if score_field and score_field not in {str(tool.name_of(r)) for r, _ in scores}:
@@ -795,14 +986,14 @@ def _tracing_reader(tool: _Tracing):
         rows, rated = _Rows(), set()
         for record, number in zip(records, numbers):
             if tool.is_score(record):
-                trace = traces.get(str(tool.trace_of(record)))
+                trace_id, trace = target(record)
                 author = tool.author_of(record)
                 if str(tool.name_of(record)) != chosen:
                     rows.add(number, "other_field", rater=author, score_name=tool.name_of(record))
                 elif trace is None:
                     rows.add(number, "no_trace", score=_score(tool.value_of(record)), rater=author, score_name=chosen)
                 else:
-                    rated.add(str(tool.trace_of(record)))
+                    rated.add(str(trace[0]["id"]))
                     rows.add(
                         number,
                         question=_inputs_text(trace[0].get(tool.inputs)),
@@ -810,7 +1001,7 @@ def _tracing_reader(tool: _Tracing):
                         score=_score(tool.value_of(record)),
                         rater=author,
                         score_name=chosen,
-                        trace=tool.trace_of(record),
+                        trace=trace_id,
                         trace_record=trace[1],
                     )
             elif not tool.is_trace(record):  # a trace is decided below, once every score has been seen
@@ -832,6 +1023,12 @@ def _tracing_reader(tool: _Tracing):
             + "; choose another with the score column. A trace rated by no such score is counted as no_judgment "
             "(a trace's own row is `trace_record`)."
         ]
+        words = sorted({str(tool.value_of(r)) for r, _ in scores if str(tool.name_of(r)) == chosen} - {"None"})
+        if words and not any(_is_number(w) for w in words):
+            notes.append(
+                f"The score {chosen!r} gives names, not numbers ({', '.join(map(repr, words[:5]))}): a categorical "
+                "score cannot rank answers. Choose a numeric score, or map its categories to numbers in the tool."
+            )
         every = sorted({str(tool.name_of(r)) for r, _ in scores})
         return Imported("feedback", frame, len(records), "score", notes, score_choices=every)
 
@@ -844,14 +1041,21 @@ def _tracing_reader(tool: _Tracing):
 
 SOURCES: tuple[Source, ...] = (
     Source("label-studio", "Label Studio JSON export", _label_studio_matches, _read_label_studio),
+    Source(
+        "label-studio-min",
+        "Label Studio JSON-MIN or CSV export",
+        _label_studio_min_matches,
+        _read_label_studio_min,
+        flat=True,
+    ),
     Source("argilla", "Argilla dataset export", _argilla_matches, _read_argilla),
     Source("openai", "OpenAI preference fine-tuning JSONL", _openai_matches, _read_openai),
     Source("ultrafeedback", "UltraFeedback", _ultrafeedback_matches, _read_ultrafeedback),
     Source("helpsteer3", "HelpSteer3 preference", _helpsteer3_matches, _read_helpsteer3),
     Source("helpsteer2", "HelpSteer2", _helpsteer2_matches, _read_helpsteer2, flat=True),
     Source("arena", "Chatbot Arena conversations", _arena_matches, _read_arena),
-    Source("langfuse", LANGFUSE.name, _tracing_matches(LANGFUSE), _tracing_reader(LANGFUSE)),
-    Source("langsmith", LANGSMITH.name, _tracing_matches(LANGSMITH), _tracing_reader(LANGSMITH)),
+    Source("langfuse", LANGFUSE.name, _tracing_matches(LANGFUSE), _tracing_reader(LANGFUSE), whole=True),
+    Source("langsmith", LANGSMITH.name, _tracing_matches(LANGSMITH), _tracing_reader(LANGSMITH), whole=True),
     Source("trl", "TRL preference set (conversational)", _trl_matches, _read_trl),
     Source(
         "trl-unpaired",
@@ -859,10 +1063,54 @@ SOURCES: tuple[Source, ...] = (
         _unpaired_matches,
         _read_unpaired,
         flat=True,
+        whole=True,
     ),
 )
 # "table": read the columns as they are, recognising no source.
 FORMATS = ("auto", "table", *(s.key for s in SOURCES))
+
+
+# One half of a tracing tool's export: the half each holds, what it lacks, and the SDK call that gives it.
+HALVES = (
+    (
+        "Langfuse scores",
+        lambda r: _langfuse_is_score(r),
+        "the traces they rate (their input and output)",
+        "langfuse.api.observations.get_many(fields='core,basic,io'), or the traces list, saved as JSON",
+    ),
+    (
+        "Langfuse traces or observations",
+        lambda r: LANGFUSE.is_trace(r) and any(k in r for k in ("traceId", "projectId", "htmlPath")),
+        "the scores that rate them",
+        "langfuse.api.scores.get_many() (GET /api/public/v3/scores), saved as JSON",
+    ),
+    (
+        "LangSmith feedback",
+        lambda r: LANGSMITH.is_score(r),
+        "the runs it rates (their inputs and outputs)",
+        "client.list_runs(...) or POST /runs/query, saved as JSON",
+    ),
+    (
+        "LangSmith runs",
+        lambda r: LANGSMITH.is_trace(r) and any(k in r for k in ("run_type", "dotted_order", "trace_id")),
+        "the feedback that rates them",
+        "client.list_feedback(run_ids=...), saved as JSON",
+    ),
+)
+
+
+def half_export(records: list) -> tuple[str, str] | None:
+    """(what is missing, how to fix it) for a file that holds one half of a tracing tool's export."""
+    seen = sample(records)
+    for name, holds, lacks, call in HALVES:
+        if seen and sum(1 for r in seen if holds(r)) * 2 > len(seen):
+            return (
+                f"this is {name} alone ({len(records)} records): pairs need {lacks} too, which this file does "
+                "not hold",
+                f"export them too ({call}) and give both files: `python -m rm_demo pairs FIRST SECOND` "
+                "(traces or runs first), or the Data tab's second upload",
+            )
+    return None
 
 
 def source_named(key: str) -> Source | None:
@@ -874,34 +1122,62 @@ def source_named(key: str) -> Source | None:
     raise InputError(f"unknown format {key!r}", fix=f"use one of: {', '.join(FORMATS)}")
 
 
+# Records looked at to recognise a source: the first ones and some spread over the file. A record of an
+# export need not show its kind (Argilla lists pending records, without responses, first).
+RECOGNITION_SAMPLE = 200
+
+
+def sample(records: list) -> list[dict]:
+    head = records[: RECOGNITION_SAMPLE // 2]
+    step = max(1, len(records) // (RECOGNITION_SAMPLE // 2))
+    return [r for r in head + records[len(head) :: step] if isinstance(r, dict)]
+
+
+def _matches_sample(source: Source, records: list) -> int:
+    """How many sampled records look like `source` (the tracing tools: 1 for a score and a trace anywhere)."""
+    if source.whole:
+        return int(source.matches(records))
+    return sum(1 for record in sample(records) if source.matches([record]))
+
+
 def recognise(records: list, flat_only: bool = False) -> Source | None:
-    """The source whose keys the first record has (tracing exports: a score and a trace anywhere)."""
+    """The source most of a sample of the records looks like (tracing exports: a score and a trace anywhere)."""
     if not records or not isinstance(records[0], dict):
         return None
-    for source in SOURCES:
-        if (source.flat or not flat_only) and source.matches(records):
-            return source
-    return None
+    counts = [(_matches_sample(s, records), -i, s) for i, s in enumerate(SOURCES) if s.flat or not flat_only]
+    best = max(counts, default=(0, 0, None), key=lambda c: c[:2])
+    return best[2] if best[0] else None
 
 
 def import_records(
-    records: list, numbers: list[int], fmt: str, score_field: str | None, source: str, flat_only: bool = False
+    records: list,
+    numbers: list[int],
+    fmt: str,
+    score_field: str | None,
+    source: str,
+    flat_only: bool = False,
+    answer_field: str | None = None,
 ) -> Imported | None:
     """Read `records` as the source `fmt` names ("auto": recognise it), or None for a plain table."""
     if fmt == "table":
         return None
     chosen = source_named(fmt) if fmt not in ("auto", "", None) else recognise(records, flat_only)
     if chosen is None:
+        half = None if flat_only else half_export(records)
+        if half:
+            raise InputError(half[0], source=source, fix=half[1])
         return None
-    if fmt not in ("auto", "", None) and not chosen.matches(records):
+    if fmt not in ("auto", "", None) and not _matches_sample(chosen, records):
+        found = recognise(records, flat_only)
         raise InputError(
-            f"this does not look like a {chosen.name} file (its first record lacks that format's keys)",
+            f"this does not look like a {chosen.name} file (none of its first records has that format's keys)"
+            + (f"; it looks like {found.key!r} ({found.name})" if found else ""),
             source=source,
-            fix="leave the format on auto, or pick the file's own format",
+            fix=f"pick --format {found.key}" if found else "leave the format on auto, or pick the file's own format",
         )
     bad = next((n for r, n in zip(records, numbers) if not isinstance(r, dict)), None)
     if bad is not None:
         raise InputError(f"record {bad} is not a JSON object", source=source, fix="write one object per record")
-    imported = chosen.read(records, numbers, score_field, source)
+    imported = chosen.read(records, numbers, score_field, source, answer_field=answer_field)
     imported.format = chosen.name
     return imported

@@ -246,3 +246,23 @@ def test_start_refuses_when_the_screen_holds_a_setting_the_preview_could_not_use
     screen[data_tab.SETTINGS.index("chosen_min")] = "four"
     session, message = train_tab.start_run(session, TrainForm(), tuple(screen))
     assert message.startswith("Cannot start") and "step 1" in message and not started
+
+
+def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started):
+    # Issue 36: the traces and the scores came as two files; the app took one upload.
+    from pathlib import Path
+
+    real = Path(__file__).parent / "data" / "formats" / "real"
+    traces, scores = str(real / "langsmith_runs_query.json"), str(real / "langsmith_feedback.jsonl")
+    widgets = _widgets(DataSettings(chosen_min=0.75, rejected_max=0.75))
+    session = Session(owner=VISITOR)
+    alone = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, traces, None, *widgets)))
+    assert "LangSmith runs alone" in alone["message"] and "second upload" in alone["message"]
+    out = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, traces, scores, *widgets)))
+    assert "Joined: **langsmith_runs_query.json**" in out["message"] and "LangSmith" in out["message"]
+    assert "3 pairs" in out["summary"] and session.data_name == "langsmith_runs_query+langsmith_feedback.json"
+    session, message = train_tab.start_run(session, TrainForm(), widgets)
+    assert message.startswith("Started"), message
+    assert len(load_pairs(started[0]).pairs) == 3  # the run's own copy of the joined data
+    only_scores = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(Session(owner=VISITOR), None, scores, *widgets)))
+    assert "first box" in only_scores["message"]

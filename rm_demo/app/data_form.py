@@ -1,11 +1,15 @@
-"""The Data tab's reading and pairing settings: the widgets, laid out (data_tab wires them)."""
+"""The Data tab's components: the uploads, the samples and the reading and pairing settings, laid out
+(data_tab wires them)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
+import pandas as pd
 
 from rm_demo.app.menus import menu
-from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS
+from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES
 from rm_demo.config import default, label
 from rm_demo.importers import FORMATS
 from rm_demo.pairs import AGGREGATIONS
@@ -78,3 +82,111 @@ def settings_widgets() -> dict:
         "rater_col": rater_col,
         "suggest_btn": suggest_btn,
     }
+
+
+# The Data tab's settings in the order DataSettings.from_widgets takes them.
+SETTINGS = (
+    "encoding",
+    "delimiter",
+    "question_col",
+    "answer_col",
+    "score_col",
+    "strategy",
+    "chosen_min",
+    "rejected_max",
+    "min_margin",
+    "file_format",
+    "aggregate",
+    "max_rater_spread",
+    "rater_col",
+)
+# Those that belong to one file, and the value each starts from when another file comes: how it is read
+# (detected again), and its raters' column, rule and spread. The pairing settings stay.
+PER_FILE = {
+    "encoding": "auto",
+    "delimiter": "auto",
+    "question_col": AUTO,
+    "answer_col": AUTO,
+    "score_col": AUTO,
+    "file_format": "auto",
+    "rater_col": AUTO,
+    "aggregate": "mean",
+    "max_rater_spread": "",
+}
+
+
+def sample_rows(key: str) -> int:
+    """Rows in a shipped sample, for its button (counted, so the label cannot go stale)."""
+    return len(pd.read_csv(SAMPLES[key]))
+
+
+@dataclass
+class DataTab:
+    upload: gr.File
+    second_upload: gr.File
+    workshop_btn: gr.Button
+    seed_btn: gr.Button
+    message: gr.Markdown
+    encoding: gr.Dropdown
+    delimiter: gr.Dropdown
+    question_col: gr.Dropdown
+    answer_col: gr.Dropdown
+    score_col: gr.Dropdown
+    strategy: gr.Radio
+    chosen_min: gr.Textbox
+    rejected_max: gr.Textbox
+    min_margin: gr.Textbox
+    file_format: gr.Dropdown
+    aggregate: gr.Radio
+    max_rater_spread: gr.Textbox
+    rater_col: gr.Dropdown
+    suggest_btn: gr.Button
+    go_pairs: gr.Button
+
+    @property
+    def settings(self) -> list:
+        return [getattr(self, name) for name in SETTINGS]
+
+    @property
+    def reading(self) -> list:
+        """The settings that belong to one file (PER_FILE): a new file starts them afresh."""
+        return [getattr(self, name) for name in PER_FILE]
+
+    @classmethod
+    def build(cls) -> DataTab:
+        with gr.Row():
+            with gr.Column(scale=3):
+                upload = gr.File(
+                    label="Feedback file: question, answer, score (CSV, TSV, JSONL), pairs, or a tool's export "
+                    "(Label Studio, Argilla, Langfuse, ...)",
+                    file_types=[".csv", ".tsv", ".txt", ".jsonl", ".json", ".gz"],
+                    type="filepath",
+                )
+                second_upload = gr.File(
+                    label="Second file, when a tracing tool's export came in two: its scores or feedback "
+                    "(the first: its traces, observations or runs)",
+                    file_types=[".json", ".jsonl", ".gz"],
+                    type="filepath",
+                    height=90,
+                    elem_id="second-upload",
+                )
+                with gr.Row():
+                    workshop_btn = gr.Button(
+                        f"Use the workshop sample ({sample_rows('workshop')} rows)",
+                        variant="primary",
+                        elem_id="use-workshop",
+                    )
+                    seed_btn = gr.Button("Use the article's 6 rows", elem_id="use-seed")
+            with gr.Column(scale=4):
+                message = gr.Markdown("Upload a feedback file, or click a sample.", elem_id="data-message")
+        widgets = settings_widgets()
+        go_pairs = gr.Button("See the pairs →")
+        return cls(
+            upload=upload,
+            second_upload=second_upload,
+            workshop_btn=workshop_btn,
+            seed_btn=seed_btn,
+            message=message,
+            go_pairs=go_pairs,
+            **widgets,
+        )

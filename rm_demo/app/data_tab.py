@@ -6,18 +6,17 @@ and `PairsTab.build` lay out the components, and `wire` connects them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
-from rm_demo.app.data_form import settings_widgets
+from rm_demo.app.data_form import PER_FILE, SETTINGS, DataTab
 from rm_demo.app.data_view import DataView, derive_view
 from rm_demo.app.messages import problem
 from rm_demo.app.pairs_tab import PairsTab, export_pairs, pairs_table, placeholder_figures
-from rm_demo.app.state import AUTO, SAMPLES, DataSettings, Session
+from rm_demo.app.state import AUTO, SAMPLES, DataSettings, Session, max_upload_mb
 from rm_demo.errors import InputError
+from rm_demo.feedback import join_exports
 
 
 def load_data(
@@ -44,112 +43,14 @@ FIT_CHARTS_JS = """(...args) => {
 }"""
 
 
-def sample_rows(key: str) -> int:
-    """Rows in a shipped sample, for its button (counted, so the label cannot go stale)."""
-    return len(pd.read_csv(SAMPLES[key]))
-
-
 # ---------------------------------------------------------------------------------------------
 # Components
-
-
-# The Data tab's settings in the order DataSettings.from_widgets takes them.
-SETTINGS = (
-    "encoding",
-    "delimiter",
-    "question_col",
-    "answer_col",
-    "score_col",
-    "strategy",
-    "chosen_min",
-    "rejected_max",
-    "min_margin",
-    "file_format",
-    "aggregate",
-    "max_rater_spread",
-    "rater_col",
-)
-# Those that belong to one file, and the value each starts from when another file comes: how it is read
-# (detected again), and its raters' column, rule and spread. The pairing settings stay.
-PER_FILE = {
-    "encoding": "auto",
-    "delimiter": "auto",
-    "question_col": AUTO,
-    "answer_col": AUTO,
-    "score_col": AUTO,
-    "file_format": "auto",
-    "rater_col": AUTO,
-    "aggregate": "mean",
-    "max_rater_spread": "",
-}
 
 
 def fresh_widgets(widgets) -> list:
     """The widgets' values for a new file: the per-file settings afresh, the others as they are."""
     given = dict(zip(SETTINGS, widgets))
     return [PER_FILE[name] if name in PER_FILE else given.get(name) for name in SETTINGS]
-
-
-@dataclass
-class DataTab:
-    upload: gr.File
-    workshop_btn: gr.Button
-    seed_btn: gr.Button
-    message: gr.Markdown
-    encoding: gr.Dropdown
-    delimiter: gr.Dropdown
-    question_col: gr.Dropdown
-    answer_col: gr.Dropdown
-    score_col: gr.Dropdown
-    strategy: gr.Radio
-    chosen_min: gr.Textbox
-    rejected_max: gr.Textbox
-    min_margin: gr.Textbox
-    file_format: gr.Dropdown
-    aggregate: gr.Radio
-    max_rater_spread: gr.Textbox
-    rater_col: gr.Dropdown
-    suggest_btn: gr.Button
-    go_pairs: gr.Button
-
-    @property
-    def settings(self) -> list:
-        return [getattr(self, name) for name in SETTINGS]
-
-    @property
-    def reading(self) -> list:
-        """The settings that belong to one file (PER_FILE): a new file starts them afresh."""
-        return [getattr(self, name) for name in PER_FILE]
-
-    @classmethod
-    def build(cls) -> DataTab:
-        with gr.Row():
-            with gr.Column(scale=3):
-                upload = gr.File(
-                    label="Feedback file: question, answer, score (CSV, TSV, JSONL), pairs, or a tool's export "
-                    "(Label Studio, Argilla, Langfuse, ...)",
-                    file_types=[".csv", ".tsv", ".txt", ".jsonl", ".json", ".gz"],
-                    type="filepath",
-                )
-                with gr.Row():
-                    workshop_btn = gr.Button(
-                        f"Use the workshop sample ({sample_rows('workshop')} rows)",
-                        variant="primary",
-                        elem_id="use-workshop",
-                    )
-                    seed_btn = gr.Button("Use the article's 6 rows", elem_id="use-seed")
-            with gr.Column(scale=4):
-                message = gr.Markdown("Upload a feedback file, or click a sample.", elem_id="data-message")
-        widgets = settings_widgets()
-        go_pairs = gr.Button("See the pairs →")
-        return cls(
-            upload=upload,
-            workshop_btn=workshop_btn,
-            seed_btn=seed_btn,
-            message=message,
-            go_pairs=go_pairs,
-            **widgets,
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +154,27 @@ def on_file(session: Session, path: str | None, name: str | None, *widgets) -> t
     return _load(session, version, path, name, widgets, note, thresholds)
 
 
+def on_files(session: Session, first: str | None, second: str | None, *widgets) -> tuple:
+    """The upload boxes: one file, or a tracing tool's two (traces first, then scores), joined into one file
+    of this session's (`feedback.join_exports`) that the preview, the run and its evaluation all read."""
+    if not second:
+        return on_file(session, first, Path(first).name if first else None, *widgets)
+    if not first:
+        return _shown(session, "Upload the traces, observations or runs in the first box; this box takes the scores.")
+    try:
+        joined = join_exports(first, second, session.workdir() / "joined", int(max_upload_mb() * 1e6))
+    except (InputError, OSError) as exc:
+        session.file_loaded(None, None)
+        return _shown(session, problem(exc) if isinstance(exc, InputError) else f"Cannot read the files: {exc}")
+    note = f"\n\nJoined: **{Path(first).name}** (records first) and **{Path(second).name}**."
+    version = session.file_loaded(str(joined), joined.name)
+    return _load(session, version, str(joined), joined.name, fresh_widgets(widgets), note)
+
+
+def _shown(session: Session, message: str) -> tuple:
+    return _view_updates(session, DataView(False, message))
+
+
 def _load(session: Session, version: int, path, name, widgets, note: str = "", thresholds=None) -> tuple:
     try:
         settings = DataSettings.from_widgets(*widgets)
@@ -303,11 +225,11 @@ def wire(data: DataTab, pairs: PairsTab, session, figures, also_per_file: dict |
     reset = (lambda: (*PER_FILE.values(), *elsewhere.values()), None, [*data.reading, *elsewhere])
     events = [
         data.upload.upload(*reset).then(
-            lambda s, f, *w: on_file(s, f, Path(f).name if f else None, *w),
-            [session, data.upload, *data.settings],
-            outputs,
-            api_name="load_file",
-        )
+            on_files, [session, data.upload, data.second_upload, *data.settings], outputs, api_name="load_file"
+        ),
+        data.second_upload.upload(*reset).then(
+            on_files, [session, data.upload, data.second_upload, *data.settings], outputs, api_name="load_two_files"
+        ),
     ]
     for button, key in ((data.workshop_btn, "workshop"), (data.seed_btn, "seed")):
         events.append(
