@@ -18,9 +18,15 @@ TENTATIVE_ALPHA = 0.667
 NEAR_CHANCE_ALPHA = 0.2
 
 
-def reading(alpha: float | None) -> str:
+# Fewer items judged more than once than this, and alpha says little either way: read "too few to tell".
+MIN_AGREEMENT_UNITS = 10
+
+
+def reading(alpha: float | None, units: int = MIN_AGREEMENT_UNITS) -> str:
     if alpha is None:
         return "undefined"
+    if units < MIN_AGREEMENT_UNITS:
+        return f"too few items to tell (at least {MIN_AGREEMENT_UNITS} needed)"
     if alpha >= RELIABLE_ALPHA:
         return "reliable"
     if alpha >= TENTATIVE_ALPHA:
@@ -28,9 +34,10 @@ def reading(alpha: float | None) -> str:
     return "unreliable"
 
 
-def warning(alpha: float | None) -> str | None:
-    """Plain words when the labels are too noisy to expect much from a model trained on them."""
-    if alpha is None or alpha >= TENTATIVE_ALPHA:
+def warning(alpha: float | None, units: int = MIN_AGREEMENT_UNITS) -> str | None:
+    """Plain words when the labels are too noisy to expect much from a model trained on them (not said from a
+    handful of items: two answers rated twice give an alpha of -0.5 or 1 by chance)."""
+    if alpha is None or alpha >= TENTATIVE_ALPHA or units < MIN_AGREEMENT_UNITS:
         return None
     if alpha <= NEAR_CHANCE_ALPHA:
         return (
@@ -72,8 +79,8 @@ def agreement(units, values, level: str = "interval", pairwise: bool = False) ->
         "level": level,
         "units": int(counts.shape[0]),
         "judgments": int(len(frame)),
-        "reading": reading(alpha),
-        "warning": warning(alpha),
+        "reading": reading(alpha, int(counts.shape[0])),
+        "warning": warning(alpha, int(counts.shape[0])),
     }
     if pairwise:
         result["share_agreeing"] = share_agreeing(frame["unit"].to_numpy(), np.sign(frame["value"].to_numpy()))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from rm_demo.errors import InputError
-from rm_demo.text import header_key
+from rm_demo.text import counted, header_key
 
 # Drop reasons an import can give before any pairing (pairs.DROP_REASONS words them for the user).
 IMPORT_REASONS = ("cancelled", "not_submitted", "no_judgment", "other_field", "no_trace")
@@ -34,6 +34,8 @@ BOOKKEEPING_COLUMNS = ("trace", "trace_record", "score_name")
 
 QUESTION_KEYS = ("question", "prompt", "instruction", "query", "input", "text", "context")
 ANSWER_KEYS = ("answer", "response", "completion", "output", "reply", "generation")
+# A conversation so far (Label Studio's chatbot templates: `data.messages`): its last user turn, in context.
+CONVERSATION_KEYS = ("messages", "dialogue", "conversation", "chat")
 
 
 @dataclass
@@ -376,7 +378,7 @@ def _read_label_studio(records, numbers, score_field, source, **hints) -> Import
     rows, named, compared_seen = _Rows(), _named_pair(hints), set()
     for task, number in zip(records, numbers):
         data = task.get("data") or {}
-        question_key = _text_field(data, QUESTION_KEYS)
+        question_key = _text_field(data, QUESTION_KEYS + CONVERSATION_KEYS)
         question = prompt_text(data.get(question_key, "")) if question_key else ""
         if not _annotations(task):
             rows.add(number, "no_judgment", question=question)
@@ -509,6 +511,18 @@ def _argilla_flat(record: dict) -> dict:
     return flat
 
 
+def _ranked(value, fields: dict) -> list[tuple[str, str]] | None:
+    """A RankingQuestion's response (`[{"value": "response1", "rank": 1}, ...]`, over the record's fields) as
+    rated answers: rank 1 of n scores n, the last 1. None for any other response."""
+    if not (isinstance(value, list) and value and all(isinstance(v, dict) and "rank" in v for v in value)):
+        return None
+    n = len(value)
+    return [
+        (answer_text(fields.get(str(v.get("value")), "")), _score(n + 1 - v["rank"]) if _is_number(v["rank"]) else "")
+        for v in value
+    ]
+
+
 def _read_argilla(records, numbers, score_field, source, **hints) -> Imported:
     records = [_argilla_flat(r) for r in records]
     questions = list(dict.fromkeys(q for r in records for q in _argilla_questions(r)))
@@ -521,7 +535,9 @@ def _read_argilla(records, numbers, score_field, source, **hints) -> Imported:
     numeric = [
         q
         for q in questions
-        if any(_is_number(v) for r in records for v in (r.get(f"{q}.responses") or []) if v is not None)
+        if any(
+            _is_number(v) or _ranked(v, {}) for r in records for v in (r.get(f"{q}.responses") or []) if v is not None
+        )
     ]
     if score_field and score_field not in questions:
         raise InputError(
@@ -530,7 +546,7 @@ def _read_argilla(records, numbers, score_field, source, **hints) -> Imported:
             fix=f"use one of: {', '.join(map(repr, questions))}",
         )
     question_name = score_field or (numeric or questions)[0]
-    rows = _Rows()
+    rows, longest = _Rows(), 0
     for record, number in zip(records, numbers):
         fields = {k: v for k, v in record.items() if "." not in k and isinstance(v, (str, list))}
         q_key = _text_field(fields, QUESTION_KEYS)
@@ -545,26 +561,33 @@ def _read_argilla(records, numbers, score_field, source, **hints) -> Imported:
             continue
         for i, value in enumerate(values):
             status = statuses[i] if i < len(statuses) else "submitted"
-            rows.add(
-                number,
-                "" if status == "submitted" else "not_submitted",
-                question=question,
-                answer=answer,
-                score=_score(value),
-                rater=_plain(users[i]) if i < len(users) else "",
-            )
+            rater = _plain(users[i]) if i < len(users) else ""
+            ranking = _ranked(value, fields)
+            longest = max(longest, len(ranking or []))
+            for ranked_answer, score in ranking or [(answer, _score(value))]:
+                rows.add(
+                    number,
+                    "" if status == "submitted" else "not_submitted",
+                    question=question,
+                    answer=ranked_answer,
+                    score=score,
+                    rater=rater,
+                )
     notes = [
         f"Scores from the question {question_name!r}"
         + (f" (others: {', '.join(map(repr, questions))})" if len(questions) > 1 else "")
         + "; choose another with the score column."
     ]
     frame = rows.frame(FEEDBACK_COLUMNS)
+    if longest:  # a ranking of n answers scores them n (first) to 1 (last)
+        notes.append(f"{question_name!r} is a ranking: the first of n answers scores n, the last 1.")
     return Imported(
         "feedback",
         frame,
         len(records),
         "response",
         notes,
+        (1.0, float(longest)) if longest > 1 else None,
         score_choices=questions,
     )
 
@@ -615,6 +638,12 @@ def _trl_matches(records: list[dict]) -> bool:
         and "rejected" in first
         and (is_messages(first["chosen"]) or is_messages(first.get("prompt")))
     )
+
+
+def _trl_standard(records: list) -> bool:
+    """TRL's standard preference format: prompt, chosen and rejected as plain strings."""
+    first = records[0] if records and isinstance(records[0], dict) else {}
+    return isinstance(first.get("chosen"), str) and isinstance(first.get("rejected"), str)
 
 
 def _read_trl(records, numbers, score_field, source, **hints) -> Imported:
@@ -683,6 +712,12 @@ def _aspect_rating(annotations, aspect: str):
     return found.get("Rating") if isinstance(found, dict) else found
 
 
+def _mean_aspects(annotations) -> float | None:
+    ratings = [_aspect_rating(annotations, a) for a in ULTRAFEEDBACK_ASPECTS]
+    numbers = [float(r) for r in ratings if r is not None and _is_number(r)]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
 def _read_ultrafeedback(records, numbers, score_field, source, **hints) -> Imported:
     choice = score_field or "fine-grained_score"
     allowed = ("fine-grained_score", "overall_score", *ULTRAFEEDBACK_ASPECTS)
@@ -690,7 +725,7 @@ def _read_ultrafeedback(records, numbers, score_field, source, **hints) -> Impor
         raise InputError(
             f"UltraFeedback has no score {choice!r}", source=source, fix=f"use one of: {', '.join(allowed)}"
         )
-    rows = _Rows()
+    rows, derived = _Rows(), 0
     for record, number in zip(records, numbers):
         question = prompt_text(record.get("instruction", ""))
         completions = record.get("completions") or []
@@ -702,6 +737,9 @@ def _read_ultrafeedback(records, numbers, score_field, source, **hints) -> Impor
                 if choice in ULTRAFEEDBACK_ASPECTS
                 else completion.get(choice)
             )
+            if score is None and choice == "fine-grained_score":  # a copy without it: as UltraFeedback defines it
+                score = _mean_aspects(completion.get("annotations"))
+                derived += score is not None
             rows.add(
                 number,
                 question=question,
@@ -714,6 +752,11 @@ def _read_ultrafeedback(records, numbers, score_field, source, **hints) -> Impor
         f"Scores from {choice!r} (others: {', '.join(a for a in allowed if a != choice)}; choose with the "
         "score column); `model` is kept for slices."
     ]
+    if derived:
+        notes.append(
+            f"{counted(derived, 'completion')} had no fine-grained_score: it was taken as UltraFeedback defines it, "
+            "the mean of its aspects' ratings."
+        )
     return Imported(
         "feedback",
         rows.frame(FEEDBACK_COLUMNS),
@@ -1166,6 +1209,8 @@ def import_records(
         half = None if flat_only else half_export(records)
         if half:
             raise InputError(half[0], source=source, fix=half[1])
+        return None
+    if chosen.key == "trl" and _trl_standard(records):  # TRL's standard (string) format is a plain pairs table
         return None
     if fmt not in ("auto", "", None) and not _matches_sample(chosen, records):
         found = recognise(records, flat_only)

@@ -312,6 +312,8 @@ def _suggest_scale(scores: np.ndarray, options: PairOptions) -> tuple[str | None
         return None, None
     if lo >= 0 and hi <= 1:
         scale = (0.0, 1.0)
+    elif lo >= 1 and hi <= 7:  # a 7-point scale (2 to 7 was read as 0 to 10: 7.5, above every score)
+        scale = (1.0, 7.0)
     elif lo >= 0 and hi <= 10:
         scale = (0.0, 10.0)
     elif lo >= 0 and hi <= 100:
@@ -319,6 +321,9 @@ def _suggest_scale(scores: np.ndarray, options: PairOptions) -> tuple[str | None
     else:
         scale = (lo, hi)
     threshold = scale_threshold(scale)
+    if threshold > hi:  # never above every score the file has: that would make no pair at all
+        scale = (lo, hi)
+        threshold = scale_threshold(scale)
     note = (
         f"Scores run from {lo:g} to {hi:g}, which looks like a {scale[0]:g}-to-{scale[1]:g} scale, "
         f"but the default thresholds (chosen >= 4, rejected < 4) assume 1 to 5. "
@@ -726,6 +731,8 @@ def rater_agreement(table: FeedbackTable, status: np.ndarray, scores: np.ndarray
     fault = {CODE[r] for r in (*IMPORT_REASONS, "missing_question", "missing_answer", "missing_score")}
     fault |= {CODE[r] for r in ("non_numeric_score", "missing_chosen", "missing_rejected", "identical_answers")}
     ok = ~np.isin(status, list(fault)) & (frame["rater"].astype("str") != "").to_numpy()
+    if frame["rater"][ok].nunique() < 2:  # one rater's repeats are not agreement between raters
+        return None
     if table.kind == "feedback":
         units = pd.DataFrame({"q": frame["question"], "a": frame["answer"]}).groupby(["q", "a"], sort=False).ngroup()
         return agreement(units.to_numpy()[ok], scores[ok], "interval")

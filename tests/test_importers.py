@@ -97,7 +97,7 @@ def test_label_studio_ratings_several_raters():
     assert result.report.raters == 2  # the cancelled annotation's author rated nothing
     # Hand-computed interval alpha: values 5,4 | 1,2. D_o = 4/4 = 1; D_e = 2 * 40 / (4 * 3) = 20/3.
     assert result.report.agreement["alpha"] == pytest.approx(1 - 3 / 20)
-    assert result.report.agreement["reading"] == "reliable"
+    assert result.report.agreement["reading"] == "too few items to tell (at least 10 needed)"  # 2 items
 
 
 def test_label_studio_pairwise_majority_and_agreement():
@@ -284,11 +284,13 @@ def test_krippendorff_reference_values():
 def test_agreement_by_hand_and_its_warnings():
     # two units, each rated 1 and 2: D_o = 1, D_e = 8/12, alpha = 1 - 1.5 = -0.5
     found = agreement([0, 0, 1, 1], [1, 2, 2, 1])
-    assert found["alpha"] == pytest.approx(-0.5) and found["reading"] == "unreliable"
-    assert "little more than chance" in found["warning"]
+    assert found["alpha"] == pytest.approx(-0.5) and found["reading"].startswith("too few items")
+    assert found["warning"] is None  # two items: no verdict on the raters either way
+    ten = agreement([u for u in range(10) for _ in (0, 1)], [1, 2, 2, 1] * 5)  # the same, on ten items
+    assert ten["reading"] == "unreliable" and "little more than chance" in ten["warning"]
     # D_o = 2/6 (unit 2's 3-4 both ways), D_e = 202/30 (every ordered pair of the six values): 1 - 10/202
     close = agreement([0, 0, 1, 1, 2, 2], [1, 1, 5, 5, 3, 4])
-    assert close["alpha"] == pytest.approx(1 - 10 / 202) and close["reading"] == "reliable"
+    assert close["alpha"] == pytest.approx(1 - 10 / 202) and close["reading"].startswith("too few items")
     assert agreement([0, 1], [1, 2]) is None  # nothing judged twice
     assert agreement([0, 0], [3, 3])["alpha"] is None  # one value everywhere: alpha is undefined
     assert share_agreeing(np.array([0, 0, 0, 1, 1]), np.array([1, 1, -1, 1, 1])) == pytest.approx(2 / 4)
@@ -296,8 +298,8 @@ def test_agreement_by_hand_and_its_warnings():
 
 def test_noisy_raters_warn_in_the_pairs_tab(write_file):
     noisy = "question,answer,score,rater\n" + "".join(
-        f"q{i},a,{x},r1\nq{i},a,{y},r2\nq{i},b,1,r1\n" for i, (x, y) in enumerate([(5, 1), (1, 5), (2, 4), (4, 2)])
-    )
+        f"q{i},a,{x},r1\nq{i},a,{y},r2\nq{i},b,1,r1\n" for i, (x, y) in enumerate([(5, 1), (1, 5), (2, 4), (4, 2)] * 3)
+    )  # twelve answers rated twice: enough items for alpha to be read
     view = data_tab.derive_view(str(write_file("noisy.csv", noisy)), "noisy.csv", DataSettings())
     assert view.ok and "Krippendorff's alpha" in view.summary and "⚠️ Raters agree" in view.summary
 
@@ -357,3 +359,53 @@ def test_a_score_named_label_is_not_taken_for_booleans(write_file):
     rows = "".join(json.dumps({"prompt": "q", "completion": c, "label": s}) + "\n" for c, s in [("a", 1), ("b", 5)])
     result = pairs_from_file(write_file("scores.jsonl", rows))
     assert result.report.source_format is None and result.pairs.iloc[0]["chosen"] == "b"
+
+
+def test_ultrafeedback_without_fine_grained_score_takes_the_mean_of_its_aspects(write_file):
+    # Issue 36: copies of UltraFeedback without `fine-grained_score` dropped every row by default.
+    records = [json.loads(line) for line in (FORMATS / "ultrafeedback.jsonl").read_text().splitlines()]
+    full = pairs_from_file(FORMATS / "ultrafeedback.jsonl")
+    for record in records:
+        for completion in record["completions"]:
+            completion.pop("fine-grained_score", None)
+    path = write_file("uf_no_fine.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    result = pairs_from_file(path)
+    assert result.pairs[["prompt", "chosen", "rejected"]].equals(full.pairs[["prompt", "chosen", "rejected"]])
+    # each score is the mean of the aspects rated with a number ("N/A" left out), worked out here
+    means = {}
+    for record in records:
+        for c in record["completions"]:
+            ratings = [a["Rating"] for a in c["annotations"].values() if a["Rating"] not in ("N/A", None)]
+            means[c["response"]] = sum(map(float, ratings)) / len(ratings)
+    pair = result.pairs.iloc[0]
+    expected = (means[pair["chosen"]], means[pair["rejected"]])
+    assert (pair["chosen_score"], pair["rejected_score"]) == pytest.approx(expected, abs=1e-5)
+    assert any("the mean of its aspects' ratings" in n for n in result.report.notes)
+
+
+def test_forcing_trl_reads_its_standard_string_format(write_file):
+    auto = pairs_from_file(FORMATS / "trl_standard.jsonl")
+    forced = pairs_from_file(FORMATS / "trl_standard.jsonl", ReadOptions(format="trl"))
+    assert forced.pairs.equals(auto.pairs) and len(forced.pairs) == 2
+
+
+def test_a_label_studio_chatbot_task_asks_its_last_user_turn(write_file):
+    # Label Studio's chatbot evaluation template keeps the conversation in data.messages (was missing_question).
+    task = {
+        "data": {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello!"},
+                {"role": "user", "content": "Name a primary colour."},
+            ],
+            "answer": "Red.",
+        },
+        "annotations": [{"completed_by": 1, "result": [{"type": "rating", "from_name": "r", "value": {"rating": 5}}]}],
+    }
+    other = json.loads(json.dumps(task))
+    other["data"]["answer"], other["annotations"][0]["result"][0]["value"]["rating"] = "Purple.", 1
+    result = pairs_from_file(write_file("chat.json", json.dumps([task, other])))
+    assert len(result.pairs) == 1 and result.pairs.iloc[0]["chosen"] == "Red."
+    assert result.pairs.iloc[0]["prompt"].endswith("Name a primary colour.") and "missing_question" not in str(
+        result.report.dropped
+    )

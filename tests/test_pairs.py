@@ -323,3 +323,16 @@ def test_best_worst_is_the_articles_rule(tmp_path_factory, rows, empty_answers, 
         path, 4.0 if chosen_min is None else chosen_min, 4.0 if rejected_max is None else rejected_max
     )
     assert len(got) == len(result.pairs)  # one pair a question, none twice
+
+
+def test_a_seven_point_scale_gets_thresholds_inside_it(write_file):
+    # Issue 36: scores from 2 to 7 were taken for a 0-to-10 scale and 7.5 was suggested, above every score.
+    rows = "".join(f"q{i},good,{7 - i % 2}\nq{i},bad,{2 + i % 2}\n" for i in range(6))
+    result = pairs_from_file(write_file("seven.csv", "question,answer,score\n" + rows))
+    assert result.report.suggested_thresholds == {"chosen_min": 5.5, "rejected_max": 5.5}
+    assert "1-to-7 scale" in result.report.scale_note
+    suggested = pairs_from_file(
+        write_file("seven2.csv", "question,answer,score\n" + rows),
+        pair_options=PairOptions(chosen_min=5.5, rejected_max=5.5),
+    )
+    assert len(suggested.pairs) == 6

@@ -43,6 +43,13 @@ CASES = {
         PairOptions(),
         ("Argilla dataset export", "feedback", 9, 15, {"no_judgment": 3}, 2),
     ),
+    "argilla, the ranking template (a RankingQuestion over three responses)": (
+        "argilla_ranking.jsonl",
+        ReadOptions(),
+        PairOptions(),
+        # ranks 1..3 score 3..1; the middle answer of each ranking is not the best or the worst
+        ("Argilla dataset export", "feedback", 3, 9, {"not_best_or_worst": 3}, 1),
+    ),
     "label studio JSON, model fields before the answers": (
         "label_studio_pairwise_model_fields.json",
         BOTH,

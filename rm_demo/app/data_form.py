@@ -161,6 +161,7 @@ class DataTab:
                     "(Label Studio, Argilla, Langfuse, ...)",
                     file_types=[".csv", ".tsv", ".txt", ".jsonl", ".json", ".gz"],
                     type="filepath",
+                    elem_id="upload",
                 )
                 second_upload = gr.File(
                     label="Second file, when a tracing tool's export came in two: its scores or feedback "

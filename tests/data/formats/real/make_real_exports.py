@@ -55,6 +55,24 @@ def argilla_exports() -> None:
     # records.to_list(flatten=True) (and to_datasets) write this; one object per line, as people save it
     flat = GenericIO.to_list(records, flatten=True)
     dump("argilla_flat_pending_first.jsonl", "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in flat))
+    # The ranking template: three responses per prompt, ranked by each annotator (rank 1 best)
+    ranked = []
+    for i, (question, good, bad) in enumerate(QUESTIONS.values()):
+        fields = {"prompt": question, "response1": bad, "response2": good, "response3": "I am not sure."}
+        order = [
+            {"value": "response2", "rank": 1},
+            {"value": "response3", "rank": 2},
+            {"value": "response1", "rank": 3},
+        ]
+        ranked.append(
+            Record(
+                id=uid(300 + i),
+                fields=fields,
+                responses=[Response("ranking", order, user_id=uid(1), status="submitted")],
+            )
+        )
+    flat = GenericIO.to_list(ranked, flatten=True)
+    dump("argilla_ranking.jsonl", "\n".join(json.dumps(r, default=str, ensure_ascii=False) for r in flat))
     # records.to_json(path) and Dataset.to_disk(path)/records.json write the nested shape
     (HERE / "argilla_nested_records.json").unlink(missing_ok=True)  # to_json refuses to overwrite
     JsonIO.to_json(records, HERE / "argilla_nested_records.json")
