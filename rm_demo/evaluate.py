@@ -21,7 +21,7 @@ CALIBRATION_BINS = 10
 
 def run_split(run: RunFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The run's own (training, held-out) pairs: same data, same pairing options, same question split."""
-    from rm_demo.train import split_by_question
+    from rm_demo.pairs import split_by_question
 
     config = run.config()
     options = config.pair_options()

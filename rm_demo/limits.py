@@ -59,13 +59,6 @@ class Limits:
     min_slice_seconds: float = 0.0
 
     @classmethod
-    def from_env(cls, public: bool | None = None) -> Limits:
-        """The limits the environment sets (see `rm_demo.settings`, the one place that reads it)."""
-        from rm_demo.settings import Settings
-
-        return Settings.from_env(public=public).limits
-
-    @classmethod
     def public_defaults(cls) -> Limits:
         return cls(
             public=True,

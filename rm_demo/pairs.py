@@ -824,6 +824,18 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report)
 
 
+def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Held-out split by question: no prompt is in both train and eval."""
+    prompts = pd.unique(pairs["prompt"])
+    if eval_fraction <= 0 or len(prompts) < 2:
+        return pairs, pairs.iloc[0:0]
+    rng = np.random.default_rng(seed)
+    n_eval = min(len(prompts) - 1, max(1, round(len(prompts) * eval_fraction)))
+    held_out = set(rng.permutation(prompts)[:n_eval])
+    is_eval = pairs["prompt"].isin(held_out)
+    return pairs[~is_eval].reset_index(drop=True), pairs[is_eval].reset_index(drop=True)
+
+
 def pairs_from_file(
     path, read_options: ReadOptions | None = None, pair_options: PairOptions | None = None, *, name: str | None = None
 ) -> PairsResult:

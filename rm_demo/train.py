@@ -39,24 +39,12 @@ from rm_demo.models import (
     resolve_model,
     transformer_layers,
 )
-from rm_demo.pairs import pairs_from_file
+from rm_demo.pairs import pairs_from_file, split_by_question
 from rm_demo.runs import RunFolder, checkpoint_step, process_start
 from rm_demo.tables import atomic_path
 from rm_demo.text import accuracy_phrase
 
 log = logging.getLogger(__name__)
-
-
-def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Held-out split by question: no prompt is in both train and eval."""
-    prompts = pd.unique(pairs["prompt"])
-    if eval_fraction <= 0 or len(prompts) < 2:
-        return pairs, pairs.iloc[0:0]
-    rng = np.random.default_rng(seed)
-    n_eval = min(len(prompts) - 1, max(1, round(len(prompts) * eval_fraction)))
-    held_out = set(rng.permutation(prompts)[:n_eval])
-    is_eval = pairs["prompt"].isin(held_out)
-    return pairs[~is_eval].reset_index(drop=True), pairs[is_eval].reset_index(drop=True)
 
 
 def load_pairs(config: TrainConfig):

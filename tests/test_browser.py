@@ -509,3 +509,22 @@ def test_a_second_file_starts_from_its_own_settings(app_url, browser):
     page.get_by_role("tab", name="2 · Pairs").click()
     expect(page.locator("#pairs-summary")).to_contain_text("6 rows read = 6 used + 0 dropped", timeout=20_000)
     visitor.close()
+
+
+def test_a_tracing_export_in_two_files_is_two_uploads(app_url, browser):
+    """Issue 36: Langfuse's observations and its v3 scores, as the SDK writes them, in the two upload boxes:
+    the first alone says what is missing; both read to the three pairs a person makes by hand."""
+    from playwright.sync_api import expect
+
+    real = ROOT / "tests" / "data" / "formats" / "real"
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(app_url)
+    page.set_input_files("#upload input[type=file]", str(real / "langfuse_v2_observations.json"))
+    expect(page.locator("#data-message")).to_contain_text("Langfuse traces or observations alone", timeout=30_000)
+    page.set_input_files("#second-upload input[type=file]", str(real / "langfuse_v3_scores.json"))
+    expect(page.locator("#data-message")).to_contain_text("Joined: langfuse_v2_observations.json", timeout=30_000)
+    expect(page.locator("#data-message")).to_contain_text("Recognised: Langfuse scores and traces")
+    page.click("#use-suggested")  # the scores run 0 to 1
+    page.get_by_role("tab", name="2 · Pairs").click()
+    expect(page.locator("#pairs-summary")).to_contain_text("3 pairs from 3 questions", timeout=20_000)
+    page.context.close()

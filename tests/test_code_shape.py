@@ -60,3 +60,46 @@ def test_a_queued_job_and_the_pairs_cli_import_no_torch():
 
     code = "import sys, rm_demo.jobs, rm_demo.cli, rm_demo.pairs, rm_demo.config; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """rm_demo modules `path` imports anywhere (at the top or inside a function: a lazy import is still a
+    dependency, and a circle of lazy imports is still a circle)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rm_demo"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("rm_demo"))
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_circles():
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {
+        name: sorted(m for m in _imported_modules(path) if m in modules and m != name)
+        for name, path in modules.items()
+    }
+    # the package's __init__ files only gather: an edge into one is not a dependency of its own
+    graph = {n: [m for m in deps if not modules[m].name == "__init__.py"] for n, deps in graph.items()}
+    circles, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in graph[node]:
+            if state.get(nxt) == "open":
+                circles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not circles

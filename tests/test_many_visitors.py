@@ -15,6 +15,7 @@ from rm_demo.config import TrainConfig
 from rm_demo.errors import InputError
 from rm_demo.limits import Limits, check_start, params_from_config, prune_runs
 from rm_demo.runs import create_run, model_choices, process_start
+from rm_demo.settings import Settings
 
 ALICE, BOB = "a" * 32, "b" * 32
 
@@ -168,7 +169,7 @@ def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SPACE_ID", "someone/space")
     monkeypatch.setenv("RM_DEMO_MODELS", "my/model, other/model")
     monkeypatch.setenv("RM_DEMO_MAX_EPOCHS", "5")
-    rules = Limits.from_env()
+    rules = Settings.from_env().limits
     assert rules.public and rules.max_epochs == 5 and rules.models[-2:] == ("my/model", "other/model")
     assert "default" in rules.models and rules.run_ttl_hours == 24
 

@@ -69,7 +69,7 @@ def train_config(session: Session, form: TrainForm) -> TrainConfig:
 
 def split_pairs(session: Session, config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The session's pairs split as training will split them: (train, held out)."""
-    from rm_demo.train import split_by_question
+    from rm_demo.pairs import split_by_question
 
     pairs = pd.read_json(session.pairs_jsonl, lines=True, dtype=False) if session.pairs_jsonl else pd.DataFrame()
     if pairs.empty:
