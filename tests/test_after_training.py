@@ -168,8 +168,9 @@ def test_history_and_the_runs_tab(run_dir):
     assert "held-out accuracy" in view.summary and "the longer answer wins" in view.summary
     assert view.histogram is not None and view.calibration is not None and view.length_scatter is not None
     assert (
-        set(view.slices.columns) == {"value", "pairs", "accuracy"} and view.slices["pairs"].sum() == info["eval_pairs"]
+        set(view.slices.columns) == {"value", "pairs", "accuracy"} and view.slices["pairs"].max() <= info["eval_pairs"]
     )
+    assert view.slices["pairs"].sum() >= info["eval_pairs"]  # a pair counts for each rater of either answer
     assert view.slice_columns == ["question", "rater"]
     few = eval_tab.evaluate_view(root, "workshop", ME, min_pairs=info["eval_pairs"] + 1)
     assert "too few" in few.summary and not few.histogram.data and not few.calibration.data  # no zigzags

@@ -168,7 +168,7 @@ class EvalTab:
             )
             slices = gr.Dataframe(
                 pd.DataFrame(columns=SLICE_COLUMNS),
-                label="Accuracy by slice",
+                label="Accuracy by slice (by a rater: the pairs whose answers they rated, so pairs may count twice)",
                 interactive=False,
                 elem_id="slices-table",
             )
