@@ -146,6 +146,7 @@ def cmd_train(args) -> int:
     from rm_demo.runs import RunFolder, prepare_run
     from rm_demo.train import train
 
+    inputs = contextlib.ExitStack()  # a two-file input's joined copy lives while this process trains
     if args.resume:
         run = RunFolder(args.resume)
         if not run.run_json.is_file():
@@ -164,19 +165,21 @@ def cmd_train(args) -> int:
         if args.scores:
             _check_input_file(args.scores)
         resume = False
+        data = inputs.enter_context(joined_input(args.input, args.scores))
         # Under torchrun / accelerate every process runs this command; the first one makes the run
         # folder (the others only read the data, and only the first writes the run).
         if int(os.environ.get("RANK", "0")) == 0:
             _make_room(Path(config.output_dir), args.overwrite)
             # The same start as the app's: the run folder keeps a copy of the data (two files: joined) and
             # the settings.
-            with joined_input(args.input, args.scores) as path:
-                config = prepare_run(config, path, config.output_dir)
+            config = prepare_run(config, data, config.output_dir)
+        else:  # the same data as the first process: two files joined again here, one file as it is
+            config.input = data
     # A Stop (or --resume after one) leaves the run's cancel request behind; starting again from the
     # shell is the new request, as the app's start_job has it. Without this a resume stopped at once.
     RunFolder(config.output_dir).cancel_path.unlink(missing_ok=True)
     # stdout carries only the final JSON; the trainer's progress and logs go to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
+    with inputs, contextlib.redirect_stdout(sys.stderr):
         final = train(config, resume=resume)
     if final:  # main process
         print(

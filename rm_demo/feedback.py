@@ -570,10 +570,11 @@ def export_records(path: str | os.PathLike, max_bytes: int | None = None) -> lis
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if _detect_format(_base_name(source), text[:65536]) == "csv":
         raise InputError(
-            "a tracing tool's second file must be JSON or JSON Lines, as its API or SDK writes it",
+            "this is a table: two files are joined only as a tracing tool's export (traces, then scores), "
+            "each JSON or JSON Lines as its API or SDK writes it",
             source=source,
-            fix="export the scores (or feedback) as JSON: the Langfuse or LangSmith SDK's list call, saved with "
-            "json.dump",
+            fix="to read one file, give it alone (in the app, clear the second upload box); for a tracing tool, save "
+            "both halves with json.dump",
         )
     records, _ = (
         _jsonl_records(text, source)

@@ -1117,7 +1117,7 @@ FORMATS = ("auto", "table", *(s.key for s in SOURCES))
 HALVES = (
     (
         "Langfuse scores",
-        lambda r: _langfuse_is_score(r),
+        _langfuse_is_score,
         "the traces they rate (their input and output)",
         "langfuse.api.observations.get_many(fields='core,basic,io'), or the traces list, saved as JSON",
     ),
@@ -1129,7 +1129,7 @@ HALVES = (
     ),
     (
         "LangSmith feedback",
-        lambda r: LANGSMITH.is_score(r),
+        LANGSMITH.is_score,
         "the runs it rates (their inputs and outputs)",
         "client.list_runs(...) or POST /runs/query, saved as JSON",
     ),

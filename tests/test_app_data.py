@@ -266,3 +266,9 @@ def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started)
     assert len(load_pairs(started[0]).pairs) == 3  # the run's own copy of the joined data
     only_scores = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(Session(owner=VISITOR), None, scores, *widgets)))
     assert "first box" in only_scores["message"]
+    # Another first file, a plain table, while the scores are still in the second box: said, with the way out.
+    table = str(Path(__file__).parent / "data" / "rated_feedback.csv")
+    mixed = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, table, scores, *widgets)))
+    assert "this is a table" in mixed["message"] and "clear the second upload box" in mixed["message"]
+    alone = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, table, None, *widgets)))  # box cleared
+    assert "rated_feedback.csv" in alone["message"] and session.data_name == "rated_feedback.csv"

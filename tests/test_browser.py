@@ -527,4 +527,8 @@ def test_a_tracing_export_in_two_files_is_two_uploads(app_url, browser):
     page.click("#use-suggested")  # the scores run 0 to 1
     page.get_by_role("tab", name="2 · Pairs").click()
     expect(page.locator("#pairs-summary")).to_contain_text("3 pairs from 3 questions", timeout=20_000)
+    # the second file taken away: the first is read alone again, not the joined data
+    page.get_by_role("tab", name="1 · Data").click()
+    page.locator("#second-upload").get_by_role("button", name="Clear").click()
+    expect(page.locator("#data-message")).to_contain_text("Langfuse traces or observations alone", timeout=30_000)
     page.context.close()

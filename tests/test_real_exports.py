@@ -187,3 +187,26 @@ def test_a_forced_format_names_what_the_file_looks_like():
         read_table(REAL / "argilla_nested_records.json", ReadOptions(format="langfuse"))
     assert "it looks like 'argilla' (Argilla dataset export)" in str(caught.value)
     assert caught.value.fix == "pick --format argilla"
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_train_with_scores_trains_every_process_on_both_files(rank, tmp_path, monkeypatch):
+    # Under torchrun every process runs the command: the first trains on the run's copy, the others read the
+    # data themselves, and with --scores that must be the joined two files too (not the runs alone).
+    import rm_demo.train
+    from rm_demo.cli import main
+
+    seen = []
+
+    def fake_train(config, resume=False):
+        seen.append(pairs_from_file(config.input, pair_options=ZERO_TO_ONE))
+        return None
+
+    monkeypatch.setattr(rm_demo.train, "train", fake_train)
+    monkeypatch.setenv("RANK", rank)
+    run = tmp_path / "run"
+    if rank != "0":
+        run.mkdir()  # the first process made it
+    args = ["train", str(REAL / "langsmith_runs_query.json"), "--scores", str(REAL / "langsmith_feedback.jsonl")]
+    assert main([*args, "-o", str(run), "--chosen-min", "0.75", "--rejected-max", "0.75"]) == 0
+    assert [tuple(p) for p in seen[0].pairs[["prompt", "chosen", "rejected"]].itertuples(index=False)] == BY_HAND

@@ -230,6 +230,10 @@ def wire(data: DataTab, pairs: PairsTab, session, figures, also_per_file: dict |
         data.second_upload.upload(*reset).then(
             on_files, [session, data.upload, data.second_upload, *data.settings], outputs, api_name="load_two_files"
         ),
+        # The second file taken away: the first is read alone again (the joined data was the preview's).
+        data.second_upload.clear(*reset).then(
+            on_files, [session, data.upload, data.second_upload, *data.settings], outputs
+        ),
     ]
     for button, key in ((data.workshop_btn, "workshop"), (data.seed_btn, "seed")):
         events.append(
