@@ -100,7 +100,7 @@ def pair_options_from(args):
 
 
 def cmd_pairs(args) -> int:
-    from rm_demo.pairs import pairs_from_file, write_pairs
+    from rm_demo.pairs import pairs_from_file, pairs_with_raters, write_pairs
     from rm_demo.tables import atomic_path, check_outputs, check_writable
 
     check_outputs(
@@ -113,7 +113,7 @@ def cmd_pairs(args) -> int:
     pairing.validate()
     with joined_input(args.input, args.scores, read.max_bytes) as path:
         result = pairs_from_file(path, read, pairing)
-    write_pairs(result.pairs, args.output)
+    write_pairs(pairs_with_raters(result), args.output)
     if args.report:
         with atomic_path(args.report) as tmp:
             tmp.write_text(json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

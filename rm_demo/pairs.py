@@ -843,6 +843,41 @@ def pairs_from_file(
     return derive_pairs(read_feedback(path, read_options, name=name), pair_options)
 
 
+def pairs_with_raters(result: PairsResult) -> pd.DataFrame:
+    """The pairs for download, with who judged them where the file names raters: `chosen_raters` and
+    `rejected_raters` (every rater of that answer, a scored file) or `raters` (those who judged the pair
+    the way it is trained, a preference file), each a "; "-joined, sorted list. Without raters: as they are."""
+    from rm_demo.feedback import normalize_answer, normalize_question
+
+    rows, pairs = result.rows, result.pairs
+    if "rater" not in rows or not len(pairs):
+        return pairs
+    judged = rows[(rows["status"] == "used") & (rows["rater"].astype("str") != "")]
+    if not len(judged):
+        return pairs
+
+    def key(*columns: pd.Series) -> pd.Series:
+        question, *answers = columns
+        text = normalize_question(question.astype("str").reset_index(drop=True))
+        for answer in answers:
+            text = text.str.cat(normalize_answer(answer.astype("str").reset_index(drop=True)), sep="\x00")
+        return text
+
+    def who(keys: pd.Series) -> dict:
+        raters = pd.DataFrame({"key": keys, "rater": judged["rater"].astype("str").to_numpy()})
+        return raters.groupby("key")["rater"].agg(lambda names: "; ".join(sorted(set(names)))).to_dict()
+
+    out = pairs.copy()
+    if "answer" in judged:  # scored answers: each side's raters
+        raters = who(key(judged["question"], judged["answer"]))
+        out["chosen_raters"] = key(pairs["prompt"], pairs["chosen"]).map(raters).fillna("").to_numpy()
+        out["rejected_raters"] = key(pairs["prompt"], pairs["rejected"]).map(raters).fillna("").to_numpy()
+    else:  # judged pairs: the judges of the trained direction (the outvoted are not "used")
+        raters = who(key(judged["question"], judged["chosen"], judged["rejected"]))
+        out["raters"] = key(pairs["prompt"], pairs["chosen"], pairs["rejected"]).map(raters).fillna("").to_numpy()
+    return out
+
+
 def write_pairs(pairs: pd.DataFrame, path) -> None:
     """Write pairs (or any table of records): JSONL by default, formula-safe CSV when the name ends in .csv."""
     from rm_demo.tables import write_table

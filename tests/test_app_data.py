@@ -7,6 +7,7 @@ import pandas as pd
 from rm_demo.app import data_tab, pairs_tab, train_tab
 from rm_demo.app.state import AUTO, DataSettings, Session
 from rm_demo.app.train_tab import TrainForm
+from rm_demo.pairs import PairsResult
 from rm_demo.train import load_pairs
 
 AUTO_SETTINGS = DataSettings()
@@ -69,7 +70,8 @@ def test_exports_are_safe_for_spreadsheets():
     pairs = pd.DataFrame(
         {"prompt": ["=HYPERLINK(1)", "ok"], "chosen": ["+1", "fine"], "rejected": ["@x", "-2"], "margin": [1.0, 2.0]}
     )
-    session = pairs_tab.export_pairs(session, pairs)
+    result = PairsResult(pairs, pd.DataFrame({"row": [2, 3], "status": ["used", "used"]}), None)
+    session = pairs_tab.export_pairs(session, result)
     text = open(session.pairs_csv, encoding="utf-8").read()
     assert "'=HYPERLINK(1)" in text and "'+1" in text and "'@x" in text and "'-2" in text and ",1.0" in text
     assert json.loads(open(session.pairs_jsonl).readline())["prompt"] == "=HYPERLINK(1)"  # JSONL keeps the data as is

@@ -76,3 +76,29 @@ def test_raters_under_another_name_are_found_or_named(tmp_path, capsys):
     path.write_text(text.replace("{who}", "Who"))
     assert cli.main(["pairs", str(path), "-o", str(tmp_path / "p.jsonl"), "--report", str(report)]) == 0
     assert "rater" not in json.loads(report.read_text())["column_mapping"]  # not guessed from "Who"
+
+
+def test_the_pairs_download_says_who_rated_each_side(tmp_path):
+    """Scored answers: every rater of each side (a third rater's answer with a stray space is the same answer);
+    judged pairs: those who judged the trained direction, not the outvoted one. Without raters: no column."""
+    from rm_demo import cli
+
+    scored = tmp_path / "scored.csv"
+    scored.write_text(
+        "question,answer,score,rater\nQ1,good,5,ben\nQ1,bad,1,ana\nQ1,good ,4,ana\nQ1,meh,3,cy\nQ2,x,5,ana\nQ2,y,1,ana\n"
+    )
+    out = tmp_path / "p.jsonl"
+    assert cli.main(["pairs", str(scored), "-o", str(out)]) == 0
+    pairs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(p["chosen_raters"], p["rejected_raters"]) for p in pairs] == [("ana; ben", "ana"), ("ana", "ana")]
+
+    judged = tmp_path / "judged.jsonl"
+    votes = [("good", "bad", "ana"), ("good", "bad", "ben"), ("bad", "good", "cy")]
+    judged.write_text("".join(json.dumps({"prompt": "Q", "chosen": c, "rejected": r, "rater": w}) + "\n" for c, r, w in votes))
+    assert cli.main(["pairs", str(judged), "-o", str(out)]) == 0
+    assert [json.loads(line)["raters"] for line in out.read_text().splitlines()] == ["ana; ben"]
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("question,answer,score\nQ1,good,5\nQ1,bad,1\n")
+    assert cli.main(["pairs", str(plain), "-o", str(out)]) == 0
+    assert "rater" not in out.read_text()

@@ -33,7 +33,7 @@ def load_data(
 def _keep(session: Session, settings: DataSettings, view: DataView) -> None:
     session.previewed(settings if view.ok else None, len(view.pairs) if view.ok else 0, view.suggestion)
     if view.ok:
-        export_pairs(session, view.result.pairs)
+        export_pairs(session, view.result)
 
 
 # Once the tab is shown (the next frames), every plotly chart on the page fits its box again.

@@ -12,7 +12,7 @@ import pandas as pd
 
 from rm_demo import plots
 from rm_demo.app.state import Session
-from rm_demo.pairs import PairsResult, write_pairs
+from rm_demo.pairs import PairsResult, pairs_with_raters, write_pairs
 
 # The browser gets a page of each table, not the whole file: the downloads carry every row.
 PREVIEW_ROWS = 500
@@ -75,9 +75,11 @@ def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
     return cut_cells(shown.reset_index(drop=True).rename(columns=lambda name: name.replace("_", " ")))
 
 
-def export_pairs(session: Session, pairs: pd.DataFrame) -> Session:
+def export_pairs(session: Session, result: PairsResult) -> Session:
+    """The downloads: every pair, with its raters where the file names them."""
     from rm_demo.runs import safe_stem
 
+    pairs = pairs_with_raters(result)
     stem = safe_stem(session.data_name or "feedback", limit=60)
     session.pairs_jsonl = str(session.workdir() / f"{stem}.pairs.jsonl")
     session.pairs_csv = str(session.workdir() / f"{stem}.pairs.csv")
