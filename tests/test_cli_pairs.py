@@ -84,9 +84,8 @@ def test_the_pairs_download_says_who_rated_each_side(tmp_path):
     from rm_demo import cli
 
     scored = tmp_path / "scored.csv"
-    scored.write_text(
-        "question,answer,score,rater\nQ1,good,5,ben\nQ1,bad,1,ana\nQ1,good ,4,ana\nQ1,meh,3,cy\nQ2,x,5,ana\nQ2,y,1,ana\n"
-    )
+    rows = ["question,answer,score,rater", "Q1,good,5,ben", "Q1,bad,1,ana", "Q1,good ,4,ana", "Q1,meh,3,cy"]
+    scored.write_text("\n".join([*rows, "Q2,x,5,ana", "Q2,y,1,ana"]) + "\n")
     out = tmp_path / "p.jsonl"
     assert cli.main(["pairs", str(scored), "-o", str(out)]) == 0
     pairs = [json.loads(line) for line in out.read_text().splitlines()]
@@ -94,7 +93,8 @@ def test_the_pairs_download_says_who_rated_each_side(tmp_path):
 
     judged = tmp_path / "judged.jsonl"
     votes = [("good", "bad", "ana"), ("good", "bad", "ben"), ("bad", "good", "cy")]
-    judged.write_text("".join(json.dumps({"prompt": "Q", "chosen": c, "rejected": r, "rater": w}) + "\n" for c, r, w in votes))
+    lines = [json.dumps({"prompt": "Q", "chosen": c, "rejected": r, "rater": w}) for c, r, w in votes]
+    judged.write_text("\n".join(lines) + "\n")
     assert cli.main(["pairs", str(judged), "-o", str(out)]) == 0
     assert [json.loads(line)["raters"] for line in out.read_text().splitlines()] == ["ana; ben"]
 

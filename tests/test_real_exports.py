@@ -81,6 +81,12 @@ CASES = {
         ZERO_TO_ONE,
         ("LangSmith feedback and runs", "feedback", 12, 6, {}, 1),
     ),
+    "langsmith list_runs saved as JSON Lines + list_feedback, two files": (
+        ("langsmith_list_runs.jsonl", "langsmith_feedback.jsonl"),
+        ReadOptions(),
+        ZERO_TO_ONE,
+        ("LangSmith feedback and runs", "feedback", 12, 6, {}, 1),
+    ),
 }
 
 
@@ -124,6 +130,7 @@ def test_the_compared_fields_are_said_and_a_wrong_name_is_refused():
         ("langfuse_v3_scores.json", "Langfuse scores", "the traces they rate"),
         ("langfuse_v2_observations.json", "Langfuse traces or observations", "the scores that rate them"),
         ("langsmith_runs_query.json", "LangSmith runs", "the feedback that rates them"),
+        ("langsmith_list_runs.jsonl", "LangSmith runs", "the feedback that rates them"),
         ("langsmith_feedback.jsonl", "LangSmith feedback", "the runs it rates"),
     ],
 )

@@ -184,6 +184,8 @@ def langsmith_exports() -> None:
     # POST /runs/query answers {"runs": [...], "cursors": {...}}; list_feedback() yields Feedback objects
     dump("langsmith_runs_query.json", {"runs": runs, "cursors": {"next": None}})
     dump("langsmith_feedback.jsonl", "\n".join(json.dumps(f) for f in feedback))
+    # Client.list_runs() yields the same Run objects; saved one per line, as a script saving them would
+    dump("langsmith_list_runs.jsonl", "\n".join(json.dumps(r) for r in runs))
 
 
 LABEL_CONFIG = """<View>
