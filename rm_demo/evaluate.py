@@ -20,13 +20,11 @@ CALIBRATION_BINS = 10
 
 
 def run_split(run: RunFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The run's own (training, held-out) pairs: same data, same pairing options, same question split."""
-    from rm_demo.pairs import split_by_question
+    """The run's own (training, held-out) pairs, as saved when it started (an older run: derived once, saved)."""
+    from rm_demo.run_pairs import run_pairs
 
-    config = run.config()
-    options = config.pair_options()
-    pairs = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), options).pairs
-    return split_by_question(pairs, config.eval_fraction, config.seed)
+    saved = run_pairs(run)
+    return saved.train, saved.held_out
 
 
 def heldout_pairs(run: RunFolder) -> pd.DataFrame:

@@ -29,7 +29,6 @@ from rm_demo.config import (
     uses_activation_checkpointing,
 )
 from rm_demo.errors import InputError
-from rm_demo.feedback import ReadOptions
 from rm_demo.models import (
     PairEncoder,
     choose_device,
@@ -39,24 +38,11 @@ from rm_demo.models import (
     resolve_model,
     transformer_layers,
 )
-from rm_demo.pairs import pairs_from_file, split_by_question
 from rm_demo.runs import RunFolder, checkpoint_step, process_start
 from rm_demo.tables import atomic_path
 from rm_demo.text import accuracy_phrase
 
 log = logging.getLogger(__name__)
-
-
-def load_pairs(config: TrainConfig):
-    pair_options = config.pair_options()
-    result = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), pair_options)
-    if len(result.pairs) == 0:
-        raise InputError(
-            "no pairs to train on: " + "; ".join(f"{n} rows {r}" for r, n in result.report.dropped.items()),
-            source=Path(config.input).name,
-            fix="check the thresholds (--chosen-min/--rejected-max) or use --strategy all-pairs",
-        )
-    return result
 
 
 def loss_margins(gaps: np.ndarray, mode: str, largest_gap: float | None = None) -> np.ndarray | None:
@@ -124,13 +110,18 @@ def _versions() -> dict:
 def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkpoint=None, limit=None):
     """Data, model, TRL config, callbacks: (trainer, info). Resumes from `checkpoint`; `limit`: one slice."""
     import torch
+    from accelerate import PartialState
     from transformers import PrinterCallback
 
     from rm_demo.callbacks import EpochWeightAverage
+    from rm_demo.run_pairs import run_pairs
 
     config.validate()
-    result = load_pairs(config)
-    train_pairs, eval_pairs = split_by_question(result.pairs, config.eval_fraction, config.seed)
+    # A run from step 0 derives its pairs and saves them (the first process; the others then read them);
+    # a resumed run, or the next slice of one, trains on what it saved.
+    with PartialState(cpu=config.device == "cpu").main_process_first():
+        saved = run_pairs(run, config, fresh=checkpoint is None and is_main)
+    train_pairs, eval_pairs = saved.train, saved.held_out
     choice = choose_device(config.device, config.precision)
     model_path = resolve_model(config.model)
     torch.manual_seed(config.seed)
@@ -176,7 +167,7 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
         "word_embeddings": word_embeddings,
         "frozen_layers": frozen_layers,
         "data": {
-            **data_summary(config, result.report, train_pairs, eval_pairs),
+            **data_summary(config, saved.report, train_pairs, eval_pairs),
             "curve_eval_pairs": len(curve_ds) if curve_ds is not None else 0,
             "truncated_pairs": {"train": train_truncated, "eval": eval_truncated},
             "margin_used": "margin" in train_ds.column_names,
@@ -203,12 +194,12 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
     return trainer, info
 
 
-def data_summary(config: TrainConfig, report, train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame) -> dict:
-    """What run.json says of the data: where it came from, its accounting, the split."""
+def data_summary(config: TrainConfig, report: dict, train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame) -> dict:
+    """What run.json says of the data: where it came from, its accounting (`report`), the split."""
     return {
         "source": config.source_name or Path(config.input).name,
         "sha256_16": _data_hash(config.input),
-        "report": report.to_dict(),
+        "report": report,
         "train_pairs": len(train_pairs),
         "eval_pairs": len(eval_pairs),
         "train_questions": int(train_pairs["prompt"].nunique()),

@@ -15,7 +15,7 @@ from transformers import AutoModelForSequenceClassification
 from rm_demo.access import Viewer
 from rm_demo.app import eval_tab, runs_tab
 from rm_demo.errors import InputError
-from rm_demo.evaluate import evaluate_run, heldout_pairs
+from rm_demo.evaluate import evaluate_run, heldout_pairs, run_split
 from rm_demo.export import export_run, push_to_hub
 from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, list_runs
 from rm_demo.text import wilson_interval as wilson
@@ -303,3 +303,42 @@ def test_a_new_slice_uses_the_saved_rewards_without_loading_a_model(run_dir, mon
     assert view.slices["pairs"].sum() == json.loads((run_dir / "run.json").read_text())["data"]["eval_pairs"]
     saved = json.loads((run_dir / "eval.json").read_text())
     assert set(saved["slices"]) == {"rater", "question"}  # the earlier slice is kept
+
+
+def test_a_run_is_evaluated_on_the_pairs_it_saved_whatever_the_pairing_code_does(run_dir, monkeypatch):
+    """Issue 39: the pairs and split saved at Start are the run's; with the derivation disabled (as after a
+    change to the pairing code) the evaluation is byte for byte the same, slices included."""
+    from rm_demo.run_pairs import PAIRS_FILE, REPORT_FILE
+
+    evaluate_run(run_dir, slice_by=["rater", "question"])
+    before = (run_dir / "eval.json").read_bytes()
+    assert (run_dir / PAIRS_FILE).exists() and (run_dir / REPORT_FILE).exists()
+
+    def no_derivation(*args, **kwargs):
+        raise AssertionError("a saved run's pairs are read, not derived again")
+
+    monkeypatch.setattr("rm_demo.pairs.derive_pairs", no_derivation)
+    monkeypatch.setattr("rm_demo.pairs.split_by_question", no_derivation)
+    evaluate_run(run_dir, slice_by=["rater", "question"])
+    assert (run_dir / "eval.json").read_bytes() == before
+    trained, held = run_split(RunFolder(run_dir))
+    record = json.loads((run_dir / "run.json").read_text())["data"]
+    assert (len(trained), len(held)) == (record["train_pairs"], record["eval_pairs"])
+    assert not set(trained["prompt"]) & set(held["prompt"])  # the split is by question, as saved
+
+
+def test_a_run_from_before_the_saved_pairs_derives_them_once_then_reads_them(run_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from rm_demo.run_pairs import PAIRS_FILE, REPORT_FILE
+
+    old = tmp_path / "old"
+    shutil.copytree(run_dir, old, ignore=shutil.ignore_patterns(PAIRS_FILE, REPORT_FILE, "model", "trainer"))
+    assert not (old / PAIRS_FILE).exists()
+    first = run_split(RunFolder(old))
+    assert (old / PAIRS_FILE).exists() and (old / REPORT_FILE).exists()
+    monkeypatch.setattr("rm_demo.pairs.derive_pairs", lambda *a, **k: pytest.fail("derived twice"))
+    again = run_split(RunFolder(old))
+    for a, b in zip(first, again):
+        pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(again[1], heldout_pairs(RunFolder(run_dir)))  # the same pairs as the original

@@ -8,7 +8,7 @@ from rm_demo.app import data_tab, pairs_tab, train_tab
 from rm_demo.app.state import AUTO, DataSettings, Session
 from rm_demo.app.train_tab import TrainForm
 from rm_demo.pairs import PairsResult
-from rm_demo.train import load_pairs
+from rm_demo.run_pairs import derive
 
 AUTO_SETTINGS = DataSettings()
 
@@ -95,7 +95,7 @@ def test_columns_mapped_in_the_menus_reach_training(write_file, runs, started):
     assert message.startswith("Started"), message
     config = started[0]
     assert config.read_options["question_col"] == "q" and config.read_options["score_col"] == "stars"
-    assert len(load_pairs(config).pairs) == 2  # what the job will read is what the preview showed
+    assert len(derive(config).all) == 2  # what the job will read is what the preview showed
 
 
 def test_encoding_override_reaches_training(seed_csv, runs, started):
@@ -113,7 +113,7 @@ def test_thresholds_are_sent_only_when_set(write_file, runs, started):
     train_tab.start_run(session, TrainForm())
     config = started[0]
     assert config.chosen_min is None and config.rejected_max is None and config.min_margin == 1.0
-    assert len(load_pairs(config).pairs) == 6
+    assert len(derive(config).all) == 6
 
 
 def test_a_ten_point_scale_gets_its_note_and_one_click_thresholds(write_file):
@@ -234,7 +234,7 @@ def test_start_derives_a_preview_older_than_the_screen_again_and_trains_on_it(wr
     assert "1 pairs" in out["summary"] or "**1** pair" in out["summary"], out["summary"]
     session, message = train_tab.start_run(session, TrainForm(), screen)
     assert message.startswith("Started") and "on 1 pairs" in message and "derived again" in message, message
-    assert started[0].chosen_min == 4.5 and len(load_pairs(started[0]).pairs) == 1
+    assert started[0].chosen_min == 4.5 and len(derive(started[0]).all) == 1
     # Up to date: nothing is derived again, and Start says nothing about it.
     assert data_tab.catch_up(session, *screen) == data_tab.unchanged()
     session, message = train_tab.start_run(session, TrainForm(), screen)
@@ -265,7 +265,7 @@ def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started)
     assert "3 pairs" in out["summary"] and session.data_name == "langsmith_runs_query+langsmith_feedback.json"
     session, message = train_tab.start_run(session, TrainForm(), widgets)
     assert message.startswith("Started"), message
-    assert len(load_pairs(started[0]).pairs) == 3  # the run's own copy of the joined data
+    assert len(derive(started[0]).all) == 3  # the run's own copy of the joined data
     only_scores = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(Session(owner=VISITOR), None, scores, *widgets)))
     assert "first box" in only_scores["message"]
     # Another first file, a plain table, while the scores are still in the second box: said, with the way out.

@@ -12,8 +12,9 @@ from transformers import AutoTokenizer
 
 from rm_demo.evaluate import summarize
 from rm_demo.models import PairEncoder, resolve_model
+from rm_demo.pairs import split_by_question
 from rm_demo.text import accuracy_phrase, wilson_interval
-from rm_demo.train import loss_margins, split_by_question, tokenize_pairs
+from rm_demo.train import loss_margins, tokenize_pairs
 
 
 def _pairs(questions: int, per_question: int = 2) -> pd.DataFrame:

@@ -13,8 +13,9 @@ from transformers import AutoModelForSequenceClassification
 
 from rm_demo.errors import InputError
 from rm_demo.models import PairEncoder, load_reward_model, reset_untrained_pooler, resolve_model
+from rm_demo.pairs import split_by_question
 from rm_demo.text import accuracy_phrase
-from rm_demo.train import TrainConfig, split_by_question, train
+from rm_demo.train import TrainConfig, train
 
 
 @pytest.mark.slow

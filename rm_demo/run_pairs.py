@@ -1,0 +1,87 @@
+"""A run's pairs and held-out split, derived once when it starts and saved in its folder.
+
+Training, the evaluation, Compare's examples, the export and the Evaluate tab read them back, so a run
+is judged on the pairs it trained and held out, whatever later changes the pairing code or the data
+file. `pairs.parquet` holds every pair with its source rows (`chosen_row`, `rejected_row`) and a
+`held_out` flag; `pairs_report.json` the derivation's account of every row. A run from before these
+files derives them once, then saves them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from rm_demo.errors import InputError
+from rm_demo.runs import RunFolder, write_json_atomic
+from rm_demo.tables import atomic_path
+
+PAIRS_FILE = "pairs.parquet"
+REPORT_FILE = "pairs_report.json"
+
+
+@dataclass(frozen=True)
+class RunPairs:
+    train: pd.DataFrame
+    held_out: pd.DataFrame
+    report: dict  # PairsReport.to_dict() of the derivation
+
+    @property
+    def all(self) -> pd.DataFrame:
+        return pd.concat([self.train, self.held_out], ignore_index=True)
+
+
+def derive(config) -> RunPairs:
+    """The pairs of `config` (a TrainConfig) from its data file, split by question."""
+    from rm_demo.feedback import ReadOptions
+    from rm_demo.pairs import pairs_from_file, split_by_question
+
+    result = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), config.pair_options())
+    if len(result.pairs) == 0:
+        raise InputError(
+            "no pairs to train on: " + "; ".join(f"{n} rows {r}" for r, n in result.report.dropped.items()),
+            source=Path(config.input).name,
+            fix="check the thresholds (--chosen-min/--rejected-max) or use --strategy all-pairs",
+        )
+    train, held_out = split_by_question(result.pairs, config.eval_fraction, config.seed)
+    return RunPairs(train, held_out, result.report.to_dict())
+
+
+def save(run: RunFolder, pairs: RunPairs) -> None:
+    """Write both files atomically (a reader never sees half of one); the report last, as the mark."""
+    table = pd.concat([pairs.train.assign(held_out=False), pairs.held_out.assign(held_out=True)], ignore_index=True)
+    run.path.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run.path / PAIRS_FILE) as tmp:
+        table.to_parquet(tmp, index=False)
+    write_json_atomic(run.path / REPORT_FILE, pairs.report)
+
+
+def load(run: RunFolder) -> RunPairs | None:
+    """The saved pairs, or None where the run has none saved (yet)."""
+    try:
+        report = json.loads((run.path / REPORT_FILE).read_text(encoding="utf-8"))
+        table = pd.read_parquet(run.path / PAIRS_FILE)
+    except (OSError, ValueError):
+        return None
+    held = table.pop("held_out").to_numpy(dtype=bool)
+    return RunPairs(table[~held].reset_index(drop=True), table[held].reset_index(drop=True), report)
+
+
+def run_pairs(run: RunFolder | None, config=None, *, fresh: bool = False) -> RunPairs:
+    """The run's pairs: the saved ones, else (or with `fresh`: a run starting from step 0) derived from its
+    config, saved, and read back, so the first reader sees exactly what every later one will. Without a
+    folder, or one that cannot be written, the derived pairs as they are."""
+    saved = None if fresh or run is None else load(run)
+    if saved is not None:
+        return saved
+    derived = derive(config or run.config())
+    if run is None:
+        return derived
+    try:
+        save(run, derived)
+    except OSError:
+        return derived
+    return load(run) or derived
