@@ -29,7 +29,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from rm_demo.errors import InputError
-from rm_demo.runs import FINISHED, RunFolder, list_runs, process_alive, process_start, record_alive, rerun_command
+from rm_demo.lifecycle import ACTIVE, FINISHED
+from rm_demo.runs import RunFolder, list_runs, process_alive, process_start, record_alive, rerun_command
 
 LOCK_NAME = ".device.lock"
 POLL_S = 0.5
@@ -75,7 +76,7 @@ def requeue(run: RunFolder) -> None:
         raise InputError("this run was deleted", source=run.name, fix="start a new run")
     run.cancel_path.unlink(missing_ok=True)
     resume = run.latest_checkpoint() is not None  # a run paused before its first checkpoint starts again
-    run.update(status="queued", queued_at=time.time(), error=None, final_metrics=None, resume=resume, pid=None)
+    run.move("queued", queued_at=time.time(), error=None, final_metrics=None, resume=resume, pid=None)
 
 
 def _my_turn(run: RunFolder) -> bool:
@@ -118,10 +119,10 @@ def worker(run_dir: str) -> int:
         if not any(other.name != run.name and other.status == "queued" for other in list_runs(run.path.parent)):
             return True
         device.release()
-        run.update(status="queued", queued_at=time.time())  # behind the runs waiting now
+        run.move("queued", queued_at=time.time())  # behind the runs waiting now
         if not _wait_for_device(run, device):
             return False
-        run.update(status="running")
+        run.move("running")
         return True
 
     try:
@@ -144,7 +145,7 @@ def _wait_for_device(run: RunFolder, device: FileLock) -> bool:
     """Wait for this run's turn (FIFO) and the device; False, with the run saved as cancelled, on a Stop."""
     while True:
         if run.cancel_requested:
-            run.update(status="cancelled", finished_at=time.time(), error=None)
+            run.move("cancelled", finished_at=time.time(), error=None)
             return False
         if _my_turn(run):
             try:
@@ -238,7 +239,9 @@ def cancel_job(run: RunFolder | str | Path, grace_s: float = CANCEL_GRACE_S) -> 
                 return
             time.sleep(POLL_S)
         if kill_process_tree(pid, started):
-            run.update(status="cancelled", error="stopped by force after the grace period", finished_at=time.time())
+            run.move(
+                "cancelled", when=ACTIVE, error="stopped by force after the grace period", finished_at=time.time()
+            )
 
     threading.Thread(target=hard_kill, daemon=True).start()
     return True

@@ -34,12 +34,11 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from rm_demo.lifecycle import ACTIVE, NEW, STATUSES, check
 from rm_demo.text import accuracy_phrase, not_text_at
 
-# "paused": a sliced run whose slices stopped coming (the page that drove them closed, or its GPU
-# quota ran out); it resumes from the checkpoint its last slice left.
-STATUSES = ("queued", "running", "completed", "failed", "cancelled", "paused")
-FINISHED = ("completed", "failed", "cancelled", "paused")
+# The statuses and which may follow which: rm_demo.lifecycle ("paused": a sliced run whose slices stopped
+# coming; it resumes from the checkpoint its last slice left).
 LOCK_NAME = ".run.lock"
 # A run is written as queued a moment before its process exists; without a pid it counts as alive
 # this long after its last write.
@@ -169,11 +168,29 @@ class RunFolder:
         return data if isinstance(data, dict) else {}
 
     def update(self, **fields) -> dict:
-        """Set these keys of run.json and keep every other key, whoever else writes it meanwhile."""
+        """Set these keys of run.json and keep every other key, whoever else writes it meanwhile.
+        Not the status: that is `move`'s."""
+        if "status" in fields:
+            raise TypeError("a run's status changes through RunFolder.move (rm_demo.lifecycle)")
         with self.lock():
             data = self.read()
             data.update(fields)
             data["updated_at"] = time.time()
+            write_json_atomic(self.run_json, data)
+            return data
+
+    def move(self, status: str, *, fresh: bool = False, when: tuple[str, ...] | None = None, **fields) -> dict:
+        """Give the run this status (and set these keys), if rm_demo.lifecycle lists the move; else raise
+        LifecycleError and change nothing. `fresh`: a run starting again from step 0 in this folder; a
+        finished one is then moved as from no record (a queued or running one still as itself). `when`:
+        only from these statuses, checked under the lock (a run that ended meanwhile is left as it is)."""
+        with self.lock():
+            data = self.read()
+            current = data.get("status")
+            if when is not None and current not in when:
+                return data
+            check(NEW if fresh and current not in ACTIVE else current, status)
+            data.update(fields, status=status, updated_at=time.time())
             write_json_atomic(self.run_json, data)
             return data
 
@@ -188,6 +205,7 @@ class RunFolder:
             if data.get("status") not in ("queued", "running") or record_alive(data):
                 return data
             cancelled = self.cancel_requested
+            check(data.get("status"), "cancelled" if cancelled else "failed")
             data.update(
                 status="cancelled" if cancelled else "failed",
                 error=data.get("error") or (None if cancelled else DEAD_PROCESS_ERROR),
@@ -530,8 +548,9 @@ def prepare_run(config, data_file: str | Path, run_dir: str | Path, owner: str =
     for stale in (run.cancel_path, run.metrics_path):
         stale.unlink(missing_ok=True)
     run.write_config(config)
-    run.update(
-        status="queued",
+    run.move(
+        "queued",
+        fresh=True,
         owner=owner,
         address=address,
         data_file=copy,

@@ -110,7 +110,6 @@ def _versions() -> dict:
 def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkpoint=None, limit=None):
     """Data, model, TRL config, callbacks: (trainer, info). Resumes from `checkpoint`; `limit`: one slice."""
     import torch
-    from accelerate import PartialState
     from transformers import PrinterCallback
 
     from rm_demo.callbacks import EpochWeightAverage
@@ -119,7 +118,7 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
     config.validate()
     # A run from step 0 derives its pairs and saves them (the first process; the others then read them);
     # a resumed run, or the next slice of one, trains on what it saved.
-    with PartialState(cpu=config.device == "cpu").main_process_first():
+    with process_state(config).main_process_first():
         saved = run_pairs(run, config, fresh=checkpoint is None and is_main)
     train_pairs, eval_pairs = saved.train, saved.held_out
     choice = choose_device(config.device, config.precision)
@@ -459,16 +458,24 @@ def train(config: TrainConfig, progress: bool = True, resume: bool = False, betw
             return RunFolder(config.output_dir).read()
 
 
+def process_state(config: TrainConfig):
+    """This process's place among the launcher's (accelerate's PartialState). Told the CPU wherever training
+    runs on it: otherwise, under torchrun on a CPU machine, every process took itself for the main one
+    (each wrote run.json and printed the result)."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=choose_device(config.device, config.precision).device == "cpu")
+
+
 def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False, limit: SliceLimit | None = None):
     """Train until the run ends or, with `limit`, until its slice does; returns run.json (main process).
 
     A slice that ends before the run leaves a checkpoint and run.json saying "running" (its driver
     goes on: `limit.driver`), or "paused" when `limit.pause` ended it; either resumes with `resume`.
     """
-    from accelerate import PartialState
 
     run = RunFolder(config.output_dir)
-    state = PartialState(cpu=config.device == "cpu")
+    state = process_state(config)
     is_main = state.is_main_process
     checkpoint = _resume_point(run, config) if resume else None
     if is_main:
@@ -499,15 +506,15 @@ def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False
             return {}
     except InputError as exc:
         if is_main:
-            run.update(status="failed", error=str(exc), finished_at=time.time())
+            run.move("failed", error=str(exc), finished_at=time.time())
         raise
     except KeyboardInterrupt:  # Ctrl-C in a terminal: a stop, resumable from the last checkpoint
         if is_main:
-            run.update(status="cancelled", error="interrupted (Ctrl-C)", finished_at=time.time())
+            run.move("cancelled", error="interrupted (Ctrl-C)", finished_at=time.time())
         raise
     except Exception as exc:  # recorded for the UI, then re-raised for the log
         if is_main:
-            run.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
+            run.move("failed", error=f"{type(exc).__name__}: {exc}", finished_at=time.time())
         raise
 
 
@@ -523,14 +530,14 @@ def _slice_record(run: RunFolder, trainer, limit: SliceLimit, ended: str) -> dic
     """run.json after a slice that ended before the run: where it stands and who goes on with it."""
     step = trainer.state.global_step
     if ended == "pause":
-        return run.update(
-            status="paused",
+        return run.move(
+            "paused",
             finished_at=time.time(),
             error=None,
             paused_at_step=step,
         )
     pid, started = limit.driver or (os.getpid(), process_start(os.getpid()))
-    return run.update(status="running", pid=pid, pid_started=started)
+    return run.move("running", pid=pid, pid_started=started)
 
 
 def _train_seconds(run: RunFolder) -> float:
@@ -622,8 +629,9 @@ def _start_record(run: RunFolder, config: TrainConfig, checkpoint: Path | None) 
         kept = [json.dumps(m) for m in run.metrics() if m.get("step", 0) <= step and not m.get("final")]
         run.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     existing = run.read()
-    run.update(
-        status="running",
+    run.move(
+        "running",
+        fresh=checkpoint is None,
         config=asdict(config),
         created_at=existing.get("created_at", time.time()),
         started_at=time.time(),
@@ -660,4 +668,4 @@ def _finish_record(run: RunFolder, trainer, info: dict, final: dict, cancelled: 
         "steps": trainer.state.global_step,
         "eval_pairs": info["data"]["eval_pairs"],
     }
-    return run.update(status="cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)
+    return run.move("cancelled" if cancelled else "completed", finished_at=time.time(), final_metrics=summary)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rm_demo.lifecycle import ACTIVE
 from rm_demo.runs import RunFolder, checkpoint_step, process_start
 
 log = logging.getLogger(__name__)
@@ -223,13 +224,13 @@ def drive(run_dir: str | Path, cap_s: float, on_quota: str = "cpu", resume: bool
     """
     run = RunFolder(run_dir)
     me = (os.getpid(), process_start(os.getpid()))
-    run.update(status="running", pid=me[0], pid_started=me[1], error=None, finished_at=None)
+    run.move("running", pid=me[0], pid_started=me[1], error=None, finished_at=None)
     resume = resume and run.latest_checkpoint() is not None  # paused before its first checkpoint: from the start
     stream = None
     try:
         while True:
             if run.cancel_requested:  # Stop between two slices
-                run.update(status="cancelled", finished_at=time.time())
+                run.move("cancelled", finished_at=time.time())
                 yield progress(run, [])
                 return
             plan = plan_slice(run, cap_s)
@@ -275,7 +276,7 @@ def _pause(run: RunFolder) -> None:
     """Saved as paused at its last checkpoint's step (what Resume goes on from)."""
     checkpoint = run.latest_checkpoint()
     step = checkpoint_step(checkpoint) if checkpoint else 0
-    run.update(status="paused", finished_at=time.time(), paused_at_step=step)
+    run.move("paused", finished_at=time.time(), paused_at_step=step)
 
 
 def _pause_when_undriven(run: RunFolder, me: tuple, timeout_s: float = 600) -> None:
@@ -319,7 +320,7 @@ def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan, kin
 
             resume = run.latest_checkpoint() is not None
             if not resume:  # no slice has run yet: it waits for the device like any new run
-                run.update(status="queued", pid=None)
+                run.move("queued", pid=None)
             start_job(run, resume=resume)
             note = "the GPU quota ran out: the run goes on, on the CPU"
         else:
@@ -331,8 +332,8 @@ def _refused(run: RunFolder, exc: Exception, on_quota: str, plan: SlicePlan, kin
         return {**progress(run, []), "note": note}
     data = run.settle()  # a worker killed mid-slice reads as failed, resumable from its checkpoint
     said = f"the GPU call failed: {refusal_text(exc)}"
-    if data.get("status") in ("running", "queued"):
-        run.update(status="failed", error=said, finished_at=time.time())
+    if data.get("status") in ACTIVE:
+        run.move("failed", when=ACTIVE, error=said, finished_at=time.time())
     elif data.get("error"):  # the worker wrote why: spaces passes only an exception's class name on
         said = str(data["error"])
     return {**progress(run, []), "error": said}

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from records import leave_record
 
 from rm_demo import cli
 
@@ -127,7 +128,7 @@ def _resumable_run(tmp_path, capsys, checkpoints):
     data.write_text("question,answer,score\n" + "".join(f"Q{i},good,5\nQ{i},bad,1\n" for i in range(10)))
     run = tmp_path / "run"
     config = prepare_run(TrainConfig(), data, run)
-    RunFolder(run).update(status="cancelled", data={"sha256_16": _data_hash(config.input)})
+    leave_record(RunFolder(run), status="cancelled", data={"sha256_16": _data_hash(config.input)})
     for step, cut in checkpoints:
         _checkpoint(run, step, cut)
     return run, config
@@ -269,7 +270,7 @@ def test_delete_renames_the_run_away_and_a_late_resume_finds_it_gone(tmp_path):
     from rm_demo.runs import RunFolder, delete_run
 
     run = RunFolder(tmp_path / "runs" / "r")
-    run.update(status="cancelled")
+    leave_record(run, status="cancelled")
     (run.path / "data.csv").write_text("x")
     delete_run(tmp_path / "runs", "r")
     assert list((tmp_path / "runs").iterdir()) == []  # neither the run nor its renamed copy is left

@@ -24,6 +24,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from records import leave_record
 
 from rm_demo.app import compare_tab, data_tab, data_view, train_tab
 from rm_demo.app.state import AUTO, SAMPLES, DataSettings, Session
@@ -210,7 +211,7 @@ def make_machine(new_root, files: dict[str, Path], scored: list, base_dir: Path)
                 return
             (run.path / "model").mkdir(exist_ok=True)
             (run.path / "model" / "config.json").write_text("{}")
-            run.update(status="completed", final_metrics={"eval_accuracy": 0.5, "eval_pairs": 2})
+            leave_record(run, status="completed", final_metrics={"eval_accuracy": 0.5, "eval_pairs": 2})
 
         @precondition(lambda self: self.session.run_dir is not None)
         @rule()
@@ -314,7 +315,7 @@ def journey(tmp_path, monkeypatch, journey_files):
         # Another visitor's finished run, which must never be offered or scored for this one.
         other = RunFolder(root / "other-visitor")
         (other.path / "model").mkdir(parents=True)
-        other.update(status="completed", owner=Session(owner=OTHER).viewer().key, config={"model": "default"})
+        leave_record(other, status="completed", owner=Session(owner=OTHER).viewer().key, config={"model": "default"})
         return root
 
     base_dir = tmp_path / "tiny-base"

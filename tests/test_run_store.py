@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_checkpoint
+from records import leave_record
 
 from rm_demo.access import owner_key
 from rm_demo.config import TrainConfig
@@ -40,7 +41,7 @@ def _hammer(run_dir: str, prefix: str, count: int) -> None:
 def test_run_json_loses_no_write_from_threads_and_processes(tmp_path):
     """4 threads and 2 processes rewrite one run.json at once; every key each of them set survives."""
     run = RunFolder(tmp_path / "run")
-    run.update(status="running", shared=False)
+    leave_record(run, status="running", shared=False)
     errors = []
 
     def thread(prefix):

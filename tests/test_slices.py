@@ -15,6 +15,7 @@ import pytest
 import spaces  # imported before any test sets SPACES_ZERO_GPU: off ZeroGPU its GPU returns the function
 import torch
 from conftest import write_checkpoint
+from records import leave_record
 from safetensors.torch import load_file
 from transformers import TrainerControl, TrainerState, TrainingArguments
 from zero_gpu_stand_in import StandInGPU, quota_error
@@ -234,7 +235,7 @@ def test_closed_between_slices_the_run_is_paused_not_left_running(tmp_path, stan
     folder = _queued_run(tmp_path)
 
     def one_slice_then_more(run_dir, seconds, resume, driver):  # a slice that ended on its clock
-        RunFolder(run_dir).update(status="running", pid=driver[0], pid_started=driver[1])
+        leave_record(RunFolder(run_dir), status="running", pid=driver[0], pid_started=driver[1])
         yield {"status": "running", "step": 3}
 
     monkeypatch.setattr(zero_gpu, "slice_stream", one_slice_then_more)
@@ -249,7 +250,7 @@ def test_stop_between_slices_stops(tmp_path, stand_in, monkeypatch):
     folder = _queued_run(tmp_path)
 
     def a_slice(run_dir, seconds, resume, driver):
-        RunFolder(run_dir).update(status="running", pid=driver[0], pid_started=driver[1])
+        leave_record(RunFolder(run_dir), status="running", pid=driver[0], pid_started=driver[1])
         RunFolder(run_dir).cancel_path.touch()  # Stop pressed as the slice ended
         yield {"status": "running", "step": 3}
 
@@ -279,7 +280,7 @@ def test_a_call_over_what_is_left_today_is_asked_again_shorter(tmp_path, stand_i
     folder = _queued_run(tmp_path)
 
     def a_last_slice(run_dir, seconds, resume, driver):
-        RunFolder(run_dir).update(status="completed")
+        leave_record(RunFolder(run_dir), status="completed")
         yield {"status": "completed", "step": 30, "seconds": seconds}
 
     monkeypatch.setattr(zero_gpu, "slice_stream", a_last_slice)
@@ -308,7 +309,7 @@ def test_on_zero_gpu_start_and_resume_drive_slices_from_the_click(seed_csv, runs
     assert message.startswith("Started") and not started  # no job process: the click drives the GPU slices
 
     def a_slice(run_dir, seconds, resume, driver):
-        RunFolder(run_dir).update(status="paused" if not resume else "completed", max_steps=30)
+        leave_record(RunFolder(run_dir), status="paused" if not resume else "completed", max_steps=30)
         yield {"status": "running", "step": 12, "max_steps": 30}
 
     monkeypatch.setattr(zero_gpu, "slice_stream", a_slice)
@@ -370,7 +371,7 @@ def _spaces_refusal(kind: str) -> Exception:
 
 
 def _a_last_slice(run_dir, seconds, resume, driver):
-    RunFolder(run_dir).update(status="completed")
+    leave_record(RunFolder(run_dir), status="completed")
     yield {"status": "completed", "step": 30, "seconds": seconds}
 
 
@@ -431,7 +432,7 @@ def test_an_exception_in_the_worker_fails_the_run_with_the_workers_own_words(tmp
     """spaces passes a worker's exception on as its class name only; the run keeps what the worker wrote."""
 
     def a_slice_that_breaks(run_dir, seconds, resume, driver):
-        RunFolder(run_dir).update(status="failed", error="ValueError: the data copy is unreadable")
+        leave_record(RunFolder(run_dir), status="failed", error="ValueError: the data copy is unreadable")
         raise ValueError("the data copy is unreadable")
         yield  # a generator
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from records import leave_record
 from transformers import AutoModelForSequenceClassification
 
 from rm_demo.errors import InputError
@@ -236,7 +237,7 @@ def test_cli_train_never_replaces_a_run_unasked(seed_csv, tmp_path, capsys):
 
     folder = _tiny_decoder(tmp_path, chat_template=False)
     run = RunFolder(tmp_path / "run")
-    run.update(status="cancelled")
+    leave_record(run, status="cancelled")
     run.cancel_path.touch()  # the Stop that ended the run before (in the app, or a cancel file)
     args = ["train", str(seed_csv), "-o", str(run.path), "--model", str(folder), "--epochs", "1", "--max-length", "32"]
     assert main(args) == 2

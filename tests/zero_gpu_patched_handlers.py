@@ -23,6 +23,8 @@ import torch  # noqa: E402
 
 assert torch.cuda.is_available(), "spaces' patching is not on"
 
+from records import leave_record  # noqa: E402
+
 from rm_demo.access import owner_key  # noqa: E402
 from rm_demo.app.build import build  # noqa: E402
 from rm_demo.app.state import Session  # noqa: E402
@@ -35,7 +37,7 @@ runs = Path(sys.argv[1])
 run = runs / "a-run"
 prepare_run(TrainConfig(eval_fraction=0.3), sys.argv[2], run, owner=owner_key(VISITOR))
 shutil.copytree(resolve_model("default"), run / "model")  # a saved model as a run leaves one
-RunFolder(run).update(status="completed", final_metrics={}, data={"train_pairs": 1, "eval_pairs": 1})
+leave_record(RunFolder(run), status="completed", final_metrics={}, data={"train_pairs": 1, "eval_pairs": 1})
 answers = runs.parent / "answers.csv"
 answers.write_text("question,answer\nWhy is the sky blue?,Rayleigh scattering.\nWhy?,Because.\n")
 
