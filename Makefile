@@ -39,7 +39,7 @@ bench: install-dev
 # The mutation run over the core (docs/development.md): the article's rule, score parsing, the split, the
 # tokenised pairs and their margins, the accuracy and its interval, against tests/test_core.py and test_pairs.py.
 CORE_MUTANTS := "rm_demo.pairs.x__best_worst__mutmut_*" "rm_demo.pairs.x_parse_scores__mutmut_*" \
-	"rm_demo.train.x_split_by_question__mutmut_*" "rm_demo.train.x_tokenize_pairs__mutmut_*" \
+	"rm_demo.pairs.x_split_by_question__mutmut_*" "rm_demo.train.x_tokenize_pairs__mutmut_*" \
 	"rm_demo.train.x_loss_margins__mutmut_*" "rm_demo.evaluate.x_summarize__mutmut_*" \
 	"rm_demo.text.x_wilson_interval__mutmut_*"
 

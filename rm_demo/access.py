@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rm_demo.errors import InputError
-from rm_demo.runs import MODEL_STATUSES, RunRecord, list_runs, resolve_run, shown_name
+from rm_demo.lifecycle import MODEL_STATUSES
+from rm_demo.runs import RunRecord, list_runs, resolve_run, shown_name
 
 
 def owner_key(owner_id: str | None) -> str:

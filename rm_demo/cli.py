@@ -146,6 +146,16 @@ def cmd_train(args) -> int:
     from rm_demo.runs import RunFolder, prepare_run
     from rm_demo.train import train
 
+    if args.queued:  # a run the app made and queued: its config.json is the settings file named
+        from rm_demo.jobs import worker
+
+        run = RunFolder(Path(args.config).parent) if args.config else None
+        if run is None or not run.run_json.is_file() or Path(args.config).name != "config.json":
+            raise InputError(
+                "--queued trains a run the app queued, named by its settings file",
+                fix="e.g. train --config runs/NAME/config.json --queued (or train FILE -o FOLDER from a shell)",
+            )
+        return worker(str(run.path))
     inputs = contextlib.ExitStack()  # a two-file input's joined copy lives while this process trains
     if args.resume:
         run = RunFolder(args.resume)
@@ -440,6 +450,12 @@ def _train_parser(sub) -> argparse.ArgumentParser:
         "--resume", metavar="RUN", help="go on with a stopped, failed or killed run from its last checkpoint"
     )
     t.add_argument("--overwrite", action="store_true", help="replace the run already in the -o folder")
+    t.add_argument(
+        "--queued",
+        action="store_true",
+        help="train the queued run whose config.json --config names, in its turn for the device (how the app "
+        "runs every run it starts)",
+    )
     t.add_argument("--scores", metavar="FILE", help=SCORES_HELP)
     add_config_arguments(t, TRAIN_FLAGS)
     _add_read_options(t)

@@ -576,7 +576,24 @@ def read_config_file(path: str | Path) -> dict:
             flat.setdefault("margin", "gap" if value else "off")
         else:
             flat[_known_key(key, path)] = value
-    return {name: _typed(name, value, path) for name, value in flat.items()}
+    typed = {name: _typed(name, value, path) for name, value in flat.items()}
+    if typed.get("read_options"):
+        _check_read_options(typed["read_options"], path, "data.read_options." if "data" in raw else "read_options.")
+    return typed
+
+
+def _check_read_options(options: dict, path: Path, prefix: str) -> None:
+    """The keys inside `read_options:` are checked like any other: a misspelt one was silently ignored."""
+    from rm_demo.feedback import ReadOptions
+
+    known = set(ReadOptions.__dataclass_fields__)
+    for key in options:
+        if key not in known:
+            raise InputError(
+                f"unknown setting {prefix}{key}",
+                source=str(path),
+                fix=f"the ways to read a file are {', '.join(sorted(known))}",
+            )
 
 
 # A settings file is a few lines; the data file it names is read with its own budget.
@@ -653,7 +670,8 @@ def command_line(config: TrainConfig, output_dir: str | None = None) -> str:
         if isinstance(value, bool):
             parts.append(flag(name))
         else:
-            parts += [flag(name), shlex.quote(f"{value:g}" if isinstance(value, float) else str(value))]
+            # repr: the shortest text that reads back as the same float (":g" cut 1.2345678e-05 to 1.23457e-05)
+            parts += [flag(name), shlex.quote(repr(value) if isinstance(value, float) else str(value))]
     for key, option in READ_FLAGS.items():
         value = (config.read_options or {}).get(key)
         if value not in (None, "auto"):

@@ -12,9 +12,9 @@ import pandas as pd
 from rm_demo.errors import InputError
 from rm_demo.feedback import FeedbackTable, ReadOptions, read_feedback
 from rm_demo.pairs import pairs_from_file
-from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, write_json_atomic
+from rm_demo.runs import RunFolder, write_json_atomic
 from rm_demo.score import Scorer
-from rm_demo.text import counted, wilson_interval
+from rm_demo.text import MIN_HELD_OUT_PAIRS, counted, wilson_interval
 
 CALIBRATION_BINS = 10
 

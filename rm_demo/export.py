@@ -64,8 +64,7 @@ def model_card(run: RunFolder) -> str:
 def metric_lines(accuracy, base_accuracy, margin, held_out, raters: dict | None = None) -> list[str]:
     """The card's metrics, under the app's small-sample rule: below MIN_HELD_OUT_PAIRS held-out pairs an
     accuracy says more about chance than about the model, so the card gives the count, not the number."""
-    from rm_demo.runs import MIN_HELD_OUT_PAIRS
-    from rm_demo.text import accuracy_phrase, ceiling_phrase, counted
+    from rm_demo.text import MIN_HELD_OUT_PAIRS, accuracy_phrase, ceiling_phrase, counted
 
     if accuracy is None or not held_out:
         return ["- pairwise accuracy: n/a (no held-out questions)"]

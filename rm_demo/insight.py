@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from rm_demo.errors import InputError
-from rm_demo.runs import MIN_HELD_OUT_PAIRS
+from rm_demo.text import MIN_HELD_OUT_PAIRS
 
 # The model agrees with "the longer answer wins" on at least this share of pairs: it may rank by length.
 LENGTH_AGREEMENT_WARNING = 0.8

@@ -48,6 +48,11 @@ def _own_process_group() -> dict:
     return {"start_new_session": True}
 
 
+def run_command(run: RunFolder, python: str = sys.executable) -> list[str]:
+    """What a run the app starts runs: the CLI's train on the run's own settings file, waiting its turn."""
+    return [python, "-m", "rm_demo", "train", "--config", str(run.config_path), "--queued"]
+
+
 def start_job(run: RunFolder | str | Path, python: str = sys.executable, resume: bool = False) -> RunFolder:
     """Start the child process of a run that `runs.prepare_run` made (output to train.log).
 
@@ -59,7 +64,7 @@ def start_job(run: RunFolder | str | Path, python: str = sys.executable, resume:
     env = dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="false")
     with run.log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [python, "-m", "rm_demo.jobs", str(run.path)],
+            run_command(run, python),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -273,7 +278,3 @@ def wait_for(run: RunFolder | str | Path, timeout_s: float = 600, poll_s: float 
         if status.finished or time.time() > deadline:
             return status
         time.sleep(poll_s)
-
-
-if __name__ == "__main__":
-    sys.exit(worker(sys.argv[1]))

@@ -11,6 +11,7 @@ NEW = None  # no run.json yet (or a folder `--overwrite` starts again)
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "paused")
 FINISHED = ("completed", "failed", "cancelled", "paused")
 ACTIVE = ("queued", "running")  # a process is (about to be) working on it
+MODEL_STATUSES = ("completed", "cancelled")  # a run that saved a model (a stopped run saves the one it had)
 
 # status -> the statuses that may follow it, and why.
 TRANSITIONS: dict[str | None, dict[str, str]] = {

@@ -35,7 +35,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from rm_demo.lifecycle import ACTIVE, NEW, STATUSES, check
-from rm_demo.text import accuracy_phrase, not_text_at
+from rm_demo.text import not_text_at
 
 # The statuses and which may follow which: rm_demo.lifecycle ("paused": a sliced run whose slices stopped
 # coming; it resumes from the checkpoint its last slice left).
@@ -608,16 +608,6 @@ def delete_run(root: Path, name: str) -> str:
     return f"Deleted **{name}**."
 
 
-BASE_MODEL_LABEL = "untrained base (embedded MiniLM)"
-
-
-def base_label(model: str) -> str:
-    """How the app names an untrained model: "before" in Compare and Explain."""
-    if model == "default":
-        return BASE_MODEL_LABEL
-    return f"untrained base ({Path(model).name or model})"
-
-
 def run_of_model(model_path: str | Path) -> RunFolder | None:
     """The run a model folder was saved by (runs/<name>/model), or None for any other model."""
     folder = Path(model_path)
@@ -637,24 +627,3 @@ def base_model_of(model_path: str) -> tuple[str, int | None]:
     except (OSError, ValueError, TypeError):  # InputError is a ValueError
         return "default", None
     return config.model or "default", config.max_length
-
-
-# Below this many held-out pairs a percentage says more about chance than about the model.
-MIN_HELD_OUT_PAIRS = 10
-
-
-# A run whose saved model the menus offer (a stopped run saves the model it had).
-MODEL_STATUSES = ("completed", "cancelled")
-
-
-def model_choices(root: Path, viewer=None) -> list[tuple[str, str]]:
-    """(label, model path) for every run with a saved model that `viewer` may see, after the untrained base."""
-    choices = [(BASE_MODEL_LABEL, "default")]
-    for run in list_runs(root):
-        if viewer is not None and not viewer.can_see(run):
-            continue
-        if run.status in MODEL_STATUSES and run.has_model:
-            acc = run.judged_accuracy(MIN_HELD_OUT_PAIRS)
-            shown = f" · held-out acc {accuracy_phrase(acc, run.held_out_pairs, True)}" if acc is not None else ""
-            choices.append((run.name + shown, str(run.path / "model")))
-    return choices

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+# Below this many held-out pairs a percentage says more about chance than about the model (the app's
+# small-sample rule: menus, curves, the Evaluate tab and the model card all follow it).
+MIN_HELD_OUT_PAIRS = 10
+
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """'1 pair', '2 pairs', '0 pairs': a count with its noun in the right number."""

@@ -107,19 +107,24 @@ def _versions() -> dict:
     }
 
 
+def _pairs_of_run(config: TrainConfig, run, is_main: bool, fresh: bool):
+    """A run from step 0 derives its pairs and saves them (the first process; the others then read them);
+    a resumed run, or the next slice of one, trains on what it saved."""
+    from rm_demo.run_pairs import run_pairs
+
+    with process_state(config).main_process_first():
+        return run_pairs(run, config, fresh=fresh and is_main)
+
+
 def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkpoint=None, limit=None):
     """Data, model, TRL config, callbacks: (trainer, info). Resumes from `checkpoint`; `limit`: one slice."""
     import torch
     from transformers import PrinterCallback
 
     from rm_demo.callbacks import EpochWeightAverage
-    from rm_demo.run_pairs import run_pairs
 
     config.validate()
-    # A run from step 0 derives its pairs and saves them (the first process; the others then read them);
-    # a resumed run, or the next slice of one, trains on what it saved.
-    with process_state(config).main_process_first():
-        saved = run_pairs(run, config, fresh=checkpoint is None and is_main)
+    saved = _pairs_of_run(config, run, is_main, fresh=checkpoint is None)
     train_pairs, eval_pairs = saved.train, saved.held_out
     choice = choose_device(config.device, config.precision)
     model_path = resolve_model(config.model)

@@ -19,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 import pytest
+from records import leave_record
 
 from rm_demo.access import owner_key
 from rm_demo.app import compare_tab, rank_explain, runs_tab
@@ -52,7 +53,8 @@ def _run(folder: Path, owner: str, marker: str) -> Path:
     (folder / "model").mkdir()
     (folder / "model" / "config.json").write_text(json.dumps({"note": marker}))
     (folder / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 0.5, "eval_accuracy": 0.6}) + "\n")
-    RunFolder(folder).update(
+    leave_record(
+        RunFolder(folder),
         status="completed",
         final_metrics={"eval_accuracy": 0.75, "eval_pairs": 3},
         data={"train_pairs": 9, "eval_pairs": 3, "note": marker},

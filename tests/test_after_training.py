@@ -17,7 +17,8 @@ from rm_demo.app import eval_tab, runs_tab
 from rm_demo.errors import InputError
 from rm_demo.evaluate import evaluate_run, heldout_pairs, run_split
 from rm_demo.export import export_run, push_to_hub
-from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, list_runs
+from rm_demo.runs import RunFolder, list_runs
+from rm_demo.text import MIN_HELD_OUT_PAIRS
 from rm_demo.text import wilson_interval as wilson
 from rm_demo.train import TrainConfig, train
 

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from rm_demo.app import compare_tab, data_tab
+from rm_demo.app.model_menu import BASE_MODEL_LABEL
 from rm_demo.app.state import DataSettings, Session
-from rm_demo.runs import BASE_MODEL_LABEL
 from rm_demo.score import get_scorer
 
 Q, A, B = "What is your name?", "My name is Amit", "Bananas"

@@ -186,7 +186,7 @@ def test_reattach_finds_a_live_run(runs):
 
 
 def test_menus_show_no_accuracy_from_a_handful_of_held_out_pairs(runs):
-    from rm_demo.runs import model_choices
+    from rm_demo.app.model_menu import model_choices
 
     _finished_run(runs, "big", eval_pairs=40)
     _finished_run(runs, "tiny", eval_pairs=2)

@@ -27,10 +27,11 @@ from hypothesis.stateful import (
 from records import leave_record
 
 from rm_demo.app import compare_tab, data_tab, data_view, train_tab
+from rm_demo.app.model_menu import model_choices
 from rm_demo.app.state import AUTO, SAMPLES, DataSettings, Session
 from rm_demo.app.train_form import CUSTOM, EMBEDDED, TrainForm
 from rm_demo.pairs import pairs_from_file
-from rm_demo.runs import RunFolder, RunRecord, model_choices
+from rm_demo.runs import RunFolder, RunRecord
 
 VISITOR, OTHER = "v" * 32, "o" * 32
 READING = ("encoding", "delimiter", "question_col", "answer_col", "score_col")
@@ -441,7 +442,7 @@ def test_one_small_sample_rule_for_the_card_the_overlay_and_the_slices():
     """Defect 7 and its kin: below MIN_HELD_OUT_PAIRS held-out pairs no accuracy is stated as a result."""
     from rm_demo.app import eval_tab, runs_tab
     from rm_demo.export import metric_lines
-    from rm_demo.runs import MIN_HELD_OUT_PAIRS
+    from rm_demo.text import MIN_HELD_OUT_PAIRS
 
     card = "\n".join(metric_lines(0.0, 1.0, -0.2, 1))
     assert "0.000" not in card and "1.000" not in card and "too few" in card

@@ -9,12 +9,13 @@ import pytest
 
 from rm_demo.access import open_run, owner_key, visible_runs
 from rm_demo.app import compare_tab, data_tab, eval_tab, facilitator_tab, runs_tab, train_tab
+from rm_demo.app.model_menu import model_choices
 from rm_demo.app.state import DataSettings, Session, clean_up
 from rm_demo.app.train_tab import TrainForm
 from rm_demo.config import TrainConfig
 from rm_demo.errors import InputError
 from rm_demo.limits import Limits, check_start, params_from_config, prune_runs
-from rm_demo.runs import create_run, model_choices, process_start
+from rm_demo.runs import create_run, process_start
 from rm_demo.settings import Settings
 
 ALICE, BOB = "a" * 32, "b" * 32

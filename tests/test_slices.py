@@ -303,7 +303,7 @@ def test_on_zero_gpu_start_and_resume_drive_slices_from_the_click(seed_csv, runs
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     session = data_tab.load_data(Session(owner="v" * 32), str(seed_csv), "seed.csv", DataSettings())[0]
     form = TrainForm(slice_seconds=20, on_gpu_quota="pause")
-    epochs, gpu = train_tab.form_notes(session, *vars(form).values())
+    epochs, gpu, _ = train_tab.form_notes(session, *vars(form).values())
     assert "GPU seconds" in gpu and "1 slice of at most 20 s" in gpu and "it pauses" in gpu
     session, message = train_tab.start_run(session, form)
     assert message.startswith("Started") and not started  # no job process: the click drives the GPU slices

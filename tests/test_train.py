@@ -338,6 +338,32 @@ def test_the_command_for_a_run_trains_it_again():
     }
 
 
+@pytest.mark.parametrize("lr, gap", [(1.2345678e-5, 0.1 + 0.2), (3e-4, 1 / 3)])
+def test_the_command_gives_floats_back_exactly(lr, gap):
+    """Issue 39: `--lr 1.23457e-05` was 1.2345678e-5 cut to 6 digits; the command now reads back the same run."""
+    import shlex
+
+    from rm_demo.cli import build_parser
+    from rm_demo.config import command_line, config_from_args
+
+    config = TrainConfig(input="d.csv", output_dir="r", learning_rate=lr, min_margin=gap, strategy="all-pairs")
+    words = shlex.split(command_line(config))[3:]
+    again = config_from_args(build_parser().parse_args(words))
+    assert (again.learning_rate, again.min_margin) == (lr, gap)
+
+
+@pytest.mark.parametrize("text", ["read_options:\n  encodng: cp1252\n", "data:\n  read_options:\n    delimitr: ';'\n"])
+def test_a_misspelt_key_inside_read_options_is_refused_with_its_path(tmp_path, text):
+    from rm_demo.config import read_config_file
+
+    (tmp_path / "s.yaml").write_text(text)
+    where = "data.read_options.delimitr" if text.startswith("data") else "read_options.encodng"
+    with pytest.raises(InputError, match=f"unknown setting {where}"):
+        read_config_file(tmp_path / "s.yaml")
+    (tmp_path / "ok.yaml").write_text("read_options:\n  encoding: cp1252\n  max_bytes: 5\n")
+    assert read_config_file(tmp_path / "ok.yaml")["read_options"]["encoding"] == "cp1252"
+
+
 def test_cli_flags_come_from_train_config():
     """One source for defaults: the parsed CLI with no options is TrainConfig() (plus input and output)."""
     from dataclasses import asdict

@@ -15,6 +15,7 @@ from rm_demo.app.data_tab import DataTab
 from rm_demo.app.eval_tab import EvalTab
 from rm_demo.app.facilitator_tab import FacilitatorTab
 from rm_demo.app.identity import browser_secret, client_address, issued_id, mint_id
+from rm_demo.app.model_menu import model_choices
 from rm_demo.app.pairs_tab import PairsTab
 from rm_demo.app.preload import preload_own_run
 from rm_demo.app.runs_tab import RunsTab
@@ -23,7 +24,6 @@ from rm_demo.app.train_tab import TrainTab
 from rm_demo.config import default
 from rm_demo.limits import prune_runs
 from rm_demo.models import choose_device
-from rm_demo.runs import model_choices
 from rm_demo.settings import Settings, configure, current
 
 INTRO = (
@@ -58,24 +58,33 @@ def build() -> gr.Blocks:
                 runs = RunsTab.build()
             with gr.Tab("6 · Evaluate", id="evaluate"):
                 evaluation = EvalTab.build()
-                runs.eval_pick = evaluation.run_pick
                 eval_tab.wire(evaluation, session)
             if facilitator_secret():
                 with gr.Tab("Facilitator", id="facilitator"):
                     facilitator_tab.wire(FacilitatorTab.build(), session)
-        _wire(demo, tabs, session, figures, data, pairs, train, compare, runs)
-        _wire_load(demo, session, owner, train, compare, runs)
+        run_menus = [*runs.listing, evaluation.run_pick]  # filled together whenever the runs change
+        _wire(demo, tabs, session, figures, data, pairs, train, compare, runs, run_menus)
+        _wire_load(demo, session, owner, train, compare, run_menus)
     return demo
 
 
 def _wire(
-    demo, tabs, session, figures, data: DataTab, pairs: PairsTab, train: TrainTab, compare: CompareTab, runs: RunsTab
+    demo,
+    tabs,
+    session,
+    figures,
+    data: DataTab,
+    pairs: PairsTab,
+    train: TrainTab,
+    compare: CompareTab,
+    runs: RunsTab,
+    run_menus: list,
 ):
     example = [session, compare.question, compare.answer_a, compare.answer_b, compare.example_note]
     # The held-out share is chosen for a file's size: the next file starts from the default again.
     per_file = {train.eval_fraction: default("eval_fraction")}
     for event in data_tab.wire(data, pairs, session, figures, also_per_file=per_file):
-        event.then(train_tab.form_notes, [session, *train.form], [train.epochs_note, train.gpu_note])
+        event.then(train_tab.form_notes, [session, *train.form], [train.epochs_note, train.gpu_note, train.command])
         event.then(compare_tab.after_data_change, session, example, show_progress="hidden")
     train_tab.wire(
         train,
@@ -83,21 +92,21 @@ def _wire(
         on_finished=[
             (train_tab.after_run, [train.message]),
             (compare_tab.after_run, [compare.model_pick, compare.pick_note]),
-            (runs_tab.after_run, runs.listing),
+            (runs_tab.after_run, run_menus),
         ],
         screen=data.settings,
         catch_up=(data_tab.catch_up, data_tab.data_outputs(data, pairs, session, figures)),
-        on_started=[(eval_tab.run_started, [runs.eval_pick])],
+        on_started=[(eval_tab.run_started, run_menus[-1:])],
     )
     compare_tab.wire(compare, session)
-    runs_tab.wire(runs, session)
+    runs_tab.wire(runs, session, run_menus)
 
     data.go_pairs.click(lambda: gr.Tabs(selected="pairs"), None, tabs)
     pairs.go_train.click(lambda: gr.Tabs(selected="train"), None, tabs)
     train.go_compare.click(lambda: gr.Tabs(selected="compare"), None, tabs)
 
 
-def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs: RunsTab) -> None:
+def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, run_menus: list) -> None:
     def on_load(sess: Session, owner_id: str, request: gr.Request):
         # Only an id this app issued is taken back; anything else a client sends gets a new one.
         sess.owner = issued_id(owner_id) or mint_id()
@@ -115,7 +124,7 @@ def _wire_load(demo, session, owner, train: TrainTab, compare: CompareTab, runs:
 
     # api_name: a client without a browser (gradio_client) calls /load first, as a page does, to get its id.
     demo.load(
-        on_load, [session, owner], [session, owner, train.timer, compare.model_pick, *runs.listing], api_name="load"
+        on_load, [session, owner], [session, owner, train.timer, compare.model_pick, *run_menus], api_name="load"
     )
 
 

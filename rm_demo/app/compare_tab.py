@@ -13,22 +13,15 @@ from rm_demo import plots
 from rm_demo.app import rank_explain
 from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
+from rm_demo.app.model_menu import BASE_MODEL_LABEL, base_label, model_choices
 from rm_demo.app.preload import preload
 from rm_demo.app.rank_explain import RankExplain
 from rm_demo.app.state import Session, limits, runs_root
 from rm_demo.errors import InputError
 from rm_demo.limits import check_texts
-from rm_demo.runs import (
-    BASE_MODEL_LABEL,
-    MIN_HELD_OUT_PAIRS,
-    RunRecord,
-    base_label,
-    base_model_of,
-    model_choices,
-    run_of_model,
-)
+from rm_demo.runs import RunRecord, base_model_of, run_of_model
 from rm_demo.score import get_scorer
-from rm_demo.text import counted
+from rm_demo.text import MIN_HELD_OUT_PAIRS, counted
 
 PLACEHOLDER = "Rewards appear here after **Compare**."
 

@@ -168,6 +168,7 @@ def on_files(session: Session, first: str | None, second: str | None, *widgets) 
         return _shown(session, problem(exc) if isinstance(exc, InputError) else f"Cannot read the files: {exc}")
     note = f"\n\nJoined: **{Path(first).name}** (records first) and **{Path(second).name}**."
     version = session.file_loaded(str(joined), joined.name)
+    session.input_names = (Path(first).name, Path(second).name)
     return _load(session, version, str(joined), joined.name, fresh_widgets(widgets), note)
 
 

@@ -16,8 +16,8 @@ from rm_demo.app.menus import menu
 from rm_demo.app.messages import problem
 from rm_demo.app.state import Session, runs_root
 from rm_demo.errors import InputError
-from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunRecord
-from rm_demo.text import accuracy_phrase, ceiling_phrase, counted
+from rm_demo.runs import RunRecord
+from rm_demo.text import MIN_HELD_OUT_PAIRS, accuracy_phrase, ceiling_phrase, counted
 
 MISTAKE_FIELDS = ["prompt", "chosen", "rejected", "reward_chosen", "reward_rejected", "margin"]
 # Shown with spaces, so a narrow header wraps between words ("reward_rejected" broke mid-word).

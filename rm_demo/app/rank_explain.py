@@ -10,11 +10,12 @@ import gradio as gr
 import pandas as pd
 
 from rm_demo.app.messages import problem
+from rm_demo.app.model_menu import base_label
 from rm_demo.app.state import Session, limits
 from rm_demo.errors import InputError
 from rm_demo.insight import occlusion, rank, read_answers
 from rm_demo.limits import check_texts
-from rm_demo.runs import base_label, base_model_of
+from rm_demo.runs import base_model_of
 from rm_demo.score import get_scorer
 
 RANK_COLUMNS = ["rank", "answer", "reward", "P(best)"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 import html
 
 from rm_demo.jobs import JobStatus
-from rm_demo.runs import MIN_HELD_OUT_PAIRS
-from rm_demo.text import accuracy_phrase, counted
+from rm_demo.text import MIN_HELD_OUT_PAIRS, accuracy_phrase, counted
 
 
 def progress_html(status: JobStatus) -> str:

@@ -18,10 +18,10 @@ from rm_demo.app.run_view import command_markdown
 from rm_demo.app.state import DELIMITERS, ENCODINGS, Session, limits, max_upload_mb, runs_root
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
-from rm_demo.runs import MIN_HELD_OUT_PAIRS, RunFolder, RunRecord, delete_run
+from rm_demo.runs import RunFolder, RunRecord, delete_run
 from rm_demo.score import forget_scorer, get_scorer, read_answers, score_answers
 from rm_demo.tables import write_table
-from rm_demo.text import accuracy_phrase
+from rm_demo.text import MIN_HELD_OUT_PAIRS, accuracy_phrase
 
 RUN_COLUMNS = ["run", "status", "model", "data", "date", "held-out acc", "pairs", "held out", "minutes", "note"]
 SCORED_PREVIEW_ROWS = 20
@@ -183,11 +183,10 @@ class RunsTab:
     delete_btn: gr.Button
     message: gr.Markdown
     command: gr.Markdown
-    eval_pick: gr.Dropdown | None = None  # the Evaluate tab's run menu, listed with this tab's
 
     @property
     def listing(self) -> list:
-        return [self.table, self.overlay_pick, self.run_pick, self.eval_pick]
+        return [self.table, self.overlay_pick, self.run_pick]
 
     @classmethod
     def build(cls) -> RunsTab:
@@ -269,8 +268,10 @@ def _guarded(fn, n_outputs: int):
     return call
 
 
-def wire(runs: RunsTab, session) -> None:
-    refresh_listing = (lambda sess: refresh(runs_root(), sess.viewer()), session, runs.listing)
+def wire(runs: RunsTab, session, listing: list) -> None:
+    """`listing`: this tab's table and menus, then the other tabs' run menus the same refresh fills (the
+    Evaluate tab's), in the order `refresh` returns them."""
+    refresh_listing = (lambda sess: refresh(runs_root(), sess.viewer()), session, listing)
     runs.refresh_btn.click(*refresh_listing)
     runs.overlay_pick.change(
         overlay_picked, [runs.overlay_pick, session], [runs.overlay_acc, runs.overlay_loss, runs.message]

@@ -180,6 +180,8 @@ class Session:
     facilitator: bool = False  # unlocked with the facilitator secret
     data_path: str | None = None
     data_name: str | None = None
+    # The file names as the visitor uploaded them: one, or a tracing export's two (joined into data_path).
+    input_names: tuple[str, ...] = ()
     data_version: int = 0
     # The settings the current preview was made with; training uses exactly these.
     settings: DataSettings | None = None
@@ -204,7 +206,7 @@ class Session:
 
     def file_loaded(self, path: str | None, name: str | None) -> int:
         """A new file: everything derived from the old one goes. Returns this transition's version."""
-        self.data_path, self.data_name = path, name
+        self.data_path, self.data_name, self.input_names = path, name, (name,) if name else ()
         self.settings, self.pairs, self.pairs_csv, self.pairs_jsonl = None, 0, None, None
         self.offered_thresholds = None
         return self.begin_data_change()

@@ -5,7 +5,7 @@ No gradio: the handlers in `train_tab` and the tests use these directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -94,6 +94,32 @@ def epochs_note(session: Session, form: TrainForm) -> str:
             f"**{planned:g} epochs** instead of {config.epochs:g}."
         )
     return note
+
+
+def preview_command(session: Session, form: TrainForm) -> str:
+    """The command Start runs, before Start (as LLaMA-Factory's "Preview command"): these settings, in the
+    shell, from the folder holding the file, train the same run (its own folder under runs/)."""
+    import shlex
+
+    from rm_demo.config import command_line
+    from rm_demo.runs import safe_stem
+
+    if not session.input_names or session.settings is None:
+        return ""
+    try:
+        config = train_config(session, form)
+        config.validate()
+    except (TypeError, ValueError, InputError):
+        return ""
+    first, *second = session.input_names
+    config = replace(config, input=first, source_name="")
+    line = command_line(config, output_dir=f"runs/{safe_stem(first)}")
+    if second:
+        line = line.replace(" -o ", f" --scores {shlex.quote(second[0])} -o ", 1)
+    return (
+        "**The command** (what Start runs, its settings saved in the run's `config.json`; typed in a shell next to "
+        f"your file it trains the same run):\n\n```bash\n{line}\n```"
+    )
 
 
 def gpu_note(session: Session, form: TrainForm) -> str:

@@ -31,6 +31,7 @@ class TrainTab:
     on_gpu_quota: gr.Radio
     epochs_note: gr.Markdown
     gpu_note: gr.Markdown
+    command: gr.Markdown
     start_btn: gr.Button
     stop_btn: gr.Button
     resume_btn: gr.Button
@@ -91,6 +92,7 @@ class TrainTab:
         slice_seconds, on_gpu_quota = _slice_controls(current().zero_gpu)
         epochs_note = gr.Markdown(elem_id="epochs-note")
         gpu_note = gr.Markdown(visible=current().zero_gpu, elem_id="gpu-note")
+        command = _command_box()
         with gr.Row():
             start_btn = gr.Button("Start training", variant="primary", elem_id="start-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-train")
@@ -129,6 +131,7 @@ class TrainTab:
             on_gpu_quota,
             epochs_note,
             gpu_note,
+            command,
             start_btn,
             stop_btn,
             resume_btn,
@@ -162,3 +165,9 @@ def _slice_controls(zero_gpu: bool) -> tuple[gr.Number, gr.Radio]:
             elem_id="on-gpu-quota",
         )
     return slice_seconds, on_gpu_quota
+
+
+def _command_box() -> gr.Markdown:
+    """The command Start runs, shown before Start (filled by train_tab.form_notes)."""
+    with gr.Accordion("Command", open=False):
+        return gr.Markdown(elem_id="command-preview")

@@ -18,21 +18,14 @@ from rm_demo.app.gpu_slices import drive_slices
 from rm_demo.app.messages import problem
 from rm_demo.app.run_view import progress_html, run_status_markdown
 from rm_demo.app.state import Session, limits, runs_root
-from rm_demo.app.train_form import TrainForm, epochs_note, gpu_note, split_pairs, train_config
+from rm_demo.app.train_form import TrainForm, epochs_note, gpu_note, preview_command, split_pairs, train_config
 from rm_demo.app.train_layout import LOG_LINES, TrainTab
 from rm_demo.errors import InputError
 from rm_demo.jobs import JobStatus, cancel_job, job_status, requeue, start_job
 from rm_demo.limits import check_start, prune_runs
-from rm_demo.runs import (
-    MIN_HELD_OUT_PAIRS,
-    RunFolder,
-    RunRecord,
-    checkpoint_step,
-    create_run,
-    list_runs,
-    prepare_run,
-)
+from rm_demo.runs import RunFolder, RunRecord, checkpoint_step, create_run, list_runs, prepare_run
 from rm_demo.settings import current
+from rm_demo.text import MIN_HELD_OUT_PAIRS
 
 
 def start_run(session: Session, form: TrainForm, screen: tuple | None = None) -> tuple[Session, str]:
@@ -138,10 +131,12 @@ def reattach(session: Session) -> Session:
     return session
 
 
-def form_notes(session: Session, *form) -> tuple[str, str]:
-    """The notes under the form: the epochs the run will do, and on ZeroGPU the GPU time it will spend."""
+def form_notes(session: Session, *form) -> tuple[str, str, str]:
+    """The notes under the form: the epochs the run will do, on ZeroGPU the GPU time it will spend, and the
+    command Start runs."""
     values = TrainForm(*form)
-    return epochs_note(session, values), gpu_note(session, values) if current().zero_gpu else ""
+    gpu = gpu_note(session, values) if current().zero_gpu else ""
+    return epochs_note(session, values), gpu, preview_command(session, values)
 
 
 def poll_outputs(session: Session, status: JobStatus) -> tuple:
@@ -203,8 +198,9 @@ def wire(train: TrainTab, session, on_finished: list, screen: list, catch_up: tu
             event.then(
                 drive_slices, [session, train.on_gpu_quota], [train.message, train.timer], concurrency_limit=None
             )
-    for control in (train.epochs, train.batch_size, train.eval_fraction, train.slice_seconds, train.on_gpu_quota):
-        control.change(form_notes, [session, *train.form], [train.epochs_note, train.gpu_note], show_progress="hidden")
+    notes = [train.epochs_note, train.gpu_note, train.command]
+    for control in train.form:  # every setting changes the command; some the epochs or the GPU time too
+        control.change(form_notes, [session, *train.form], notes, show_progress="hidden")
 
     tick_event = train.timer.tick(
         tick, session, [session, *train.live_outputs, train.timer], show_progress="hidden", api_name="poll"
