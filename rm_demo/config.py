@@ -20,6 +20,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from rm_demo.errors import InputError
+from rm_demo.pair_options import AGGREGATIONS, STRATEGIES, PairOptions
 
 # Upper bounds that still allow any sensible run; beyond them a typo (1e6 epochs) would hold the
 # device for days.
@@ -76,40 +77,42 @@ class TrainConfig:
         metadata=_opt("tiny data sets get more epochs so that training shows: at least this many optimizer steps"),
     )
     seed: int = field(default=42, metadata=_opt("random seed (split, head, order)"))
+    # The pairing settings: PairOptions' fields, with its defaults (rm_demo.pair_options is their one shape).
     strategy: str = field(
-        default="best-worst",
+        default=PairOptions.default("strategy"),
         metadata=_opt(
             "best-worst: one pair per question (the seed's rule); all-pairs: every pair with a score gap",
-            choices=("best-worst", "all-pairs"),
+            choices=STRATEGIES,
             label="Pairs",
         ),
     )
     chosen_min: float | None = field(
-        default=None,
+        default=PairOptions.default("chosen_min"),
         metadata=_opt("chosen score must be >= this (best-worst default 4)", label="Chosen score at least"),
     )
     rejected_max: float | None = field(
-        default=None,
+        default=PairOptions.default("rejected_max"),
         metadata=_opt("rejected score must be < this (best-worst default 4)", label="Rejected score below"),
     )
     min_margin: float = field(
-        default=1.0, metadata=_opt("all-pairs: minimum score gap", label="Minimum gap (all-pairs)")
+        default=PairOptions.default("min_margin"),
+        metadata=_opt("all-pairs: minimum score gap", label="Minimum gap (all-pairs)"),
     )
     max_pairs_per_question: int = field(
-        default=1000,
+        default=PairOptions.default("max_pairs_per_question"),
         metadata=_opt("all-pairs: at most this many pairs per question (a uniform, seeded sample above it)"),
     )
     aggregate: str = field(
-        default="mean",
+        default=PairOptions.default("aggregate"),
         metadata=_opt(
             "several ratings of one answer become one score by: mean, median, or majority (the score most "
             "raters gave; a tie between scores goes to the middle one)",
-            choices=("mean", "median", "majority"),
+            choices=AGGREGATIONS,
             label="Several raters",
         ),
     )
     max_rater_spread: float | None = field(
-        default=None,
+        default=PairOptions.default("max_rater_spread"),
         metadata=_opt(
             "drop an answer whose raters' scores lie further apart than this (HelpSteer2 used 2; default: never)",
             label="Largest rater spread",
@@ -274,13 +277,7 @@ class TrainConfig:
             "min steps and eval steps must be >= 0",
             "leave them at their defaults",
         )
-        for name in ("chosen_min", "rejected_max", "min_margin", "max_rater_spread"):
-            value = getattr(self, name)
-            _check(
-                value is None or math.isfinite(value),
-                f"{name.replace('_', ' ')} must be a finite number, not {value}",
-                f"use e.g. --{name.replace('_', '-')} 4",
-            )
+        self.pair_options().validate()  # the pairing settings' one check
 
     def _validate_slices(self) -> None:
         _check(
@@ -294,19 +291,9 @@ class TrainConfig:
             "drop --no-checkpoints, or --slice-seconds to train in one go",
         )
 
-    def pair_options(self):
+    def pair_options(self) -> PairOptions:
         """The pairing part of this config, as the data path takes it."""
-        from rm_demo.pairs import PairOptions
-
-        return PairOptions(
-            strategy=self.strategy,
-            chosen_min=self.chosen_min,
-            rejected_max=self.rejected_max,
-            min_margin=self.min_margin,
-            max_pairs_per_question=self.max_pairs_per_question,
-            aggregate=self.aggregate,
-            max_rater_spread=self.max_rater_spread,
-        )
+        return PairOptions(**{name: getattr(self, name) for name in PAIR_FLAGS})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -423,15 +410,7 @@ TRAIN_FLAGS = [
     "lora_r",
     "group_by_length",
 ]
-PAIR_FLAGS = [
-    "strategy",
-    "chosen_min",
-    "rejected_max",
-    "min_margin",
-    "max_pairs_per_question",
-    "aggregate",
-    "max_rater_spread",
-]
+PAIR_FLAGS = PairOptions.names()
 # ReadOptions fields and the flags that set them (`pairs` and `train` share them).
 READ_FLAGS = {
     "encoding": "--encoding",

@@ -23,41 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
+from rm_demo.columns import ROLE_ALIASES
 from rm_demo.errors import InputError
 from rm_demo.importers import BOOKKEEPING_COLUMNS, Imported, import_records, recognise, source_named
 from rm_demo.sniff import COMPRESSED_SUFFIXES, GZIP_MAGIC, gunzip, lf_line_endings, not_text
 from rm_demo.text import LONE_SURROGATE_ESCAPE, header_key
 
-# Column roles and the names people give them, matched case-insensitively after turning spaces and
-# hyphens into underscores. Order matters: the first alias found wins, the others are ignored.
-ROLE_ALIASES: dict[str, tuple[str, ...]] = {
-    "question": ("question", "prompt", "instruction", "query", "input"),
-    "answer": ("answer", "response", "completion", "output", "reply"),
-    "score": ("feedback", "score", "rating", "label", "reward", "grade"),
-    "chosen": ("chosen", "chosen_response", "preferred"),
-    "rejected": ("rejected", "rejected_response", "dispreferred"),
-    "chosen_score": ("chosen_score", "score_chosen"),
-    "rejected_score": ("rejected_score", "score_rejected"),
-    "margin": ("margin",),
-    # Optional: who gave the rating (several raters per answer are combined, and their agreement
-    # measured), and a pairs file's tie flag.
-    "rater": (
-        "rater",
-        "annotator",
-        "labeler",
-        "labeller",
-        "reviewer",
-        "grader",
-        "evaluator",
-        "assessor",
-        "rater_id",
-        "annotator_id",
-        "reviewer_id",
-        "worker_id",
-        "judge",
-    ),
-    "tie": ("tie", "is_tie"),
-}
 FEEDBACK_REQUIRED = ("question", "answer", "score")
 FEEDBACK_ROLES = (*FEEDBACK_REQUIRED, "rater")
 PAIRS_ROLES = ("question", "chosen", "rejected", "chosen_score", "rejected_score", "margin", "rater", "tie")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from rm_demo.columns import record_keys
 from rm_demo.errors import InputError
 from rm_demo.text import counted, header_key
 
@@ -32,8 +33,8 @@ IMPORT_REASONS = ("cancelled", "not_submitted", "no_judgment", "other_field", "n
 # Columns an import adds to keep its books, not to slice by: ids, which score name a row came from.
 BOOKKEEPING_COLUMNS = ("trace", "trace_record", "score_name")
 
-QUESTION_KEYS = ("question", "prompt", "instruction", "query", "input", "text", "context")
-ANSWER_KEYS = ("answer", "response", "completion", "output", "reply", "generation")
+QUESTION_KEYS = record_keys("question")  # the plain tables' aliases and a record's own (rm_demo.columns)
+ANSWER_KEYS = record_keys("answer")
 # A conversation so far (Label Studio's chatbot templates: `data.messages`): its last user turn, in context.
 CONVERSATION_KEYS = ("messages", "dialogue", "conversation", "chat")
 

@@ -3,6 +3,10 @@
 import ast
 from pathlib import Path
 
+import pytest
+
+from rm_demo.errors import InputError
+
 PACKAGE = Path(__file__).resolve().parents[1] / "rm_demo"
 MAX_FUNCTION_LINES = 80
 MAX_GRADIO_MODULE_LINES = 350
@@ -103,3 +107,26 @@ def test_no_import_circles():
         if name not in state:
             visit(name, [name])
     assert not circles
+
+
+def test_the_pairing_settings_have_one_shape_and_the_columns_one_alias_table():
+    """Issue 39: PairOptions' fields are the CLI's pairing flags, the config file's `pairs:` group and
+    TrainConfig's pairing fields, with its defaults; the app's settings give a PairOptions; the importers
+    look fields up in the plain tables' alias lists."""
+    from dataclasses import fields
+
+    from rm_demo import importers
+    from rm_demo.app.state import DataSettings
+    from rm_demo.columns import ROLE_ALIASES
+    from rm_demo.config import GROUPS, PAIR_FLAGS, TrainConfig
+    from rm_demo.pair_options import PairOptions
+
+    names = [f.name for f in fields(PairOptions)]
+    assert PAIR_FLAGS == names and list(GROUPS["pairs"]) == names
+    config = {f.name: f.default for f in fields(TrainConfig)}
+    assert {name: config[name] for name in names} == {f.name: f.default for f in fields(PairOptions)}
+    assert TrainConfig().pair_options() == PairOptions() == DataSettings().pair_options()
+    with pytest.raises(InputError, match="minimum margin"):  # one check, whichever door the setting came in by
+        TrainConfig(min_margin=-1).validate()
+    assert importers.QUESTION_KEYS[: len(ROLE_ALIASES["question"])] == ROLE_ALIASES["question"]
+    assert importers.ANSWER_KEYS == ROLE_ALIASES["answer"]  # "generation" now names a table's answers too

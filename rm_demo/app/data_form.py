@@ -12,7 +12,7 @@ from rm_demo.app.menus import menu
 from rm_demo.app.state import AUTO, DELIMITERS, ENCODINGS, SAMPLES
 from rm_demo.config import default, label
 from rm_demo.importers import FORMATS
-from rm_demo.pairs import AGGREGATIONS
+from rm_demo.pair_options import AGGREGATIONS
 
 
 def settings_widgets() -> dict:

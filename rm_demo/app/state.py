@@ -17,7 +17,7 @@ from rm_demo.access import Viewer, open_model
 from rm_demo.errors import InputError
 from rm_demo.feedback import ReadOptions
 from rm_demo.limits import Limits
-from rm_demo.pairs import PairOptions
+from rm_demo.pair_options import PairOptions
 from rm_demo.settings import current
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"

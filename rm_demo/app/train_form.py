@@ -5,7 +5,7 @@ No gradio: the handlers in `train_tab` and the tests use these directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -55,13 +55,7 @@ def train_config(session: Session, form: TrainForm) -> TrainConfig:
         eval_fraction=pick(form.eval_fraction, "eval_fraction"),
         lora=bool(form.lora),
         slice_seconds=pick(form.slice_seconds, "slice_seconds"),
-        strategy=pairing.strategy,
-        chosen_min=pairing.chosen_min,
-        rejected_max=pairing.rejected_max,
-        min_margin=pairing.min_margin,
-        max_pairs_per_question=pairing.max_pairs_per_question,
-        aggregate=pairing.aggregate,
-        max_rater_spread=pairing.max_rater_spread,
+        **asdict(pairing),
         read_options=session.read_options_dict(),
         source_name=session.data_name or "",
     )
