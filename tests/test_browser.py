@@ -177,6 +177,11 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     page.locator("#batch-size input").fill("4")
     page.locator("#batch-size input").press("Tab")
     expect(page.locator("#epochs-note")).to_contain_text("epochs instead of", timeout=10_000)
+    # The command, before Start: the mapped columns and the batch size typed a moment ago are in it.
+    page.get_by_text("Command", exact=True).first.click()
+    preview = page.locator("#command-preview")
+    expect(preview).to_contain_text("--batch-size 4", timeout=10_000)
+    expect(preview).to_contain_text("--question-col q --answer-col a --score-col stars")
     page.click("#start-train")
     expect(page.locator("#train-message")).to_contain_text("Started")
     expect(page.locator("#loss-plot .scatterlayer .trace").first).to_be_attached(timeout=120_000)
