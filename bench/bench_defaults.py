@@ -1,6 +1,9 @@
-"""Benchmark: training defaults on two kinds of data, with seeds.
+"""Benchmark: training defaults on three kinds of data, with seeds, by the exact held-out accuracy.
 
-Runs `rm_demo train` configurations (margin handling, reward centring, ...) and plain TRL on
+Runs `rm_demo train` configurations (the objective, margin handling, reward centring, ...) and plain TRL on
+
+* workshop: the shipped workshop sample (assets/workshop_feedback.csv, several rated answers per question);
+  a fixed 20% of its questions (seed 0) is held out, the rest trains;
 
 * scored: the scored feedback set of `bench/scored_set.py` (HH pairs turned into 1-5 ratings,
   several answers per question); 880 questions train, the other 778 are held out (their
@@ -8,9 +11,13 @@ Runs `rm_demo train` configurations (margin handling, reward centring, ...) and 
 * hh: the HH-RLHF pairs (first 2,000 train, last 312 held out, as in `bench_train.py`).
 
 Every configuration runs once per seed; the table gives each seed's held-out accuracy, the mean,
-the spread (max - min) and the training time. On the scored set "hard" is the accuracy on the
-held-out pairs whose rejected answer is the other HH answer (not the off-topic one).
+the spread (max - min), the 95% interval of one run's figure at this many pairs, and the training
+time. Every figure is exact: the saved model on every held-out pair, counted as `rm_demo evaluate`
+counts it (`evaluate.summarize`: a tie is wrong); plain TRL's model scores the texts as TRL trained
+on them. On the scored set "hard" is the accuracy on the held-out pairs whose rejected answer is the
+other HH answer (not the off-topic one).
 
+    python bench/bench_defaults.py --data workshop --configs default pointwise both plain --seed 42 7 1 2 3
     python bench/bench_defaults.py --data scored --configs off gap scaled clipped center plain --seed 42 7 1
     python bench/bench_defaults.py --data hh --configs off center --seed 42 7 1
 """
@@ -30,8 +37,13 @@ from bench_train import DATA, hh_heldout_triples, hh_pairs_file, load_hh, run_pl
 from results import emit
 from scored_set import build_scored_set, split_questions
 
+from rm_demo.text import wilson_interval
+
 # name -> TrainConfig fields changed from the defaults ("plain": TRL as its docs show it)
 CONFIGS = {
+    "default": {},  # `rm_demo train` as it runs with no options
+    "pointwise": {"objective": "pointwise"},
+    "both": {"objective": "both"},
     "off": {"margin": "off"},
     "gap": {"margin": "gap"},
     "scaled": {"margin": "scaled"},
@@ -56,6 +68,41 @@ CONFIGS = {
     "length-192": {"margin": "off", "max_length": 192},
     "plain": None,
 }
+
+
+WORKSHOP = Path(__file__).resolve().parents[1] / "assets" / "workshop_feedback.csv"
+
+
+def workshop_data(out_dir: Path):
+    """(train feedback CSV, held-out triples, None, train pairs for plain TRL): a fixed fifth of the questions
+    held out (seed 0: the same pairs for every configuration and seed)."""
+    import pandas as pd
+
+    from rm_demo.feedback import read_feedback
+    from rm_demo.pairs import derive_pairs, pairs_from_file
+
+    frame = pd.read_csv(WORKSHOP)
+    train, held = split_questions(frame, held_out=0.2, seed=0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_csv, held_csv = out_dir / "workshop_train.csv", out_dir / "workshop_heldout.csv"
+    train.to_csv(train_csv, index=False)
+    held.to_csv(held_csv, index=False)
+    pairs = derive_pairs(read_feedback(held_csv)).pairs
+    triples = list(zip(pairs["prompt"], pairs["chosen"], pairs["rejected"]))
+    train_pairs = pairs_from_file(train_csv).pairs
+    plain_rows = [
+        {"prompt": p, "chosen": c, "rejected": r}
+        for p, c, r in zip(train_pairs["prompt"], train_pairs["chosen"], train_pairs["rejected"])
+    ]
+    return train_csv, triples, None, plain_rows
+
+
+def exact(margins) -> dict:
+    """The held-out figure as `rm_demo evaluate` gives it, from r(chosen) - r(rejected) per pair."""
+    from rm_demo.evaluate import summarize
+
+    margins = np.asarray(margins, dtype="float64")
+    return summarize(margins, np.zeros_like(margins))
 
 
 def scored_data(out_dir: Path, train_questions: int, hh_file: Path = DATA):
@@ -93,7 +140,7 @@ def hard_accuracy(result: dict, hard: np.ndarray) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", choices=("scored", "hh"), default="scored")
+    parser.add_argument("--data", choices=("workshop", "scored", "hh"), default="scored")
     parser.add_argument(
         "--hh-file", type=Path, default=DATA, help="the HH-RLHF pairs (jsonl.gz; both data sets come from it)"
     )
@@ -119,7 +166,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if args.data == "scored":
+        if args.data == "workshop":
+            data, heldout, hard, plain_rows = workshop_data(tmp)
+        elif args.data == "scored":
             data, heldout, hard, plain_rows = scored_data(tmp, args.train_questions, args.hh_file)
         else:
             train_rows, heldout_rows = load_hh(args.hh_file)
@@ -144,9 +193,15 @@ def main() -> None:
                 start = time.perf_counter()
                 if CONFIGS[name] is None:
                     result = run_plain_trl(plain_rows, plain_heldout, args, run_dir)
-                    result["heldout_accuracy"] = result["heldout_accuracy_keep_end"]
                 else:
                     result = run_rm_demo(data, heldout, args, run_dir, **CONFIGS[name])
+                figure = exact(result["heldout_margins"])  # both: the saved model on every held-out pair
+                result.update(
+                    heldout_accuracy=figure["accuracy"],
+                    heldout_correct=figure["correct"],
+                    heldout_pairs=figure["pairs"],
+                    heldout_interval=figure["accuracy_interval"],
+                )
                 result.update(config=name, seed=seed, data=args.data, wall_seconds=time.perf_counter() - start)
                 if hard is not None:
                     result["hard_accuracy"] = hard_accuracy(result, hard)
@@ -154,14 +209,15 @@ def main() -> None:
                 table.setdefault(name, []).append(result)
                 emit(result, args.out)
 
-    print(f"\n{args.data}: held-out accuracy per seed {seeds}")
-    print(f"{'config':12} {'per seed':>22} {'mean':>6} {'spread':>7} {'hard':>6} {'train s':>8}")
+    print(f"\n{args.data}: exact held-out accuracy per seed {seeds} ({len(heldout)} held-out pairs)")
+    print(f"{'config':12} {'per seed':>36} {'mean':>6} {'spread':>7} {'one run, 95%':>14} {'hard':>6} {'train s':>8}")
     for name, runs in table.items():
         accs = [r["heldout_accuracy"] for r in runs]
         hard_mean = np.mean([r["hard_accuracy"] for r in runs]) if hard is not None else float("nan")
+        low, high = wilson_interval(round(np.mean(accs) * len(heldout)), len(heldout))  # one run at the mean
         print(
-            f"{name:12} {' '.join(f'{a:.3f}' for a in accs):>22} {np.mean(accs):6.3f} {max(accs) - min(accs):7.3f} "
-            f"{hard_mean:6.3f} {np.mean([r['train_seconds'] for r in runs]):8.0f}"
+            f"{name:12} {' '.join(f'{a:.3f}' for a in accs):>36} {np.mean(accs):6.3f} {max(accs) - min(accs):7.3f} "
+            f"{f'{low:.3f}-{high:.3f}':>14} {hard_mean:6.3f} {np.mean([r['train_seconds'] for r in runs]):8.0f}"
         )
 
 

@@ -25,6 +25,7 @@ from rm_demo.pair_options import AGGREGATIONS, STRATEGIES, PairOptions
 # Upper bounds that still allow any sensible run; beyond them a typo (1e6 epochs) would hold the
 # device for days.
 MAX_EPOCHS = 1000
+OBJECTIVES = ("pairwise", "pointwise", "both")
 MAX_STEPS = 1_000_000
 MAX_LENGTH_TOKENS = 32_768
 MARGIN_MODES = ("off", "gap", "scaled", "clipped")
@@ -124,6 +125,16 @@ class TrainConfig:
             "how the score gap enters TRL's loss: off (plain Bradley-Terry), gap (subtract chosen - rejected "
             "score), scaled (the gap / the largest gap), clipped (the gap, at most 1)",
             choices=MARGIN_MODES,
+        ),
+    )
+    objective: str = field(
+        default="pairwise",
+        metadata=_opt(
+            "what the reward model learns: pairwise (TRL's Bradley-Terry loss on the pairs), pointwise (each rated "
+            "answer's score, scaled to -1..1 over the file: every rated answer trains, not only the pairs'), or "
+            "both (the two losses added); pointwise and both need a scored file",
+            choices=OBJECTIVES,
+            label="Objective",
         ),
     )
     center_rewards: float = field(
@@ -394,6 +405,7 @@ TRAIN_FLAGS = [
     "curve_eval_pairs",
     "seed",
     "average_epochs",
+    "objective",
     "margin",
     "center_rewards",
     "lora",
@@ -453,6 +465,7 @@ GROUPS = {
         "curve_eval_pairs",
         "min_steps",
         "seed",
+        "objective",
         "margin",
         "center_rewards",
         "group_by_length",

@@ -205,6 +205,9 @@ class PairsResult:
     pairs: pd.DataFrame  # PAIR_COLUMNS
     rows: pd.DataFrame  # every input row with its `status` ("used" or a drop reason)
     report: PairsReport
+    # A scored file's distinct rated answers, several ratings combined (prompt, answer, score, row): what a
+    # pointwise objective fits, every one of them, not only the pairs' (train --objective). None for pairs.
+    answers: pd.DataFrame | None = None
 
     @property
     def dropped_rows(self) -> pd.DataFrame:
@@ -307,7 +310,7 @@ def _has_raters(frame: pd.DataFrame) -> bool:
 
 def _pairs_from_feedback(
     frame: pd.DataFrame, options: PairOptions, scale: tuple[float, float] | None = None
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int, int]:
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int, int, pd.DataFrame]:
     # Vectorised over integer codes: strings are hashed once, everything after is numpy.
     n = len(frame)
     status = np.full(n, PENDING, dtype=np.int8)
@@ -325,6 +328,14 @@ def _pairs_from_feedback(
     questions = int(qid.max()) + 1 if qid.size else 0
     score = values[pos]
     pos, qid, score, members, representatives = _merge_repeats(pos, qid, score, answer, status, options, frame)
+    answers = pd.DataFrame(
+        {
+            "prompt": question.take(pos).reset_index(drop=True),
+            "answer": answer.take(pos).reset_index(drop=True),
+            "score": score,
+            "row": frame["row"].to_numpy()[pos],
+        }
+    )
 
     size = np.bincount(qid)
     high = np.full(size.size, -np.inf)
@@ -376,7 +387,7 @@ def _pairs_from_feedback(
     rows = frame["row"].to_numpy()
     out["chosen_row"] = rows[chosen_pos]
     out["rejected_row"] = rows[rejected_pos]
-    return out, status, values, questions, not_taken
+    return out, status, values, questions, not_taken, answers
 
 
 def _merge_repeats(
@@ -695,9 +706,9 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
     options = options or PairOptions()
     options.validate()
     frame = table.frame
-    not_taken = 0
+    not_taken, answers = 0, None
     if table.kind == "feedback":
-        pairs, status, scores, questions, not_taken = _pairs_from_feedback(frame, options, table.scale)
+        pairs, status, scores, questions, not_taken, answers = _pairs_from_feedback(frame, options, table.scale)
     else:
         pairs, status, scores, questions = _pairs_from_pairs(frame)
     agreed = rater_agreement(table, status, scores if table.kind == "feedback" else None)
@@ -759,7 +770,7 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
         extra_columns=list(table.extra_columns),
         score_choices=list(table.score_choices),
     )
-    return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report)
+    return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report, answers=answers)
 
 
 def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

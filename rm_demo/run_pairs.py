@@ -20,6 +20,7 @@ from rm_demo.runs import RunFolder, write_json_atomic
 from rm_demo.tables import atomic_path
 
 PAIRS_FILE = "pairs.parquet"
+ANSWERS_FILE = "answers.parquet"  # a scored file's rated answers (what --objective pointwise fits)
 REPORT_FILE = "pairs_report.json"
 
 
@@ -28,6 +29,16 @@ class RunPairs:
     train: pd.DataFrame
     held_out: pd.DataFrame
     report: dict  # PairsReport.to_dict() of the derivation
+    # A scored file's distinct rated answers with a `held_out` flag (their question's side of the split);
+    # None for a pairs file.
+    answers: pd.DataFrame | None = None
+
+    @property
+    def training_answers(self) -> pd.DataFrame | None:
+        """The rated answers of the training questions: none of a held-out question's answers trains."""
+        if self.answers is None:
+            return None
+        return self.answers[~self.answers["held_out"]].drop(columns="held_out").reset_index(drop=True)
 
     @property
     def all(self) -> pd.DataFrame:
@@ -47,7 +58,10 @@ def derive(config) -> RunPairs:
             fix="check the thresholds (--chosen-min/--rejected-max) or use --strategy all-pairs",
         )
     train, held_out = split_by_question(result.pairs, config.eval_fraction, config.seed)
-    return RunPairs(train, held_out, result.report.to_dict())
+    answers = None
+    if result.answers is not None:
+        answers = result.answers.assign(held_out=result.answers["prompt"].isin(set(held_out["prompt"])))
+    return RunPairs(train, held_out, result.report.to_dict(), answers)
 
 
 def save(run: RunFolder, pairs: RunPairs) -> None:
@@ -56,6 +70,11 @@ def save(run: RunFolder, pairs: RunPairs) -> None:
     run.path.mkdir(parents=True, exist_ok=True)
     with atomic_path(run.path / PAIRS_FILE) as tmp:
         table.to_parquet(tmp, index=False)
+    if pairs.answers is not None:
+        with atomic_path(run.path / ANSWERS_FILE) as tmp:
+            pairs.answers.to_parquet(tmp, index=False)
+    else:
+        (run.path / ANSWERS_FILE).unlink(missing_ok=True)
     write_json_atomic(run.path / REPORT_FILE, pairs.report)
 
 
@@ -67,7 +86,11 @@ def load(run: RunFolder) -> RunPairs | None:
     except (OSError, ValueError):
         return None
     held = table.pop("held_out").to_numpy(dtype=bool)
-    return RunPairs(table[~held].reset_index(drop=True), table[held].reset_index(drop=True), report)
+    try:
+        answers = pd.read_parquet(run.path / ANSWERS_FILE)
+    except (OSError, ValueError):  # a pairs file's run, or one saved before the answers were
+        answers = None
+    return RunPairs(table[~held].reset_index(drop=True), table[held].reset_index(drop=True), report, answers)
 
 
 def run_pairs(run: RunFolder | None, config=None, *, fresh: bool = False) -> RunPairs:

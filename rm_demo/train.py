@@ -86,6 +86,88 @@ def tokenize_pairs(encoder: PairEncoder, pairs: pd.DataFrame, margin: str = "off
     return Dataset.from_dict(columns), truncated
 
 
+def pointwise_targets(scores: np.ndarray, low: float, high: float) -> np.ndarray:
+    """A score on the file's low..high as a regression target on -1..1: a 1-5 file and a 0-10 one train alike."""
+    return 2.0 * (np.asarray(scores, dtype="float64") - low) / (high - low) - 1.0
+
+
+def answer_partners(answers: pd.DataFrame) -> pd.DataFrame:
+    """Each question's rated answers two by two, best first: (prompt, first, second, first_score, second_score).
+
+    The pointwise loss needs no partner, but TRL's batches are of two texts per row; pairing answers of one
+    question keeps every rated answer in exactly one row (an odd one out sits beside its question's best,
+    a question's only answer beside itself), and the pair's order says which the scores rank higher."""
+    frame = answers.reset_index(drop=True)
+    question = pd.factorize(frame["prompt"])[0]
+    order = np.lexsort((-frame["score"].to_numpy(dtype="float64"), question))
+    frame, question = frame.iloc[order].reset_index(drop=True), question[order]
+    rank = frame.groupby(question).cumcount().to_numpy()
+    size = np.bincount(question)[question]
+    first = np.flatnonzero(rank % 2 == 0)
+    # the answer after each first one in its question, or the question's best where none follows
+    second = np.where(rank[first] + 1 < size[first], first + 1, first - rank[first])
+    return pd.DataFrame(
+        {
+            "prompt": frame["prompt"].to_numpy()[first],
+            "first": frame["answer"].to_numpy()[first],
+            "second": frame["answer"].to_numpy()[second],
+            "first_score": frame["score"].to_numpy(dtype="float64")[first],
+            "second_score": frame["score"].to_numpy(dtype="float64")[second],
+        }
+    )
+
+
+def objective_dataset(encoder: PairEncoder, config: TrainConfig, saved, train_pairs: pd.DataFrame):
+    """The training set for `config.objective` "pointwise" or "both", in TRL's pre-tokenised form plus
+    `chosen_target`/`rejected_target` (the scores on -1..1) and `pairwise` (1: the Bradley-Terry term applies).
+
+    pointwise: every rated answer of the training questions, two per row (`answer_partners`); both: those
+    rows plus the strategy's pairs with the pairwise term on. Returns (dataset, truncated, answers, range)."""
+    from datasets import concatenate_datasets
+
+    answers = saved.training_answers
+    if answers is None or not len(answers):
+        raise InputError(
+            f"--objective {config.objective} fits each answer's score: this file has pairs, not scored answers",
+            source=Path(config.input).name,
+            fix="use --objective pairwise (the default), or a file of questions, answers and scores",
+        )
+    every = saved.answers["score"].to_numpy(dtype="float64")
+    low, high = float(np.min(every)), float(np.max(every))
+    if high <= low:
+        raise InputError(f"every answer scores {low:g}: nothing to fit", fix="use --objective pairwise")
+    partners = answer_partners(answers)
+    renamed = partners.rename(columns={"first": "chosen", "second": "rejected"})
+    pointwise, truncated = tokenize_pairs(encoder, renamed.assign(margin=0.0), "off")
+    pointwise = pointwise.add_column("chosen_target", pointwise_targets(partners["first_score"], low, high).tolist())
+    pointwise = pointwise.add_column(
+        "rejected_target", pointwise_targets(partners["second_score"], low, high).tolist()
+    )
+    pointwise = pointwise.add_column("pairwise", [0.0] * len(partners))
+    if config.objective == "pointwise":
+        return pointwise, truncated, len(answers), (low, high)
+    pairwise, more = tokenize_pairs(encoder, train_pairs, config.margin)
+    if "margin" in pairwise.column_names:  # one set of columns for both halves: the answers' rows get none
+        pointwise = pointwise.add_column("margin", [0.0] * len(pointwise))
+    pairwise = pairwise.add_column("chosen_target", pointwise_targets(train_pairs["chosen_score"], low, high).tolist())
+    pairwise = pairwise.add_column(
+        "rejected_target", pointwise_targets(train_pairs["rejected_score"], low, high).tolist()
+    )
+    pairwise = pairwise.add_column("pairwise", [1.0] * len(train_pairs))
+    return concatenate_datasets([pairwise, pointwise]), truncated + more, len(answers), (low, high)
+
+
+def _training_set(encoder: PairEncoder, config: TrainConfig, saved, train_pairs: pd.DataFrame):
+    """(dataset, truncated pairs, what run.json's data says of the objective and the margin)."""
+    said = {"objective": config.objective, "margin_mode": config.margin}
+    if config.objective == "pairwise":
+        dataset, truncated = tokenize_pairs(encoder, train_pairs, config.margin)
+    else:
+        dataset, truncated, answers, (low, high) = objective_dataset(encoder, config, saved, train_pairs)
+        said.update(pointwise_answers=answers, score_range=[low, high])
+    return dataset, truncated, {**said, "margin_used": "margin" in dataset.column_names}
+
+
 def _data_hash(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -131,7 +213,7 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
     torch.manual_seed(config.seed)
     model, tokenizer = load_reward_model(model_path, config.trust_remote_code)
     encoder = PairEncoder.for_model(tokenizer, model.config, config.max_length)
-    train_ds, train_truncated = tokenize_pairs(encoder, train_pairs, config.margin)
+    train_ds, train_truncated, objective_info = _training_set(encoder, config, saved, train_pairs)
     largest_gap = float(train_pairs["margin"].max()) if len(train_pairs) else None
     eval_ds, eval_truncated = (
         tokenize_pairs(encoder, eval_pairs, config.margin, largest_gap) if len(eval_pairs) else (None, 0)
@@ -144,11 +226,11 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
     attention = set_training_attention(model, config, choice.device)
 
     world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    epochs = planned_epochs(config, len(train_pairs), world)
+    epochs = planned_epochs(config, len(train_ds), world)
     args = reward_config(
         config,
         choice,
-        len(train_pairs),
+        len(train_ds),  # rows of the training set: pairs, or with --objective the answers too
         world,
         has_eval=eval_ds is not None,
         activation_checkpointing=checkpointing,
@@ -174,8 +256,7 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
             **data_summary(config, saved.report, train_pairs, eval_pairs),
             "curve_eval_pairs": len(curve_ds) if curve_ds is not None else 0,
             "truncated_pairs": {"train": train_truncated, "eval": eval_truncated},
-            "margin_used": "margin" in train_ds.column_names,
-            "margin_mode": config.margin,
+            **objective_info,  # the objective, the margin, and for a score objective the answers fitted
         },
         "versions": _versions(),
     }
@@ -185,6 +266,7 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkp
         train_dataset=train_ds,
         eval_dataset=curve_ds,
         processing_class=tokenizer,
+        data_collator=_collator(tokenizer) if config.objective != "pairwise" else None,
         callbacks=_callbacks(config, run, is_main, world, progress, limit),
         peft_config=_lora_config(config),
     )
@@ -392,6 +474,68 @@ def same_reward_for_any_token_type(model) -> bool:
     return changed
 
 
+TARGET_COLUMNS = ["chosen_target", "rejected_target", "pairwise"]
+
+
+def _collator(tokenizer):
+    """TRL's preference collator, passing the score targets of --objective pointwise/both on as tensors."""
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    class WithTargets(DataCollatorForPreference):
+        def torch_call(self, examples):
+            import torch
+
+            batch = super().torch_call(examples)
+            for name in TARGET_COLUMNS:
+                if name in examples[0]:
+                    batch[name] = torch.tensor([example[name] for example in examples], dtype=torch.float)
+            return batch
+
+    return WithTargets(pad_token_id=tokenizer.pad_token_id)
+
+
+def objective_loss(trainer, model, inputs, return_outputs=False):
+    """Mean squared error of every reward against its target, plus -log sigmoid(r_first - r_second [- margin])
+    on the rows marked pairwise; the metrics TRL logs, with accuracy over the rows whose scores differ."""
+    import torch
+    import torch.nn.functional as F
+
+    mode = "train" if model.training else "eval"
+    target = torch.cat([inputs.pop("chosen_target"), inputs.pop("rejected_target")])
+    pairwise = inputs.pop("pairwise").bool()
+    margin = inputs.pop("margin", None)
+    inputs["use_cache"] = False
+    outputs = model(**inputs)
+    rewards = outputs.logits.squeeze(-1).float()
+    chosen, rejected = torch.chunk(rewards, 2)
+    loss = F.mse_loss(rewards, target.to(rewards.dtype))
+    if pairwise.any():
+        gap = (chosen - rejected)[pairwise]
+        if margin is not None:
+            gap = gap - margin[pairwise].to(gap.dtype)
+        loss = loss + (-F.logsigmoid(gap)).mean()
+    if trainer.args.center_rewards_coefficient is not None:
+        loss = loss + trainer.args.center_rewards_coefficient * torch.mean(rewards**2)
+    if mode == "train":
+        tokens = trainer.accelerator.gather_for_metrics(inputs["attention_mask"].sum()).sum().item()
+        trainer._total_train_tokens += tokens // trainer._tp_size
+    metrics = trainer._metrics[mode]
+    metrics["num_tokens"] = [trainer._total_train_tokens]
+    with torch.no_grad():
+        everything = trainer.accelerator.gather(rewards.detach())
+        metrics["min_reward"].append(everything.min().item())
+        metrics["mean_reward"].append(everything.mean().item())
+        metrics["max_reward"].append(everything.max().item())
+        n = chosen.shape[0]
+        ranked = target[:n] > target[n:]
+        if ranked.any():
+            right = (chosen[ranked] > rejected[ranked]).float().mean()
+            metrics["accuracy"].append(trainer.accelerator.gather_for_metrics(right).mean().item())
+            gap = (chosen[ranked] - rejected[ranked]).mean()
+            metrics["margin"].append(trainer.accelerator.gather_for_metrics(gap).mean().item())
+    return (loss, outputs) if return_outputs else loss
+
+
 def _trainer_class():
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -421,7 +565,14 @@ def _trainer_class():
 
         def _set_signature_columns_if_needed(self):
             if self._signature_columns is None:
-                self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "length"]
+                self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "length", *TARGET_COLUMNS]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            """TRL's pairwise loss, or (batches with score targets: --objective pointwise or both) the squared
+            error of each reward against its answer's score, plus the pairwise loss on the rows it applies to."""
+            if "chosen_target" not in inputs:  # pairwise, and every evaluation
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return objective_loss(self, model, inputs, return_outputs)
 
         def _get_train_sampler(self, train_dataset=None):
             sampler = super()._get_train_sampler(train_dataset)

@@ -26,7 +26,9 @@ WORKSHOP = Path(__file__).parent / "data" / "rated_feedback.csv"
 VISITOR = "v" * 32
 # Settings off their defaults on both tabs, a float that 6 digits would cut among them.
 PAIRING = DataSettings(strategy="all-pairs", aggregate="median", min_margin=2.0)
-FORM = TrainForm(epochs=1, learning_rate=1.2345678e-4, batch_size=4, max_length=96, eval_fraction=0.3)
+FORM = TrainForm(
+    epochs=1, learning_rate=1.2345678e-4, batch_size=4, max_length=96, eval_fraction=0.3, objective="both"
+)
 WHERE = ("input", "output_dir", "source_name")  # where the data and the run live, not what trains
 
 
@@ -54,6 +56,7 @@ def test_the_command_shown_before_start_is_the_config_start_saves(runs, started)
     session = data_tab.load_data(Session(owner=VISITOR), str(WORKSHOP), "rated_feedback.csv", PAIRING)[0]
     line = _shown(session, FORM)
     assert "--lr 0.00012345678" in line and "--strategy all-pairs" in line and "--aggregate median" in line
+    assert "--objective both" in line  # More settings' objective, like every other setting
     session, message = train_tab.start_run(session, FORM)
     assert message.startswith("Started"), message
     saved, typed = _what_trains(started[0]), _what_trains(_as_typed(line))

@@ -49,3 +49,23 @@ def test_the_trained_model_ranks_the_pairs_it_learned_from(learned):
     chosen, rejected = score_pairs(Scorer(str(learned / "model")), trained_pairs)
     right = float(np.mean(chosen > rejected))
     assert right >= TRAINED_PAIRS_RIGHT, f"{right:.3f} of {len(trained_pairs)} training pairs ranked right"
+
+
+def test_the_pointwise_objective_learns_from_every_rated_answer(tmp_path):
+    """--objective pointwise fits each answer's score: it must beat the base on the same held-out pairs and give
+    the training answers rewards in the order of their scores. Measured (seed 42, CPU, 2026-12-07): held out
+    69.2% (27 of 39; base 51.3%), Spearman 0.63 over the 461 training answers; with the targets' sign flipped
+    in `train.pointwise_targets` (a model fitted backwards) 35.9% (14 of 39) and -0.66: this test went red."""
+    from scipy.stats import spearmanr
+
+    from rm_demo.run_pairs import load
+
+    folder = tmp_path / "pointwise"
+    record = train(TrainConfig(input=str(WORKSHOP), output_dir=str(folder), objective="pointwise"), progress=False)
+    assert record["status"] == "completed" and record["data"]["objective"] == "pointwise"
+    report = json.loads((folder / "eval.json").read_text())
+    assert report["accuracy"] - report["base"]["accuracy"] >= LEARNED_MARGIN
+    answers = load(RunFolder(folder)).training_answers
+    assert record["data"]["pointwise_answers"] == len(answers) > record["data"]["train_pairs"]  # not only the pairs'
+    rewards = Scorer(str(folder / "model")).score(list(answers["prompt"]), list(answers["answer"]))
+    assert spearmanr(rewards, answers["score"]).statistic >= 0.3

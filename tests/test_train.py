@@ -565,3 +565,56 @@ def test_eager_and_sdpa_attention_give_the_same_rewards_with_padding():
             rewards[attention] = model(input_ids=ids, attention_mask=mask).logits.squeeze(-1)
     assert mask[1].sum() < width  # the second text is padded
     assert torch.allclose(rewards["sdpa"], rewards["eager"], atol=1e-5)
+
+
+def test_answer_partners_put_every_rated_answer_in_a_row_best_first():
+    from rm_demo.train import answer_partners, pointwise_targets
+
+    answers = pd.DataFrame(
+        {
+            "prompt": ["q", "q", "q", "r", "r", "s"],
+            "answer": ["q3", "q5", "q1", "r2", "r4", "s1"],
+            "score": [3.0, 5.0, 1.0, 2.0, 4.0, 1.0],
+        }
+    )
+    rows = answer_partners(answers)
+    got = list(zip(rows["prompt"], rows["first"], rows["second"]))
+    # q: best two, then the odd one out beside the best; r: one row; s: its only answer beside itself
+    assert got == [("q", "q5", "q3"), ("q", "q1", "q5"), ("r", "r4", "r2"), ("s", "s1", "s1")]
+    assert set(rows["first"]) | set(rows["second"]) == set(answers["answer"])
+    assert list(pointwise_targets(np.array([1.0, 3.0, 5.0]), 1.0, 5.0)) == [-1.0, 0.0, 1.0]
+
+
+def test_the_score_objectives_train_on_the_answers_and_say_so(tmp_path, capsys):
+    from rm_demo import cli
+    from rm_demo.run_pairs import run_pairs
+    from rm_demo.runs import RunFolder
+    from rm_demo.train import build_trainer
+
+    rated = Path(__file__).parent / "data" / "rated_feedback.csv"
+    config = TrainConfig(input=str(rated), output_dir=str(tmp_path / "both"), objective="both", eval_fraction=0.3)
+    trainer, info = build_trainer(config, RunFolder(config.output_dir), is_main=True, progress=False)
+    saved = run_pairs(RunFolder(config.output_dir))
+    data = trainer.train_dataset
+    pairwise = np.array(data["pairwise"])
+    assert int(pairwise.sum()) == len(saved.train) == info["data"]["train_pairs"]  # the pairs, pairwise term on
+    held = set(saved.held_out["prompt"])
+    assert (
+        info["data"]["pointwise_answers"]
+        == len(saved.training_answers)
+        == int((~saved.answers["prompt"].isin(held)).sum())
+    )
+    assert (
+        info["data"]["score_range"] == [1.0, 5.0]
+        and min(data["chosen_target"]) >= -1
+        and max(data["chosen_target"]) <= 1
+    )
+    batch = trainer.data_collator([data[0], data[len(data) - 1]])
+    assert set(batch) >= {"input_ids", "chosen_target", "rejected_target", "pairwise"}
+
+    pairs = tmp_path / "pairs.jsonl"  # a pairs file has no scores to fit
+    pairs.write_text(
+        '{"prompt": "q", "chosen": "a", "rejected": "b"}\n{"prompt": "r", "chosen": "c", "rejected": "d"}\n'
+    )
+    assert cli.main(["train", str(pairs), "-o", str(tmp_path / "p"), "--objective", "pointwise"]) == 2
+    assert "this file has pairs, not scored answers" in capsys.readouterr().err

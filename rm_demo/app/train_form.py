@@ -32,6 +32,7 @@ class TrainForm:
     lora: bool = False
     slice_seconds: float | None = None
     on_gpu_quota: str = "cpu"  # ZeroGPU: when the visitor's GPU quota runs out (zero_gpu.ON_QUOTA)
+    objective: str = "pairwise"  # config.OBJECTIVES
 
     def model(self) -> str:
         return "default" if self.model_choice == EMBEDDED else (self.custom_model or "").strip()
@@ -55,6 +56,7 @@ def train_config(session: Session, form: TrainForm) -> TrainConfig:
         eval_fraction=pick(form.eval_fraction, "eval_fraction"),
         lora=bool(form.lora),
         slice_seconds=pick(form.slice_seconds, "slice_seconds"),
+        objective=form.objective or default("objective"),
         **asdict(pairing),
         read_options=session.read_options_dict(),
         source_name=session.data_name or "",

@@ -10,7 +10,7 @@ from rm_demo import plots
 from rm_demo.app.menus import menu
 from rm_demo.app.state import limits
 from rm_demo.app.train_form import CUSTOM, EMBEDDED
-from rm_demo.config import default, label
+from rm_demo.config import OBJECTIVES, default, label
 from rm_demo.settings import current
 from rm_demo.zero_gpu import DEFAULT_SLICE_S, ON_QUOTA
 
@@ -29,6 +29,7 @@ class TrainTab:
     lora: gr.Checkbox
     slice_seconds: gr.Number
     on_gpu_quota: gr.Radio
+    objective: gr.Radio
     epochs_note: gr.Markdown
     gpu_note: gr.Markdown
     command: gr.Markdown
@@ -57,6 +58,7 @@ class TrainTab:
             self.lora,
             self.slice_seconds,
             self.on_gpu_quota,
+            self.objective,
         ]
 
     @property
@@ -90,9 +92,7 @@ class TrainTab:
             )
             lora = gr.Checkbox(default("lora"), label=label("lora"))
         slice_seconds, on_gpu_quota = _slice_controls(current().zero_gpu)
-        epochs_note = gr.Markdown(elem_id="epochs-note")
-        gpu_note = gr.Markdown(visible=current().zero_gpu, elem_id="gpu-note")
-        command = _command_box()
+        epochs_note, gpu_note, objective, command = _notes_and_more()
         with gr.Row():
             start_btn = gr.Button("Start training", variant="primary", elem_id="start-train")
             stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-train")
@@ -129,6 +129,7 @@ class TrainTab:
             lora,
             slice_seconds,
             on_gpu_quota,
+            objective,
             epochs_note,
             gpu_note,
             command,
@@ -167,7 +168,19 @@ def _slice_controls(zero_gpu: bool) -> tuple[gr.Number, gr.Radio]:
     return slice_seconds, on_gpu_quota
 
 
-def _command_box() -> gr.Markdown:
-    """The command Start runs, shown before Start (filled by train_tab.form_notes)."""
+def _notes_and_more() -> tuple[gr.Markdown, gr.Markdown, gr.Radio, gr.Markdown]:
+    """Under the form: its notes (train_tab.form_notes fills them), then off the beaten path the objective
+    (pairwise unless asked) and the command Start runs, shown before Start."""
+    epochs_note = gr.Markdown(elem_id="epochs-note")
+    gpu_note = gr.Markdown(visible=current().zero_gpu, elem_id="gpu-note")
+    with gr.Accordion("More settings", open=False):
+        objective = gr.Radio(
+            list(OBJECTIVES),
+            value=default("objective"),
+            label=label("objective"),
+            info="pointwise fits every rated answer's score (a scored file); both adds the pairwise loss",
+            elem_id="objective",
+        )
     with gr.Accordion("Command", open=False):
-        return gr.Markdown(elem_id="command-preview")
+        command = gr.Markdown(elem_id="command-preview")
+    return epochs_note, gpu_note, objective, command
