@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,6 +54,52 @@ class Scorer:
         self.encoder = PairEncoder.for_model(self.tokenizer, self.model.config, self.max_length)
         self.batch_size = batch_size
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    @classmethod
+    def beside(cls, base: Scorer, path: str, max_length: int | None = None) -> Scorer | None:
+        """A run's model built from its already loaded base: the base's architecture and tokenizer, only the
+        run's trained weights read (a cold Compare: no `from_pretrained`, no new tokenizer). None where the
+        run's folder is not that: another architecture, tokenizer or dtype, or weights not in one file."""
+        import copy
+
+        from safetensors.torch import load_file
+
+        folder, base_folder = Path(path), Path(base.model_path)
+        weights = folder / "model.safetensors"
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            same_tokenizer = _same_tokenizer(folder, base_folder)
+            state = load_file(str(weights)) if weights.is_file() else None
+        except (OSError, ValueError):
+            return None
+        own = base.model.config
+        if not same_tokenizer or state is None or config.get("model_type") != own.model_type:
+            return None
+        if config.get("architectures") != [type(base.model).__name__]:
+            return None
+        expected = base.model.state_dict()
+        if set(state) ^ set(expected) or any(
+            tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype
+            for name, tensor in state.items()
+        ):
+            return None
+        own = copy.deepcopy(own)
+        own.pad_token_id = config.get("pad_token_id", own.pad_token_id)
+        with torch.device("meta"):  # no memory and no random initialisation: every weight is the file's
+            model = type(base.model)(own)
+        model.load_state_dict(state, strict=True, assign=True)
+        held = dict(base.model.named_buffers())
+        for name, buffer in list(model.named_buffers()):  # position ids and the like: the base's, unchanged
+            if buffer.is_meta:
+                owner, _, attr = name.rpartition(".")
+                model.get_submodule(owner)._buffers[attr] = held[name]
+        scorer = cls.__new__(cls)
+        scorer.model_path, scorer.choice = str(folder), base.choice
+        scorer.model, scorer.tokenizer = model.eval(), base.tokenizer
+        scorer.max_length = max_length or _run_max_length(str(folder))
+        scorer.encoder = PairEncoder.for_model(scorer.tokenizer, model.config, scorer.max_length)
+        scorer.batch_size, scorer.pad_id = base.batch_size, base.pad_id
+        return scorer
 
     @torch.inference_mode()
     def score(self, prompts: list[str], answers: list[str], progress=None) -> np.ndarray:
@@ -112,6 +160,29 @@ class Scorer:
             "difference": diff,
             "p_a_preferred": float(1 / (1 + math.exp(-diff))),
         }
+
+
+def _same_tokenizer(folder: Path, base_folder: Path) -> bool:
+    """The same vocabulary, normalisation, special tokens and templates: tokenizer.json less the padding and
+    truncation a save leaves in it (every call sets its own), and the special tokens' names. Every run of
+    one base saves the same bytes, so the verdict is kept by their hash: one parse per kind, not per run."""
+    import hashlib
+
+    files = [(folder / name).read_bytes() for name in ("tokenizer.json", "tokenizer_config.json")]
+    key = (str(base_folder), hashlib.sha256(b"\0".join(files)).hexdigest())
+    if key not in _TOKENIZER_VERDICTS:
+
+        def read(where: Path) -> tuple[dict, dict]:
+            tokenizer = json.loads((where / "tokenizer.json").read_text(encoding="utf-8"))
+            tokenizer.pop("padding", None), tokenizer.pop("truncation", None)
+            config = json.loads((where / "tokenizer_config.json").read_text(encoding="utf-8"))
+            return tokenizer, {k: v for k, v in config.items() if k.endswith("_token") or k == "do_lower_case"}
+
+        _TOKENIZER_VERDICTS[key] = read(folder) == read(base_folder)
+    return _TOKENIZER_VERDICTS[key]
+
+
+_TOKENIZER_VERDICTS: dict[tuple[str, str], bool] = {}  # (base folder, hash of a run's tokenizer files) -> same
 
 
 def pairwise_accuracy(scorer: Scorer, prompts, chosen, rejected) -> dict:
@@ -203,11 +274,26 @@ class ScorerCache:
             self._load_slot.release()
 
     def _build(self, model: str, max_length: int | None) -> Scorer:
-        scorer = Scorer(model, max_length=max_length)
         with self._lock:
             held = [kept.model for kept in self._scorers.values()]
+            base = self._loaded_base_of(model)
+        scorer = (Scorer.beside(base, model, max_length) if base is not None else None) or Scorer(
+            model, max_length=max_length
+        )
         share_weights(scorer.model, held)
         return scorer
+
+    def _loaded_base_of(self, model: str) -> Scorer | None:
+        """The held scorer of the untrained model `model` (a run's) started from, if one is loaded."""
+        from rm_demo.runs import base_model_of, run_of_model
+
+        if run_of_model(model) is None:
+            return None
+        try:
+            base_path = resolve_model(base_model_of(model)[0])
+        except (OSError, ValueError):  # a hub id offline: no base to build from
+            return None
+        return next((kept for kept in self._scorers.values() if kept.model_path == base_path), None)
 
     @property
     def budget_bytes(self) -> float:

@@ -135,3 +135,67 @@ def test_a_run_shares_its_frozen_word_embeddings_with_the_base_and_scores_the_sa
     assert run_embeddings.data_ptr() == held_base.model.get_input_embeddings().weight.data_ptr()
     assert cache.bytes_held() - before < before - run_embeddings.numel() * 4 + 2**20  # the table counted once
     assert run.compare("What is a cactus?", "A plant.", "A fish.") == pytest.approx(alone, abs=1e-7)
+
+
+def _run_of_the_base(folder, shift: float = 0.01):
+    """A run folder as training leaves one (config.json naming the embedded base, run.json, model/), its
+    weights moved from the base's except the frozen word embeddings."""
+    import json
+
+    from rm_demo.config import TrainConfig
+    from rm_demo.runs import RunFolder
+
+    run = RunFolder(folder)
+    run.write_config(TrainConfig(model="default", max_length=96))
+    (folder / "run.json").write_text(json.dumps({"status": "completed"}))
+    base = Scorer("default")
+    with torch.no_grad():
+        for name, param in base.model.named_parameters():
+            if "word_embeddings" not in name:
+                param.add_(shift)
+    base.model.save_pretrained(folder / "model")
+    base.tokenizer.save_pretrained(folder / "model")
+    return str(folder / "model")
+
+
+def test_a_runs_model_is_built_beside_its_loaded_base_reading_only_its_weights(tmp_path, monkeypatch):
+    """Issue 41, cold Compare: with the base loaded, a run of it is the base's architecture and tokenizer with
+    the run's weights read from its one file: the same rewards as a full load, no from_pretrained."""
+    from rm_demo import models
+    from rm_demo.score import ScorerCache
+
+    model = _run_of_the_base(tmp_path / "run")
+    alone = Scorer(model)
+    texts = (["What is a cactus?"] * 3, ["A plant.", "A fish.", "A desert plant that stores water."])
+    cache = ScorerCache(budget_bytes=2**31)
+    base = cache.get("default")
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a run of a loaded base is not loaded from scratch")
+
+    monkeypatch.setattr(models, "load_reward_model", no_load)
+    monkeypatch.setattr("rm_demo.score.load_reward_model", no_load)
+    run = cache.get(model)
+    assert run.tokenizer is base.tokenizer and run.model is not base.model and run.max_length == 96
+    np.testing.assert_allclose(run.score(*texts), alone.score(*texts), atol=1e-6)
+    assert not np.allclose(run.score(*texts), base.score(*texts), atol=1e-3)  # the run's weights, not the base's
+
+
+def test_a_run_unlike_its_base_is_loaded_in_full(tmp_path):
+    """Another tokenizer (a vocabulary entry changed) or weights of another shape: no shortcut, a full load."""
+    import json
+
+    model = _run_of_the_base(tmp_path / "run")
+    base = Scorer("default")
+    tokenizer = json.loads((tmp_path / "run" / "model" / "tokenizer.json").read_text())
+    vocab = tokenizer["model"]["vocab"]
+    vocab["cactusx"] = vocab.pop(next(word for word in vocab if word.isalpha() and len(word) > 6))
+    (tmp_path / "run" / "model" / "tokenizer.json").write_text(json.dumps(tokenizer))
+    assert Scorer.beside(base, model) is None
+    other = _run_of_the_base(tmp_path / "other")
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(f"{other}/model.safetensors")
+    state["classifier.weight"] = torch.zeros(2, state["classifier.weight"].shape[1])
+    save_file(state, f"{other}/model.safetensors")
+    assert Scorer.beside(base, other) is None
