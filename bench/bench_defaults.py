@@ -66,6 +66,8 @@ CONFIGS = {
     "lr-1.5e-4": {"margin": "off", "learning_rate": 1.5e-4},
     "lr-1e-4-epochs-2": {"margin": "off", "learning_rate": 1e-4, "epochs": 2.0},
     "length-192": {"margin": "off", "max_length": 192},
+    "length-256": {"max_length": 256},
+    "length-512": {"max_length": 512},  # plain TRL's length here: BERT's whole window
     "plain": None,
 }
 

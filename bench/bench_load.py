@@ -51,6 +51,7 @@ def start_app(runs: Path) -> tuple[subprocess.Popen, str]:
         os.environ,
         RM_DEMO_RUNS=str(runs),
         RM_DEMO_FACILITATOR_SECRET="bench",
+        RM_DEMO_SECRET=BENCH_SECRET,
         HF_HUB_OFFLINE="1",
         GRADIO_ANALYTICS_ENABLED="False",
     )
@@ -95,8 +96,16 @@ def wait_until_warm(url: str) -> float:
     return time.perf_counter() - start
 
 
+BENCH_SECRET = "bench-load-secret"  # the app's RM_DEMO_SECRET here: the visitors' ids are signed with it
+
+
 def visitor_id(index: int) -> str:
-    return f"bench-visitor-{index:04d}-{os.getpid()}"
+    """An id as the app issues them (signed with its secret): the app takes an unsigned one for a stranger's
+    and gives the page a new id, so a visitor's own run was "not available here" (every click an error)."""
+    os.environ["RM_DEMO_SECRET"] = BENCH_SECRET
+    from rm_demo.app.identity import issued_id
+
+    return issued_id(f"{index:08x}{os.getpid():08x}".ljust(32, "0"))
 
 
 def own_runs(runs: Path, visitors: int) -> list[str]:
