@@ -42,6 +42,11 @@ TRANSITIONS: dict[str | None, dict[str, str]] = {
     "failed": {
         "queued": "resumed from the app, from its last checkpoint",
         "running": "`train --resume` from its last checkpoint",
+        # A reader (settle) can take a live process for dead under load; the process's own last word wins,
+        # as it did before the moves were checked (seen once in the suite: a ZeroGPU slice's resume).
+        "completed": "its own process finished after a reader had taken it for dead",
+        "cancelled": "its own process stopped after a reader had taken it for dead",
+        "paused": "its own process paused after a reader had taken it for dead",
     },
     "cancelled": {
         "queued": "resumed from the app, from its last checkpoint",

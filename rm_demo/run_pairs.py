@@ -3,8 +3,8 @@
 Training, the evaluation, Compare's examples, the export and the Evaluate tab read them back, so a run
 is judged on the pairs it trained and held out, whatever later changes the pairing code or the data
 file. `pairs.parquet` holds every pair with its source rows (`chosen_row`, `rejected_row`) and a
-`held_out` flag; `pairs_report.json` the derivation's account of every row. A run from before these
-files derives them once, then saves them.
+`held_out` flag; `answers.parquet`, for a score objective, the rated answers; `pairs_report.json` the
+derivation's account of every row. A run from before these files derives them once, then saves them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rm_demo.runs import RunFolder, write_json_atomic
 from rm_demo.tables import atomic_path
 
 PAIRS_FILE = "pairs.parquet"
-ANSWERS_FILE = "answers.parquet"  # a scored file's rated answers (what --objective pointwise fits)
+ANSWERS_FILE = "answers.parquet"  # a scored file's rated answers, saved for --objective pointwise or both
 REPORT_FILE = "pairs_report.json"
 
 
@@ -59,7 +59,7 @@ def derive(config) -> RunPairs:
         )
     train, held_out = split_by_question(result.pairs, config.eval_fraction, config.seed)
     answers = None
-    if result.answers is not None:
+    if result.answers is not None and config.objective != "pairwise":  # only a score objective fits them
         answers = result.answers.assign(held_out=result.answers["prompt"].isin(set(held_out["prompt"])))
     return RunPairs(train, held_out, result.report.to_dict(), answers)
 

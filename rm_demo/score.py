@@ -162,6 +162,19 @@ class Scorer:
         }
 
 
+def _base_path_of(model: str) -> str | None:
+    """Where the untrained model a run's `model` started from lives, or None (not a run's model, or a base
+    that cannot be resolved here: a hub id offline)."""
+    from rm_demo.runs import base_model_of, run_of_model
+
+    if run_of_model(model) is None:
+        return None
+    try:
+        return resolve_model(base_model_of(model)[0])
+    except (OSError, ValueError):
+        return None
+
+
 def _same_tokenizer(folder: Path, base_folder: Path) -> bool:
     """The same vocabulary, normalisation, special tokens and templates: tokenizer.json less the padding and
     truncation a save leaves in it (every call sets its own), and the special tokens' names. Every run of
@@ -274,26 +287,16 @@ class ScorerCache:
             self._load_slot.release()
 
     def _build(self, model: str, max_length: int | None) -> Scorer:
+        base_path = _base_path_of(model)  # files read here, not under the lock every cache hit takes
         with self._lock:
             held = [kept.model for kept in self._scorers.values()]
-            base = self._loaded_base_of(model)
+            kept = self._scorers.values() if base_path is not None else ()
+            base = next((scorer for scorer in kept if scorer.model_path == base_path), None)
         scorer = (Scorer.beside(base, model, max_length) if base is not None else None) or Scorer(
             model, max_length=max_length
         )
         share_weights(scorer.model, held)
         return scorer
-
-    def _loaded_base_of(self, model: str) -> Scorer | None:
-        """The held scorer of the untrained model `model` (a run's) started from, if one is loaded."""
-        from rm_demo.runs import base_model_of, run_of_model
-
-        if run_of_model(model) is None:
-            return None
-        try:
-            base_path = resolve_model(base_model_of(model)[0])
-        except (OSError, ValueError):  # a hub id offline: no base to build from
-            return None
-        return next((kept for kept in self._scorers.values() if kept.model_path == base_path), None)
 
     @property
     def budget_bytes(self) -> float:

@@ -309,8 +309,9 @@ def test_a_new_slice_uses_the_saved_rewards_without_loading_a_model(run_dir, mon
 def test_a_run_is_evaluated_on_the_pairs_it_saved_whatever_the_pairing_code_does(run_dir, monkeypatch):
     """Issue 39: the pairs and split saved at Start are the run's; with the derivation disabled (as after a
     change to the pairing code) the evaluation is byte for byte the same, slices included."""
-    from rm_demo.run_pairs import PAIRS_FILE, REPORT_FILE
+    from rm_demo.run_pairs import ANSWERS_FILE, PAIRS_FILE, REPORT_FILE
 
+    assert not (run_dir / ANSWERS_FILE).exists()  # a pairwise run has no use for its rated answers
     evaluate_run(run_dir, slice_by=["rater", "question"])
     before = (run_dir / "eval.json").read_bytes()
     assert (run_dir / PAIRS_FILE).exists() and (run_dir / REPORT_FILE).exists()
