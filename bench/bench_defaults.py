@@ -68,6 +68,11 @@ CONFIGS = {
     "length-192": {"margin": "off", "max_length": 192},
     "length-256": {"max_length": 256},
     "length-512": {"max_length": 512},  # plain TRL's length here: BERT's whole window
+    # what else plain TRL does differently (issue 40: it led on the workshop sample, with no pair truncated)
+    "fp32": {"precision": "fp32"},
+    "embeddings": {"train_embeddings": True},
+    "average-1": {"average_epochs": 1},
+    "plain-like": {"precision": "fp32", "train_embeddings": True, "average_epochs": 1, "attention": "sdpa"},
     "plain": None,
 }
 
@@ -75,16 +80,23 @@ CONFIGS = {
 WORKSHOP = Path(__file__).resolve().parents[1] / "assets" / "workshop_feedback.csv"
 
 
-def workshop_data(out_dir: Path):
+def workshop_data(out_dir: Path, fold: int | None = None, folds: int = 5):
     """(train feedback CSV, held-out triples, None, train pairs for plain TRL): a fixed fifth of the questions
-    held out (seed 0: the same pairs for every configuration and seed)."""
+    held out (seed 0: the same pairs for every configuration and seed), or with `fold` the fold-th of `folds`
+    equal parts of the questions (seed 0), so that runs over every fold hold out every pair once."""
     import pandas as pd
 
     from rm_demo.feedback import read_feedback
     from rm_demo.pairs import derive_pairs, pairs_from_file
 
     frame = pd.read_csv(WORKSHOP)
-    train, held = split_questions(frame, held_out=0.2, seed=0)
+    if fold is None:
+        train, held = split_questions(frame, held_out=0.2, seed=0)
+    else:
+        questions = np.random.default_rng(0).permutation(frame["question"].drop_duplicates().to_numpy())
+        held_questions = set(np.array_split(questions, folds)[fold].tolist())
+        mask = frame["question"].isin(held_questions)
+        train, held = frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_csv, held_csv = out_dir / "workshop_train.csv", out_dir / "workshop_heldout.csv"
     train.to_csv(train_csv, index=False)
@@ -135,6 +147,17 @@ def scored_data(out_dir: Path, train_questions: int, hh_file: Path = DATA):
     return train_csv, triples, hard, plain_rows
 
 
+def mcnemar(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value: of the b + c pairs the two models judge differently, b went one way."""
+    from math import comb
+
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
 def hard_accuracy(result: dict, hard: np.ndarray) -> float | None:
     margins = result.get("heldout_margins")
     return None if margins is None else float(np.mean(np.array(margins)[hard] > 0))
@@ -161,6 +184,12 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--average-epochs", type=int, default=2)
     parser.add_argument("--no-group", action="store_true")
+    parser.add_argument(
+        "--folds",
+        action="store_true",
+        help="workshop: the n-th seed holds out the n-th of as many equal parts of the questions (cross-validation: "
+        "over all seeds every pair is held out once), instead of one fixed fifth for every seed",
+    )
     parser.add_argument("--out", type=Path, help="append each run's result as a JSON line here")
     args = parser.parse_args()
     seeds = args.seed
@@ -188,8 +217,12 @@ def main() -> None:
             flush=True,
         )
         table: dict[str, list[dict]] = {}
-        for seed in seeds:
+        for index, seed in enumerate(seeds):
             args.seed = seed
+            if args.folds and args.data == "workshop":
+                data, heldout, hard, plain_rows = workshop_data(tmp / f"fold-{index}", index, len(seeds))
+                plain_heldout = [{"prompt": p, "chosen": c, "rejected": r} for p, c, r in heldout]
+                print(f"fold {index}: {len(plain_rows)} train pairs, {len(heldout)} held out", flush=True)
             for name in args.configs:
                 run_dir = tmp / f"{name}-{seed}"
                 start = time.perf_counter()
@@ -207,10 +240,28 @@ def main() -> None:
                 result.update(config=name, seed=seed, data=args.data, wall_seconds=time.perf_counter() - start)
                 if hard is not None:
                     result["hard_accuracy"] = hard_accuracy(result, hard)
-                result.pop("heldout_margins", None)
+                result["heldout_right"] = [bool(m > 0) for m in result.pop("heldout_margins")]
                 table.setdefault(name, []).append(result)
                 emit(result, args.out)
 
+    if args.folds:
+        print(f"\n{args.data}: exact held-out accuracy per fold {seeds} (every pair held out once)")
+        for name, runs in table.items():
+            correct, total = sum(r["heldout_correct"] for r in runs), sum(r["heldout_pairs"] for r in runs)
+            low, high = wilson_interval(correct, total)
+            print(f"{name:12} {correct}/{total} = {correct / total:.3f} (95% {low:.3f}-{high:.3f})", end="")
+            if "plain" in table and name != "plain":  # paired, pair by pair: McNemar's exact test
+                mine = [right for run in runs for right in run["heldout_right"]]
+                plain = [right for run in table["plain"] for right in run["heldout_right"]]
+                only_mine = sum(a and not b for a, b in zip(mine, plain))
+                only_plain = sum(b and not a for a, b in zip(mine, plain))
+                print(
+                    f"; right where plain TRL is wrong {only_mine}, the reverse {only_plain}, "
+                    f"p = {mcnemar(only_mine, only_plain):.2f}",
+                    end="",
+                )
+            print()
+        return
     print(f"\n{args.data}: exact held-out accuracy per seed {seeds} ({len(heldout)} held-out pairs)")
     print(f"{'config':12} {'per seed':>36} {'mean':>6} {'spread':>7} {'one run, 95%':>14} {'hard':>6} {'train s':>8}")
     for name, runs in table.items():

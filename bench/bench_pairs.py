@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -87,19 +88,33 @@ def timed(fn, path: Path, repeat: int) -> tuple[float, float, pd.DataFrame]:
 HERE = Path(__file__).resolve().parent
 
 
-def whole_process_times(path: Path, out_dir: Path, repeat: int) -> dict[str, list[float]]:
-    """Both commands as fresh processes, in turns so that a slow spell of the machine hits both."""
+def whole_process_times(
+    path: Path, out_dir: Path, repeat: int, before: Path | None = None
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """The commands as fresh processes, in turns so that a slow spell of the machine hits each; their times and
+    peak memory (max resident set, bytes). `before`: a checkout of earlier code, run the same way beside."""
     commands = {
         "seed": [sys.executable, str(HERE / "seed_pairs_script.py"), str(path), str(out_dir / "seed.jsonl")],
         "rm_demo": [sys.executable, "-m", "rm_demo", "pairs", str(path), "-o", str(out_dir / "rm_demo.jsonl")],
     }
+    if before is not None:
+        commands["before"] = [
+            sys.executable, "-c", f"import sys; sys.path.insert(0, {str(before)!r}); "
+            "from rm_demo.cli import main; sys.exit(main())", "pairs", str(path), "-o", str(out_dir / "before.jsonl"),
+        ]  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in commands}
+    peak: dict[str, int] = dict.fromkeys(commands, 0)
     for _ in range(repeat):
         for name, command in commands.items():
             start = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _, code, usage = os.wait4(child.pid, 0)
             times[name].append(time.perf_counter() - start)
-    return times
+            child.returncode = os.waitstatus_to_exitcode(code)
+            if child.returncode:
+                raise SystemExit(f"{name} failed: {' '.join(command)}")
+            peak[name] = max(peak[name], usage.ru_maxrss * 1024)
+    return times, peak
 
 
 def jsonl_pairs(path: Path, prompt: str, chosen: str, rejected: str) -> list[tuple]:
@@ -112,15 +127,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed calls after the first")
+    parser.add_argument(
+        "--before", type=Path, help="a checkout of earlier code (git worktree): its `rm_demo pairs` runs beside"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "feedback.csv"
         make_feedback_csv(path, args.rows)
         size_mb = path.stat().st_size / 1e6
-        processes = whole_process_times(path, Path(tmp), args.repeat)
+        processes, peak = whole_process_times(path, Path(tmp), args.repeat, args.before)
         seed_file = jsonl_pairs(Path(tmp) / "seed.jsonl", "instruction", "chosen_response", "rejected_response")
         ours_file = jsonl_pairs(Path(tmp) / "rm_demo.jsonl", "prompt", "chosen", "rejected")
+        if args.before is not None:
+            before_file = jsonl_pairs(Path(tmp) / "before.jsonl", "prompt", "chosen", "rejected")
+            same_before = before_file == ours_file
         seed_first, seed_s, seed_out = timed(seed_pairs, path, args.repeat)
         ours_first, ours_s, ours_out = timed(rm_demo_pairs, path, args.repeat)
 
@@ -139,9 +160,18 @@ def main() -> None:
         f"\nwhole processes, {args.repeat} runs each in turns (seconds: {' '.join(f'{t:.2f}' for t in seed_p)} | "
         f"{' '.join(f'{t:.2f}' for t in ours_p)})"
     )
-    print(f"{'':28} {'min':>7} {'median':>7}")
-    print(f"{'seed script (pandas)':28} {min(seed_p):7.2f} {statistics.median(seed_p):7.2f}")
-    print(f"{'python -m rm_demo pairs':28} {min(ours_p):7.2f} {statistics.median(ours_p):7.2f}")
+    print(f"{'':28} {'min':>7} {'median':>7} {'peak MB':>8}")
+    print(f"{'seed script (pandas)':28} {min(seed_p):7.2f} {statistics.median(seed_p):7.2f} {peak['seed'] / 1e6:8.0f}")
+    print(
+        f"{'python -m rm_demo pairs':28} {min(ours_p):7.2f} {statistics.median(ours_p):7.2f} "
+        f"{peak['rm_demo'] / 1e6:8.0f}"
+    )
+    if args.before is not None:
+        before_p = processes["before"]
+        print(
+            f"{'rm_demo pairs, --before':28} {min(before_p):7.2f} {statistics.median(before_p):7.2f} "
+            f"{peak['before'] / 1e6:8.0f}   (same pairs as now: {same_before})"
+        )
     print(
         f"{'speed-up':28} {min(seed_p) / min(ours_p):6.1f}x "
         f"{statistics.median(seed_p) / statistics.median(ours_p):6.1f}x"
