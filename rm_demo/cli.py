@@ -125,6 +125,26 @@ def cmd_pairs(args) -> int:
     return 0
 
 
+def cmd_pairs_sql(args) -> int:
+    from rm_demo.importers import IMPORT_REASONS
+    from rm_demo.pairs import CODE, STATUS_NAMES
+    from rm_demo.pairs_sql import DIALECTS, plan_script, plan_sql
+
+    pairing = pair_options_from(args)
+    pairing.validate()
+    dialect = DIALECTS[args.dialect]
+    codes = ", ".join(f"{code} {name}" for code, name in enumerate(STATUS_NAMES) if name)
+    steps = plan_sql(CODE, IMPORT_REASONS, pairing, pairing.resolved_thresholds(), args.raters, dialect)
+    print(f"-- rm_demo pairs, {pairing}\n-- status: {codes}\n")
+    if pairing.strategy == "all-pairs":
+        print(
+            "-- all-pairs: a question whose pairs exceed the cap is left with status NULL here "
+            "(rm_demo samples it; filter such questions out or raise --max-pairs-per-question)\n"
+        )
+    print(plan_script(steps, dialect))
+    return 0
+
+
 @contextlib.contextmanager
 def joined_input(first: str, second: str | None, max_bytes: int | None = None):
     """The input as one file: a tracing tool's two files (traces then scores) joined in a temporary folder."""
@@ -432,6 +452,19 @@ def _pairs_parser(sub) -> None:
     _add_read_options(p)
     _add_pair_options(p)
     p.set_defaults(func=cmd_pairs)
+
+    p = sub.add_parser(
+        "pairs-sql",
+        help="print the pairs derivation as SQL, for a distributed SQL engine (docs/data.md)",
+        description="Print the derivation of `pairs` with these settings as one SQL script. It reads a table "
+        "feedback(pos, question, answer, score, import_status): pos numbers the rows from 0, texts as read, score "
+        "as text, import_status '' (or a tool import's reason). Results: row_status(pos, status) and pairs(qid, "
+        "chosen_pos, rejected_pos, chosen_score, rejected_score); status numbers are listed at the top.",
+    )
+    p.add_argument("--dialect", choices=("duckdb", "spark"), default="spark", help="the SQL engine (default spark)")
+    p.add_argument("--raters", action="store_true", help="the table's repeated answers are several raters' ratings")
+    _add_pair_options(p)
+    p.set_defaults(func=cmd_pairs_sql)
 
 
 def _train_parser(sub) -> argparse.ArgumentParser:
