@@ -274,3 +274,35 @@ def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started)
     assert "this is a table" in mixed["message"] and "clear the second upload box" in mixed["message"]
     alone = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, table, None, *widgets)))  # box cleared
     assert "rated_feedback.csv" in alone["message"] and session.data_name == "rated_feedback.csv"
+
+
+def test_a_setting_event_that_overtakes_a_new_files_event_still_clears_the_old_files_thresholds(
+    write_file, monkeypatch
+):
+    """Seen in the browser test under load: the workshop sample's own event was overtaken by a setting event
+    (a box the new file reset) that began after it. The file's event ended stale, so its clearing of the
+    previous file's suggested thresholds was never shown: 7.5 stayed in the boxes, and would have trained."""
+    ten = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
+    session, _ = data_tab.load_data(Session(owner=VISITOR), str(ten), "ten.csv", AUTO_SETTINGS)
+    assert data_tab.suggested(session) == ("7.5", "7.5")
+    screen = list(_widgets(AUTO_SETTINGS))
+    at = {name: i for i, name in enumerate(data_tab.SETTINGS)}
+    screen[at["chosen_min"]] = screen[at["rejected_max"]] = "7.5"
+    five = write_file("five.csv", "question,answer,score\nq,a,5\nq,b,1\n")
+
+    real, overtaking = data_tab.derive_view, []
+
+    def overtaken(path, name, settings):  # while the file's preview runs, a setting event starts and ends
+        if not overtaking:
+            overtaking.append(None)
+            overtaking[0] = data_tab.on_settings(session, *screen)
+        return real(path, name, settings)
+
+    monkeypatch.setattr(data_tab, "derive_view", overtaken)
+    from_file = data_tab.on_file(session, str(five), "five.csv", *screen)
+    assert from_file == data_tab.unchanged()  # stale: the setting event's preview is the one shown
+    shown = dict(zip(data_tab.OUTPUT_NAMES, overtaking[0]))
+    assert "were cleared" in shown["message"]
+    assert (shown["chosen_min"], shown["rejected_max"]) == ("", "")
+    assert session.settings.chosen_min is None and session.pairs == 1  # the defaults: what would train
+    assert session.suggested_thresholds is None

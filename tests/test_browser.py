@@ -139,7 +139,7 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     page.get_by_role("tab", name="1 · Data").click()
     page.click("#use-workshop")
     expect(page.locator("#data-message")).to_contain_text("workshop_feedback.csv", timeout=30_000)
-    expect(page.locator("#data-message")).to_contain_text("were cleared")
+    expect(page.locator("#data-message")).to_contain_text("were cleared", timeout=30_000)
     expect(page.locator("#chosen-min textarea, #chosen-min input").first).to_have_value("")
     page.get_by_role("tab", name="2 · Pairs").click()
     expect(page.locator("#pairs-summary")).to_contain_text("pairs from 193 questions")

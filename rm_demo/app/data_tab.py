@@ -130,28 +130,39 @@ def unchanged() -> tuple:
 
 
 def on_settings(session: Session, *widgets) -> tuple:
-    """Any reading or pairing setting edited: the preview again, with every widget's current value."""
+    """Any reading or pairing setting edited: the preview again, with every widget's current value.
+
+    A setting event can start while a new file's own event is still running (a box the new file reset,
+    under load): it begins the newer preview, so the file's event ends stale and shows nothing. Such an event
+    clears thresholds suggested for the previous file too, or they would stay on screen and train."""
     version = session.begin_data_change()
-    return _load(session, version, session.data_path, session.data_name, widgets)
+    widgets, note, thresholds = _without_stale_suggestion(session, widgets)
+    return _load(session, version, session.data_path, session.data_name, widgets, note, thresholds)
 
 
 def on_file(session: Session, path: str | None, name: str | None, *widgets) -> tuple:
     """A new file: the per-file settings start afresh (PER_FILE); pairing settings are kept, except
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
-    widgets = fresh_widgets(widgets)
-    at = {name: i for i, name in enumerate(SETTINGS)}
-    note, thresholds = "", None
-    if session.stale_suggestion(widgets[at["chosen_min"]], widgets[at["rejected_max"]]):
-        chosen_min, rejected_max = session.suggested_thresholds
-        widgets[at["chosen_min"]] = widgets[at["rejected_max"]] = ""
-        thresholds = ("", "")
-        session.suggested_thresholds = session.suggested_for = None
-        note = (
-            f"\n\nThe thresholds suggested for the previous file (chosen ≥ {chosen_min:g}, rejected < "
-            f"{rejected_max:g}) were cleared: this file uses the defaults until you set others."
-        )
+    widgets, note, thresholds = _without_stale_suggestion(session, fresh_widgets(widgets))
     return _load(session, version, path, name, widgets, note, thresholds)
+
+
+def _without_stale_suggestion(session: Session, widgets) -> tuple[list, str, tuple | None]:
+    """(the widgets, a note, the threshold boxes' new values or None): thresholds suggested for the previous
+    file, still as suggested, are emptied (this file uses the defaults). The session forgets the suggestion
+    only when this preview is the one shown (`_load`)."""
+    widgets = list(widgets)
+    at = {name: i for i, name in enumerate(SETTINGS)}
+    if not session.stale_suggestion(widgets[at["chosen_min"]], widgets[at["rejected_max"]]):
+        return widgets, "", None
+    chosen_min, rejected_max = session.suggested_thresholds
+    widgets[at["chosen_min"]] = widgets[at["rejected_max"]] = ""
+    note = (
+        f"\n\nThe thresholds suggested for the previous file (chosen ≥ {chosen_min:g}, rejected < "
+        f"{rejected_max:g}) were cleared: this file uses the defaults until you set others."
+    )
+    return widgets, note, ("", "")
 
 
 def on_files(session: Session, first: str | None, second: str | None, *widgets) -> tuple:
@@ -185,6 +196,8 @@ def _load(session: Session, version: int, path, name, widgets, note: str = "", t
         view = derive_view(path, name, settings)
     if not session.is_current(version):  # a newer file or edit began meanwhile: its preview will show
         return unchanged()
+    if thresholds is not None:  # the previous file's suggested thresholds were emptied on screen: forget them
+        session.suggested_thresholds = session.suggested_for = None
     _keep(session, settings, view)
     view.message += note
     return _view_updates(session, view, thresholds)
