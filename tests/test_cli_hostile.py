@@ -417,3 +417,16 @@ def test_every_command_that_reads_a_file_stops_at_the_input_limit(tmp_path, caps
         (tmp_path / "answers.csv").write_text("answer\n" + "an answer\n" * 1_000_000)  # 10 MB
     code, err = _run(capsys, *argv, "--max-input-mb", "5")
     assert code == 2 and "over 5 MB" in err, err
+
+
+def test_output_cut_short_by_a_closed_pipe_ends_quietly():
+    """`python -m rm_demo pairs-sql | head -1`: the reader goes away; no "error: a file: Broken pipe"."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "rm_demo", "pairs-sql"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    child.stdout.close()  # before it writes a byte: its first write meets a pipe nobody reads
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 0 and err == ""
