@@ -115,32 +115,28 @@ def plan_sql(
     thresholds: tuple[float | None, float | None],
     raters: bool,
     dialect: Dialect = DUCKDB,
-    keys: tuple[str, str] = ("question", "answer"),
 ) -> list[tuple[str, str]]:
     """The plan's steps in order, as (name, query): each names its result `name`. `code`: status name ->
     number; `thresholds`: (chosen_min, rejected_max) in force, either may be None (all-pairs without one);
-    `raters`: whether the file names raters (then a repeated answer is another rating, not a duplicate row);
-    `keys`: the columns that say which rows share a question, and an answer (the texts, or integer codes of
-    them: grouping on integers costs a fraction of grouping on texts)."""
-    q, a = keys
-    chosen_min, rejected_max = thresholds
+    `raters`: whether the file names raters (then a repeated answer is another rating, not a duplicate row)."""
+    pairing = _best_worst_steps if options.strategy == "best-worst" else _all_pairs_steps
+    return [
+        *_answer_steps(code, import_reasons, options, dialect),
+        *pairing(code, options, thresholds),
+        _row_status_step(code, raters),
+    ]
+
+
+def _answer_steps(code: dict[str, int], import_reasons: tuple[str, ...], options, dialect: Dialect) -> list:
+    """Steps 1-4: each row's fault, the rows that can be paired, the distinct answers, those that stay."""
     imported = "".join(f" WHEN '{reason}' THEN {code[reason]}" for reason in import_reasons)
     spread = options.max_rater_spread
     disagree = "false" if spread is None else f"spread > {float(spread) + 1e-9!r}"
-    at_least = "true" if chosen_min is None else f"c.score >= {_sql_number(chosen_min)}"
-    below = "true" if rejected_max is None else f"r.score < {_sql_number(rejected_max)}"
-
-    def small(table: str) -> str:  # its question's pairs fit under the cap
-        return f"{table}.size * ({table}.size - 1) <= {2 * int(options.max_pairs_per_question)}"
-
-    margin = float(options.min_margin)
-    repeat = "false" if raters else "v.pos <> v.rep"
-
-    steps = [
+    return [
         # 1. every row: its score as a number, its first fault
         (
             "rated",
-            f"""SELECT pos, {q}, {a}, text, value,
+            f"""SELECT pos, question, answer, text, value,
                CASE import_status{imported}
                     ELSE CASE WHEN question = '' THEN {code["missing_question"]}
                               WHEN answer = '' THEN {code["missing_answer"]}
@@ -151,11 +147,12 @@ def plan_sql(
         # 2. the rows that can be paired: their question's first row orders the questions
         (
             "valid",
-            # (grouped and joined back: a window partitioned by text costs twice as much)
-            f"""SELECT r.pos, r.value, q.qid, a.rep FROM rated r
-            JOIN (SELECT {q}, {a}, min(pos) AS rep FROM rated WHERE fault IS NULL GROUP BY {q}, {a})
-                 AS a ON a.{q} = r.{q} AND a.{a} = r.{a}
-            JOIN (SELECT {q}, min(pos) AS qid FROM rated WHERE fault IS NULL GROUP BY {q}) AS q ON q.{q} = r.{q}
+            # (grouped and joined back: a window partitioned by text cost twice as much on DuckDB)
+            """SELECT r.pos, r.value, q.qid, a.rep FROM rated r
+            JOIN (SELECT question, answer, min(pos) AS rep FROM rated WHERE fault IS NULL GROUP BY question, answer)
+                 AS a ON a.question = r.question AND a.answer = r.answer
+            JOIN (SELECT question, min(pos) AS qid FROM rated WHERE fault IS NULL GROUP BY question) AS q
+                 ON q.question = r.question
             WHERE r.fault IS NULL""",
         ),
         # 3. one row per distinct answer (its first rating), its ratings combined
@@ -172,70 +169,82 @@ def plan_sql(
             FROM answers WHERE NOT disagree""",
         ),
     ]
-    if options.strategy == "best-worst":
-        steps += [
-            # 5. the seed's rule: the last of the best is chosen, the first of the worst rejected
-            (
-                "pairs",
-                f"""SELECT qid, chosen_pos, rejected_pos, high AS chosen_score, low AS rejected_score FROM (
-                  SELECT qid, max(pos) FILTER (WHERE score = high) AS chosen_pos,
-                         min(pos) FILTER (WHERE score = low) AS rejected_pos, any_value(high) AS high,
-                         any_value(low) AS low
-                  FROM kept WHERE size > 1 AND high > low GROUP BY qid) AS b
-                WHERE high >= {_sql_number(chosen_min)} AND low < {_sql_number(rejected_max)}""",
-            ),
-            # 6. what became of each answer
-            (
-                "answer_status",
-                f"""SELECT k.pos, CASE WHEN k.size = 1 THEN {code["single_answer"]}
-                                   WHEN k.high = k.low THEN {code["all_tied"]}
-                                   WHEN p.qid IS NULL THEN {code["below_thresholds"]}
-                                   WHEN k.pos IN (p.chosen_pos, p.rejected_pos) THEN {code["used"]}
-                                   ELSE {code["not_best_or_worst"]} END AS status
-                FROM kept k LEFT JOIN pairs p ON p.qid = k.qid""",
-            ),
-        ]
-    else:
-        steps += [
-            # 5. every higher-lower pair at the margin, in questions whose pairs fit under the cap
-            (
-                "gaps",
-                f"""SELECT c.qid, c.pos AS chosen_pos, r.pos AS rejected_pos, c.score AS chosen_score,
-                       r.score AS rejected_score, ({at_least}) AND ({below}) AS passes
-                FROM kept c JOIN kept r ON c.qid = r.qid
-                WHERE {small("c")} AND c.high > c.low
-                  AND c.score - r.score > 0 AND c.score - r.score >= {margin!r}""",
-            ),
-            ("pairs", "SELECT qid, chosen_pos, rejected_pos, chosen_score, rejected_score FROM gaps WHERE passes"),
-            # 6. what became of each answer (a question over the cap is settled from its sample, outside)
-            (
-                "answer_status",
-                f"""SELECT k.pos, CASE WHEN k.size = 1 THEN {code["single_answer"]}
-                                   WHEN k.high = k.low THEN {code["all_tied"]}
-                                   WHEN NOT {small("k")} THEN NULL
-                                   WHEN u.pos IS NOT NULL THEN {code["used"]}
-                                   WHEN g.pos IS NOT NULL THEN {code["below_thresholds"]}
-                                   ELSE {code["below_min_margin"]} END AS status
-                FROM kept k
-                LEFT JOIN (SELECT chosen_pos AS pos FROM pairs UNION SELECT rejected_pos FROM pairs) AS u
-                       ON u.pos = k.pos
-                LEFT JOIN (SELECT chosen_pos AS pos FROM gaps UNION SELECT rejected_pos FROM gaps) AS g
-                       ON g.pos = k.pos""",
-            ),
-        ]
-    steps.append(
-        # 7. each row: its fault, or its answer's fate (a repeat without raters is a duplicate row)
+
+
+def _best_worst_steps(code: dict[str, int], options, thresholds) -> list:
+    """Steps 5-6, the seed's rule: the last of the best is chosen, the first of the worst rejected."""
+    chosen_min, rejected_max = thresholds
+    return [
         (
-            "row_status",
-            f"""SELECT r.pos, r.value, v.rep, coalesce(r.fault, CASE
-                     WHEN a.disagree THEN {code["raters_disagree"]}
-                     WHEN {repeat} THEN {code["duplicate_row"]}
-                     ELSE s.status END) AS status
-            FROM rated r LEFT JOIN valid v ON v.pos = r.pos LEFT JOIN answers a ON a.pos = v.rep
-                 LEFT JOIN answer_status s ON s.pos = v.rep""",
-        )
+            "pairs",
+            f"""SELECT qid, chosen_pos, rejected_pos, high AS chosen_score, low AS rejected_score FROM (
+              SELECT qid, max(pos) FILTER (WHERE score = high) AS chosen_pos,
+                     min(pos) FILTER (WHERE score = low) AS rejected_pos, any_value(high) AS high,
+                     any_value(low) AS low
+              FROM kept WHERE size > 1 AND high > low GROUP BY qid) AS b
+            WHERE high >= {_sql_number(chosen_min)} AND low < {_sql_number(rejected_max)}""",
+        ),
+        (
+            "answer_status",
+            f"""SELECT k.pos, CASE WHEN k.size = 1 THEN {code["single_answer"]}
+                               WHEN k.high = k.low THEN {code["all_tied"]}
+                               WHEN p.qid IS NULL THEN {code["below_thresholds"]}
+                               WHEN k.pos IN (p.chosen_pos, p.rejected_pos) THEN {code["used"]}
+                               ELSE {code["not_best_or_worst"]} END AS status
+            FROM kept k LEFT JOIN pairs p ON p.qid = k.qid""",
+        ),
+    ]
+
+
+def _all_pairs_steps(code: dict[str, int], options, thresholds) -> list:
+    """Steps 5-6: every higher-lower pair at the margin, in questions whose pairs fit under the cap (a question
+    over it is left open: status NULL)."""
+    chosen_min, rejected_max = thresholds
+    at_least = "true" if chosen_min is None else f"c.score >= {_sql_number(chosen_min)}"
+    below = "true" if rejected_max is None else f"r.score < {_sql_number(rejected_max)}"
+
+    def small(table: str) -> str:  # its question's pairs fit under the cap
+        return f"{table}.size * ({table}.size - 1) <= {2 * int(options.max_pairs_per_question)}"
+
+    return [
+        (
+            "gaps",
+            f"""SELECT c.qid, c.pos AS chosen_pos, r.pos AS rejected_pos, c.score AS chosen_score,
+                   r.score AS rejected_score, ({at_least}) AND ({below}) AS passes
+            FROM kept c JOIN kept r ON c.qid = r.qid
+            WHERE {small("c")} AND c.high > c.low
+              AND c.score - r.score > 0 AND c.score - r.score >= {float(options.min_margin)!r}""",
+        ),
+        ("pairs", "SELECT qid, chosen_pos, rejected_pos, chosen_score, rejected_score FROM gaps WHERE passes"),
+        (
+            "answer_status",
+            f"""SELECT k.pos, CASE WHEN k.size = 1 THEN {code["single_answer"]}
+                               WHEN k.high = k.low THEN {code["all_tied"]}
+                               WHEN NOT {small("k")} THEN NULL
+                               WHEN u.pos IS NOT NULL THEN {code["used"]}
+                               WHEN g.pos IS NOT NULL THEN {code["below_thresholds"]}
+                               ELSE {code["below_min_margin"]} END AS status
+            FROM kept k
+            LEFT JOIN (SELECT chosen_pos AS pos FROM pairs UNION SELECT rejected_pos FROM pairs) AS u
+                   ON u.pos = k.pos
+            LEFT JOIN (SELECT chosen_pos AS pos FROM gaps UNION SELECT rejected_pos FROM gaps) AS g
+                   ON g.pos = k.pos""",
+        ),
+    ]
+
+
+def _row_status_step(code: dict[str, int], raters: bool) -> tuple[str, str]:
+    """Step 7, each row: its fault, or its answer's fate (a repeat without raters is a duplicate row)."""
+    repeat = "false" if raters else "v.pos <> v.rep"
+    return (
+        "row_status",
+        f"""SELECT r.pos, r.value, v.rep, coalesce(r.fault, CASE
+                 WHEN a.disagree THEN {code["raters_disagree"]}
+                 WHEN {repeat} THEN {code["duplicate_row"]}
+                 ELSE s.status END) AS status
+        FROM rated r LEFT JOIN valid v ON v.pos = r.pos LEFT JOIN answers a ON a.pos = v.rep
+             LEFT JOIN answer_status s ON s.pos = v.rep""",
     )
-    return steps
 
 
 def plan_script(steps: list[tuple[str, str]], dialect: Dialect = DUCKDB) -> str:
