@@ -461,7 +461,9 @@ def _pairs_parser(sub) -> None:
         "as text, import_status '' (or a tool import's reason). Results: row_status(pos, status) and pairs(qid, "
         "chosen_pos, rejected_pos, chosen_score, rejected_score); status numbers are listed at the top.",
     )
-    p.add_argument("--dialect", choices=("duckdb", "spark"), default="spark", help="the SQL engine (default spark)")
+    from rm_demo.pairs_sql import DIALECTS  # pure Python: strings only
+
+    p.add_argument("--dialect", choices=tuple(DIALECTS), default="spark", help="the SQL engine (default spark)")
     p.add_argument("--raters", action="store_true", help="the table's repeated answers are several raters' ratings")
     _add_pair_options(p)
     p.set_defaults(func=cmd_pairs_sql)
