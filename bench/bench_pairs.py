@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from peak_memory import run_measured  # a command's own peak, not this process's (which holds the file)
 from seed_pairs_script import seed_pairs  # the article's code, shared with the whole-process run
 
 from rm_demo.pairs import PairOptions, pairs_from_file
@@ -106,14 +106,11 @@ def whole_process_times(
     peak: dict[str, int] = dict.fromkeys(commands, 0)
     for _ in range(repeat):
         for name, command in commands.items():
-            start = time.perf_counter()
-            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _, code, usage = os.wait4(child.pid, 0)
-            times[name].append(time.perf_counter() - start)
-            child.returncode = os.waitstatus_to_exitcode(code)
-            if child.returncode:
+            code, wall, used, _ = run_measured(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times[name].append(wall)
+            if code:
                 raise SystemExit(f"{name} failed: {' '.join(command)}")
-            peak[name] = max(peak[name], usage.ru_maxrss * 1024)
+            peak[name] = max(peak[name], used)
     return times, peak
 
 

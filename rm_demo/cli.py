@@ -111,6 +111,9 @@ def cmd_pairs(args) -> int:
         check_writable(path)
     read, pairing = read_options_from(args), pair_options_from(args)
     pairing.validate()
+    plain = None if args.scores else _out_of_core_input(args.input, read, pairing, args.engine)
+    if plain is not None:
+        return _pairs_out_of_core(plain, pairing, args)
     with joined_input(args.input, args.scores, read.max_bytes) as path:
         result = pairs_from_file(path, read, pairing)
     write_pairs(pairs_with_raters(result), args.output)
@@ -122,6 +125,41 @@ def cmd_pairs(args) -> int:
     for line in result.report.summary_lines():
         print(line, file=sys.stderr)
     print(f"wrote {counted(len(result.pairs), 'pair')} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _out_of_core_input(path: str, read, pairing, engine: str):
+    """The input as a plain CSV to pair out of core, or None to pair it in memory (`--engine`)."""
+    from rm_demo.pairs_big import needs_out_of_core, plain_csv
+    from rm_demo.tables import regular_input
+
+    if engine == "memory" or (engine == "auto" and not needs_out_of_core(regular_input(path))):
+        return None
+    size = Path(path).stat().st_size
+    if read.max_bytes is not None and size > read.max_bytes:
+        raise InputError(
+            f"the file is over {read.max_bytes / 1e6:g} MB", source=Path(path).name, fix="raise --max-input-mb"
+        )
+    plain = plain_csv(path, read, pairing)
+    if isinstance(plain, InputError):
+        if engine == "auto":
+            return None  # read in memory: the reader refuses it there if it cannot hold it, saying why
+        raise plain
+    return plain
+
+
+def _pairs_out_of_core(plain, pairing, args) -> int:
+    from rm_demo.pairs_big import pairs_out_of_core
+    from rm_demo.tables import atomic_path
+
+    print(f"{plain.source}: paired out of core (DuckDB, spilling to a temporary folder)", file=sys.stderr)
+    report = pairs_out_of_core(plain, pairing, args.output, args.dropped, memory_mb=args.out_of_core_mb)
+    if args.report:
+        with atomic_path(args.report) as tmp:
+            tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for line in report.summary_lines():
+        print(line, file=sys.stderr)
+    print(f"wrote {counted(report.pairs, 'pair')} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -451,6 +489,23 @@ def _pairs_parser(sub) -> None:
     p.add_argument("--dropped", help="write every dropped row with its reason here (.jsonl or .csv)")
     _add_read_options(p)
     _add_pair_options(p)
+    p.add_argument(
+        "--engine",
+        choices=("auto", "memory", "out-of-core"),
+        default="auto",
+        help="memory: read the file whole (fastest); out-of-core: a plain UTF-8 CSV without raters, paired by DuckDB "
+        "within --out-of-core-mb, for a file bigger than memory (docs/data.md); auto (default): out of core when "
+        "reading the file whole would take over half the free memory",
+    )
+    from rm_demo.pairs_big import MEMORY_MB  # constants only: duckdb is imported when it runs
+
+    p.add_argument(
+        "--out-of-core-mb",
+        type=int,
+        default=MEMORY_MB,
+        help=f"out of core: DuckDB's memory limit in MB, beyond which it spills to TMPDIR (default {MEMORY_MB}; "
+        "about 1,000 per thread it may use)",
+    )
     p.set_defaults(func=cmd_pairs)
 
     p = sub.add_parser(

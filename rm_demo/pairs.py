@@ -720,20 +720,15 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
                 f"quarters of the way up it ({scale_threshold(table.scale):g}), as 4 does on 1 to 5."
             )
     if not_taken:
-        notes.append(
-            f"{not_taken:,} more pairs were possible but not taken: a question may give at most "
-            f"{options.max_pairs_per_question:,} pairs (a uniform sample of its pairs; --max-pairs-per-question)."
-        )
+        notes.append(cap_note(not_taken, options))
     used_scores = scores[~np.isnan(scores)]  # every parseable score, for the distribution
 
     rows = frame.assign(status=pd.Categorical.from_codes(status, categories=STATUS_NAMES))
     counts = np.bincount(status, minlength=len(STATUS_NAMES))
     dropped = {reason: int(counts[CODE[reason]]) for reason in DROP_REASONS if counts[CODE[reason]]}
     chosen_min, rejected_max = options.resolved_thresholds(table.scale) if table.kind == "feedback" else (None, None)
-    scale_note, suggestion = (
-        _suggest_scale(used_scores, options) if table.kind == "feedback" and table.scale is None else (None, None)
-    )
-    distribution = pd.Series(used_scores).value_counts().sort_index()
+    distribution = pd.Series(used_scores).value_counts().to_dict()
+    scores_seen = score_summary(distribution, options, suggest=table.kind == "feedback" and table.scale is None)
     report = PairsReport(
         source=table.source,
         kind=table.kind,
@@ -752,11 +747,7 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
         dropped=dropped,
         questions=questions,
         pairs=len(pairs),
-        score_distribution={f"{k:g}": int(v) for k, v in distribution.items()},
-        score_min=float(used_scores.min()) if used_scores.size else None,
-        score_max=float(used_scores.max()) if used_scores.size else None,
-        scale_note=scale_note,
-        suggested_thresholds=suggestion,
+        **scores_seen,
         notes=notes,
         pairs_not_taken=not_taken,
         max_pairs_per_question=options.max_pairs_per_question if options.strategy == "all-pairs" else None,
@@ -771,6 +762,27 @@ def derive_pairs(table: FeedbackTable, options: PairOptions | None = None) -> Pa
         score_choices=list(table.score_choices),
     )
     return PairsResult(pairs=pairs.reset_index(drop=True), rows=rows, report=report, answers=answers)
+
+
+def cap_note(not_taken: int, options: PairOptions) -> str:
+    return (
+        f"{not_taken:,} more pairs were possible but not taken: a question may give at most "
+        f"{options.max_pairs_per_question:,} pairs (a uniform sample of its pairs; --max-pairs-per-question)."
+    )
+
+
+def score_summary(distribution: dict[float, int], options: PairOptions, suggest: bool) -> dict:
+    """The report's fields on the scores read (every parseable one): how many of each, their range, and where
+    `suggest`, a note with thresholds when they are not on the 1-to-5 scale the defaults assume."""
+    values = np.array(sorted(distribution), dtype=np.float64)
+    scale_note, suggestion = _suggest_scale(values, options) if suggest else (None, None)
+    return {
+        "score_distribution": {f"{value:g}": int(distribution[value]) for value in values},
+        "score_min": float(values[0]) if values.size else None,
+        "score_max": float(values[-1]) if values.size else None,
+        "scale_note": scale_note,
+        "suggested_thresholds": suggestion,
+    }
 
 
 def split_by_question(pairs: pd.DataFrame, eval_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

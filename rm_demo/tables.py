@@ -180,6 +180,9 @@ def write_jsonl(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. an object column mixing numbers and text
         columns = None
     if columns is None or not all(_has_json_form(values.type) for values in columns):
+        if len(frame) == 0:  # (pandas writes one empty line, which a JSONL reader takes for a broken record)
+            Path(path).write_bytes(b"")
+            return
         frame.to_json(path, orient="records", lines=True, force_ascii=False, date_format="iso")
         return
     # The line is one join of constant pieces and columns; a text column without nulls gets its
