@@ -149,11 +149,20 @@ def _out_of_core_input(path: str, read, pairing, engine: str):
 
 
 def _pairs_out_of_core(plain, pairing, args) -> int:
+    import tempfile
+
     from rm_demo.pairs_big import pairs_out_of_core
     from rm_demo.tables import atomic_path
 
-    print(f"{plain.source}: paired out of core (DuckDB, spilling to a temporary folder)", file=sys.stderr)
-    report = pairs_out_of_core(plain, pairing, args.output, args.dropped, memory_mb=args.out_of_core_mb)
+    print(
+        f"{plain.source}: paired out of core by DuckDB within {args.out_of_core_mb} MB of memory, spilling to "
+        f"{tempfile.gettempdir()}",
+        file=sys.stderr,
+    )
+    report = pairs_out_of_core(
+        plain, pairing, args.output, args.dropped, memory_mb=args.out_of_core_mb,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )  # fmt: skip
     if args.report:
         with atomic_path(args.report) as tmp:
             tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -497,7 +497,7 @@ def _all_pairs(pos, qid, score, options: PairOptions) -> tuple[dict[str, np.ndar
         ends = np.cumsum(size)
         for q in np.flatnonzero(big):
             rows = order[ends[q] - size[q] : ends[q]]
-            pairs, ok, left_out, skipped = _sampled_pairs(
+            pairs, ok, left_out, skipped = sampled_pairs(
                 q, pos[rows], score[rows], chosen_min, rejected_max, options.min_margin, cap, rng
             )
             parts.append(pairs)
@@ -551,7 +551,7 @@ def _cross_pairs(rated: pd.DataFrame, chosen_min, rejected_max, min_margin: floa
     return cross[["qid", "pos_c", "score_c", "pos_r", "score_r"]], margin_ok
 
 
-def _sampled_pairs(q: int, pos, score, chosen_min, rejected_max, min_margin: float, cap: int, rng):
+def sampled_pairs(q: int, pos, score, chosen_min, rejected_max, min_margin: float, cap: int, rng):
     """One big question: count its qualifying pairs from sorted scores, keep all or a uniform sample of `cap`.
 
     In ascending score order, the rejected partners of answer i are a prefix [0, u_i) of the answers.

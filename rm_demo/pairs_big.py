@@ -1,11 +1,12 @@
 """Pairs from a feedback file bigger than memory: the plan of `rm_demo.pairs_sql` run by DuckDB out of core.
 
-`rm_demo pairs` holds a file in memory (about 650 MB per million rows) and derives pairs with numpy, which is
-the faster way for every file that fits (bench/bench_pairs.py). A plain UTF-8 CSV that does not fit (a
-production log of tens of millions of ratings) goes here instead: DuckDB reads the file itself, normalises the
-texts as `rm_demo.feedback` does, runs the same relational plan that `pairs-sql` prints (tested against the
-numpy engine on generated files), and writes the pairs, the dropped rows and the report straight to disk,
-spilling to a temporary folder beyond a memory limit. Every row is still accounted for.
+`rm_demo pairs` holds a file in memory (about 300 MB per million short rows, more for long answers) and derives
+pairs with numpy, the faster way for every file that fits (bench/bench_pairs.py, bench/bench_pairs_big.py). A
+plain UTF-8 CSV that does not fit (a production log of tens of millions of ratings) goes here instead: DuckDB
+reads the file itself, normalises the texts as `rm_demo.feedback` does, runs the same relational plan that
+`pairs-sql` prints (tested against the numpy engine on generated files), and writes the pairs, the dropped rows
+and the report straight to disk, spilling to a temporary folder beyond a memory limit. Every row is still
+accounted for.
 
 What the file is (its columns, delimiter, and that it is a plain table rather than a tool's export) is decided
 by the ordinary reader on the file's first rows, so both engines read a file by the same rules.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,11 +31,11 @@ from rm_demo.pairs_sql import DUCKDB, plan_sql
 
 # Bytes of the file's start the ordinary reader decides the file's shape from.
 SAMPLE_BYTES = 1 << 20
-# DuckDB's memory for the plan, in MB; beyond it, it spills to the temporary folder. Python and the libraries
-# add about 250 MB (bench/bench_pairs_big.py measures the whole process: goal under 2 GB at 100M rows).
-MEMORY_MB = 1500
-# DuckDB wants about a gigabyte per thread for joins and aggregates beyond memory: with less, one thread
-# of a 10M-row file ran out of 150 MB where two did not fit.
+# DuckDB's memory for the plan, in MB; beyond it, it spills to the temporary folder. The whole process peaked
+# about 500 MB above it at 100M rows (bench/bench_pairs_big.py: 2,018 MiB with 1,500; the goal is under 2 GB).
+MEMORY_MB = 1200
+# DuckDB wants about a gigabyte per thread for joins and aggregates beyond memory: under 150 MB, a 10M-row
+# file paired with one thread and ran out of memory with two.
 MB_PER_THREAD = 1000
 # The longest CSV line DuckDB accepts: a few megabytes, so that its read buffers (two per thread) stay small.
 MAX_LINE_BYTES = 8 << 20
@@ -146,7 +148,12 @@ def _load(con, csv: PlainCsv) -> None:
                       columns={{{slots}}}, strict_mode=true, max_line_size={MAX_LINE_BYTES},
                       buffer_size={2 * MAX_LINE_BYTES})"""
     )
-    con.execute("CREATE VIEW feedback AS SELECT rowid AS pos, question, answer, score, '' AS import_status FROM rows")
+    # Rows are grouped by 128-bit hashes of their texts (md5): a collision between two of 100M texts has odds
+    # of about 1 in 10^22; grouping and joining by the texts themselves ran out of memory at 100M rows.
+    con.execute(
+        """CREATE VIEW feedback AS SELECT rowid AS pos, question, answer, score, '' AS import_status,
+            md5_number(question) AS question_key, md5_number(answer) AS answer_key FROM rows"""
+    )
 
 
 def pairs_out_of_core(
@@ -156,6 +163,7 @@ def pairs_out_of_core(
     dropped: str | os.PathLike | None = None,
     *,
     memory_mb: int = MEMORY_MB,
+    progress=None,
 ) -> PairsReport:
     """Derive pairs from `csv` on DuckDB within `memory_mb` of memory, writing the pairs (and the dropped rows,
     each with its reason) as `rm_demo.tables.write_table` does; returns the report that accounts for every row."""
@@ -165,11 +173,12 @@ def pairs_out_of_core(
         # A database file in the temporary folder, so that its tables too may leave memory.
         con = duckdb.connect(str(Path(folder) / "pairs.duckdb"))
         try:
+            con.execute("SET enable_progress_bar = false")  # (unlabelled, one per statement, on stdout)
             con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
             con.execute(f"SET threads = {max(1, min(os.cpu_count() or 1, int(memory_mb) // MB_PER_THREAD))}")
             con.execute(f"SET temp_directory = '{folder}'")
             con.execute("SET preserve_insertion_order = true")  # rowid: the file's row order
-            return _pairs_in(con, csv, pairing, output, dropped)
+            return _pairs_in(con, csv, pairing, output, dropped, _Progress(progress))
         except duckdb.InvalidInputException as exc:
             raise _csv_error(exc, csv) from None
         except duckdb.OutOfMemoryException:
@@ -182,16 +191,30 @@ def pairs_out_of_core(
             con.close()
 
 
-def _pairs_in(con, csv: PlainCsv, pairing: PairOptions, output, dropped) -> PairsReport:
+class _Progress:
+    """Each stage of a long run as one line (with the seconds so far), for a caller that shows them."""
+
+    def __init__(self, show=None):
+        self.show, self.start = show, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        if self.show is not None:
+            self.show(f"  {time.perf_counter() - self.start:6.0f} s  {stage}")
+
+
+def _pairs_in(con, csv: PlainCsv, pairing: PairOptions, output, dropped, progress: _Progress) -> PairsReport:
     from rm_demo.tables import atomic_path
 
+    progress("reading the file, its texts normalised")
     _load(con, csv)
     con.execute("SET preserve_insertion_order = false")  # every later order is an ORDER BY: spill freely
-    not_taken = _derive(con, pairing)
-    for query, path in ((_pairs_query, output), (_dropped_query, dropped)):
+    not_taken = _derive(con, pairing, progress)
+    for write, path, what in ((_write_pairs, output, "the pairs"), (_write_dropped, dropped, "the dropped rows")):
         if path:
+            progress(f"writing {what}")
             with atomic_path(path) as tmp:
-                _copy(con, query, tmp, csv_output=str(path).lower().endswith(".csv"))
+                write(con, tmp, csv_output=str(path).lower().endswith(".csv"))
+    progress("done")
     return _report(con, csv, pairing, not_taken)
 
 
@@ -231,14 +254,17 @@ def _csv_error(exc: Exception, csv: PlainCsv) -> InputError:
     return InputError(f"could not be read out of core: {message.splitlines()[0]}", source=csv.source)
 
 
-def _derive(con, pairing: PairOptions) -> int:
+def _derive(con, pairing: PairOptions, progress: _Progress) -> int:
     """The plan's steps; questions over the all-pairs cap are sampled as rm_demo.pairs samples them. Returns
     the pairs not taken for the cap."""
-    steps = plan_sql(CODE, IMPORT_REASONS, pairing, pairing.resolved_thresholds(), False, DUCKDB)
+    keys = ("question_key", "answer_key")
+    steps = plan_sql(CODE, IMPORT_REASONS, pairing, pairing.resolved_thresholds(), False, DUCKDB, keys)
     for name, query in steps[:-1]:
+        progress(f"the plan's step {name}")
         con.execute(f"CREATE TABLE {name} AS {query}")
     not_taken = _sample_capped(con, pairing) if pairing.strategy == "all-pairs" else 0
     name, query = steps[-1]
+    progress(f"the plan's step {name}")
     con.execute(f"CREATE TABLE {name} AS {query}")
     return not_taken
 
@@ -248,7 +274,7 @@ def _sample_capped(con, pairing: PairOptions) -> int:
     sorted scores by rm_demo.pairs itself, in the same order and with the same seed."""
     import pandas as pd
 
-    from rm_demo.pairs import _sampled_pairs
+    from rm_demo.pairs import sampled_pairs
 
     capped = con.execute(
         "SELECT k.qid, k.pos, k.score FROM kept k JOIN answer_status s ON s.pos = k.pos WHERE s.status IS NULL "
@@ -262,7 +288,7 @@ def _sample_capped(con, pairing: PairOptions) -> int:
     starts = np.flatnonzero(np.r_[True, qid[1:] != qid[:-1]])
     parts, margin_ok, left_out, not_taken = [], [], [], 0
     for start, end in zip(starts, [*starts[1:], qid.size]):
-        pairs, ok, out, skipped = _sampled_pairs(
+        pairs, ok, out, skipped = sampled_pairs(
             qid[start],
             pos[start:end],
             score[start:end],
@@ -296,27 +322,51 @@ def _safe(column: str, csv_output: bool) -> str:
     return f"CASE WHEN regexp_matches({column}, '^[=+\\-@\\t\\r]') THEN '''' || {column} ELSE {column} END"
 
 
-def _pairs_query(csv_output: bool) -> str:
-    return f"""SELECT {_safe("c.question", csv_output)} AS prompt, {_safe("c.answer", csv_output)} AS chosen,
-                  {_safe("r.answer", csv_output)} AS rejected, p.chosen_score, p.rejected_score,
-                  p.chosen_score - p.rejected_score AS margin, p.chosen_pos + 2 AS chosen_row,
-                  p.rejected_pos + 2 AS rejected_row
-            FROM pairs p JOIN feedback c ON c.pos = p.chosen_pos JOIN feedback r ON r.pos = p.rejected_pos
-            ORDER BY p.qid, p.chosen_score DESC, p.chosen_pos, p.rejected_score, p.rejected_pos"""
+def _write_pairs(con, path: Path, csv_output: bool) -> None:
+    """The pairs with their texts, in rm_demo.pairs' order. Each side's texts are fetched by one join of its
+    own, numbers only sorted until the last step (a join and sort of texts at once ran out of memory)."""
+    con.execute(
+        """CREATE TABLE chosen_side AS SELECT p.*, r.question AS prompt, r.answer AS chosen FROM pairs p
+        JOIN (SELECT rowid AS pos, question, answer FROM rows) r ON r.pos = p.chosen_pos"""
+    )
+    con.execute(
+        """CREATE TABLE pair_texts AS SELECT c.*, r.answer AS rejected FROM chosen_side c
+        JOIN (SELECT rowid AS pos, answer FROM rows) r ON r.pos = c.rejected_pos"""
+    )
+    _copy(
+        con,
+        f"""SELECT {_safe("prompt", csv_output)} AS prompt, {_safe("chosen", csv_output)} AS chosen,
+                  {_safe("rejected", csv_output)} AS rejected, chosen_score, rejected_score,
+                  chosen_score - rejected_score AS margin, chosen_pos + 2 AS chosen_row,
+                  rejected_pos + 2 AS rejected_row
+            FROM pair_texts ORDER BY qid, chosen_score DESC, chosen_pos, rejected_score, rejected_pos""",
+        path,
+        csv_output,
+    )
 
 
-def _dropped_query(csv_output: bool) -> str:
+def _write_dropped(con, path: Path, csv_output: bool) -> None:
+    """Every dropped row with its reason, in file order: the statuses sorted by position, then set beside the
+    rows by position (no join of 100M rows by key)."""
     names = ", ".join(f"'{name}'" for name in STATUS_NAMES)
-    return f"""SELECT f.pos + 2 AS row, {_safe("f.question", csv_output)} AS question,
-                  {_safe("f.answer", csv_output)} AS answer, {_safe("f.score", csv_output)} AS score,
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("CREATE TABLE status_in_order AS SELECT pos, status FROM row_status ORDER BY pos")
+    _copy(
+        con,
+        f"""SELECT s.pos + 2 AS row, {_safe("r.question", csv_output)} AS question,
+                  {_safe("r.answer", csv_output)} AS answer, {_safe("r.score", csv_output)} AS score,
                   list_extract([{names}], s.status + 1) AS status
-            FROM feedback f JOIN row_status s ON s.pos = f.pos WHERE s.status <> {USED} ORDER BY f.pos"""
+            FROM rows r POSITIONAL JOIN status_in_order s WHERE s.status <> {USED}""",
+        path,
+        csv_output,
+    )
+    con.execute("SET preserve_insertion_order = false")
 
 
-def _copy(con, query, path: Path, csv_output: bool) -> None:
+def _copy(con, query: str, path: Path, csv_output: bool) -> None:
     target = str(path).replace("'", "''")
     how = "FORMAT csv, HEADER true" if csv_output else "FORMAT json"
-    con.execute(f"COPY ({query(csv_output)}) TO '{target}' ({how})")
+    con.execute(f"COPY ({query}) TO '{target}' ({how})")
 
 
 def _report(con, csv: PlainCsv, pairing: PairOptions, not_taken: int) -> PairsReport:

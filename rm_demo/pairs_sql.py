@@ -7,7 +7,7 @@ from 0 in file order, texts as read, `score` as text, `import_status` '' or a to
 
 1. `rated`: each row's score read as a number (blank-stripped, a decimal comma taken), its first fault.
 2. `valid`: the rows without a fault, with their question's first row (questions keep file order) and their
-   answer's first row (several ratings of one answer become one).
+   answer's first row (several ratings of one answer become one), in three steps of one join each.
 3. `answers`: one row per distinct answer: its ratings combined (mean, median or majority), their spread, and
    whether the raters disagree too much.
 4. `kept`: the answers that stay, with their question's size, best and worst score.
@@ -115,20 +115,24 @@ def plan_sql(
     thresholds: tuple[float | None, float | None],
     raters: bool,
     dialect: Dialect = DUCKDB,
+    keys: tuple[str, str] = ("question", "answer"),
 ) -> list[tuple[str, str]]:
     """The plan's steps in order, as (name, query): each names its result `name`. `code`: status name ->
     number; `thresholds`: (chosen_min, rejected_max) in force, either may be None (all-pairs without one);
-    `raters`: whether the file names raters (then a repeated answer is another rating, not a duplicate row)."""
+    `raters`: whether the file names raters (then a repeated answer is another rating, not a duplicate row);
+    `keys`: the columns of `feedback` that rows are grouped by, the texts themselves or (rm_demo.pairs_big)
+    128-bit hashes of them, which group and join in a fraction of the memory."""
     pairing = _best_worst_steps if options.strategy == "best-worst" else _all_pairs_steps
     return [
-        *_answer_steps(code, import_reasons, options, dialect),
+        *_answer_steps(code, import_reasons, options, dialect, keys),
         *pairing(code, options, thresholds),
         _row_status_step(code, raters),
     ]
 
 
-def _answer_steps(code: dict[str, int], import_reasons: tuple[str, ...], options, dialect: Dialect) -> list:
-    """Steps 1-4: each row's fault, the rows that can be paired, the distinct answers, those that stay."""
+def _answer_steps(code: dict[str, int], import_reasons: tuple[str, ...], options, dialect: Dialect, keys) -> list:
+    """Steps 1-4: each row's fault, the rows that can be paired, the distinct answers, those that stay. From
+    step 1 on, `question` and `answer` are the grouping keys."""
     imported = "".join(f" WHEN '{reason}' THEN {code[reason]}" for reason in import_reasons)
     spread = options.max_rater_spread
     disagree = "false" if spread is None else f"spread > {float(spread) + 1e-9!r}"
@@ -136,24 +140,32 @@ def _answer_steps(code: dict[str, int], import_reasons: tuple[str, ...], options
         # 1. every row: its score as a number, its first fault
         (
             "rated",
-            f"""SELECT pos, question, answer, text, value,
-               CASE import_status{imported}
+            f"""SELECT pos, {keys[0]} AS question, {keys[1]} AS answer, text, value, fault FROM (
+              SELECT *, CASE import_status{imported}
                     ELSE CASE WHEN question = '' THEN {code["missing_question"]}
                               WHEN answer = '' THEN {code["missing_answer"]}
                               WHEN text = '' THEN {code["missing_score"]}
                               WHEN value IS NULL THEN {code["non_numeric_score"]} END END AS fault
-            FROM ({score_value_sql("feedback", "score", dialect)}) AS g""",
+              FROM ({score_value_sql("feedback", "score", dialect)}) AS g) AS f""",
         ),
-        # 2. the rows that can be paired: their question's first row orders the questions
+        # 2. the rows that can be paired: each answer's first row (`rep`), each question's (`qid`, which orders
+        # the questions). Grouped and joined back, one join a step, numbers only carried through the joins: a
+        # window partitioned by text cost twice as much on DuckDB, and one step of both joins, carrying the
+        # question's text, ran out of memory out of core (rm_demo.pairs_big).
+        (
+            "first_rows",
+            "SELECT question, answer, min(pos) AS rep FROM rated WHERE fault IS NULL GROUP BY question, answer",
+        ),
+        (
+            "answer_firsts",
+            """SELECT a.question, a.answer, a.rep, q.qid FROM first_rows a
+            JOIN (SELECT question, min(rep) AS qid FROM first_rows GROUP BY question) AS q
+                 ON q.question = a.question""",
+        ),
         (
             "valid",
-            # (grouped and joined back: a window partitioned by text cost twice as much on DuckDB)
-            """SELECT r.pos, r.value, q.qid, a.rep FROM rated r
-            JOIN (SELECT question, answer, min(pos) AS rep FROM rated WHERE fault IS NULL GROUP BY question, answer)
-                 AS a ON a.question = r.question AND a.answer = r.answer
-            JOIN (SELECT question, min(pos) AS qid FROM rated WHERE fault IS NULL GROUP BY question) AS q
-                 ON q.question = r.question
-            WHERE r.fault IS NULL""",
+            """SELECT r.pos, r.value, f.qid, f.rep FROM rated r
+            JOIN answer_firsts f ON f.question = r.question AND f.answer = r.answer WHERE r.fault IS NULL""",
         ),
         # 3. one row per distinct answer (its first rating), its ratings combined
         (

@@ -103,7 +103,10 @@ def test_the_plan_reads_as_one_sql_script_for_another_engine():
     options = PairOptions(strategy="all-pairs", aggregate="majority", max_rater_spread=1.0)
     script = plan_script(plan_sql(CODE, IMPORT_REASONS, options, (None, None), raters=True, dialect=SPARK), SPARK)
     names = [line.split()[-2] for line in script.splitlines() if line.startswith("CREATE OR REPLACE TEMP VIEW")]
-    assert names == ["rated", "valid", "answers", "kept", "gaps", "pairs", "answer_status", "row_status"]
+    assert names == [
+        "rated", "first_rows", "answer_firsts", "valid", "answers", "kept", "gaps", "pairs", "answer_status",
+        "row_status",
+    ]  # fmt: skip
     assert "regexp_full_match" not in script and "isfinite" not in script  # DuckDB's own names stay out
 
 
