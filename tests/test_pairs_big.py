@@ -124,7 +124,21 @@ def test_a_formula_is_made_safe_in_csv_output(tmp_path):
 
 
 QUESTIONS = ["Why?", "Why? ", " why?", "Why\u00a0 now?", "Why  now?", "Cafe\u0301?", "Caf\u00e9?", ""]
-ANSWERS = ["Yes.", "Cafe\u0301 ok", "Caf\u00e9 ok", " Yes.", "Yes.\u3000", "no", "No", "Multi\nline", "A, b", '"quoted"', "", "=1+1", "\u00a0"]
+ANSWERS = [
+    "Yes.",
+    "Cafe\u0301 ok",
+    "Caf\u00e9 ok",
+    " Yes.",
+    "Yes.\u3000",
+    "no",
+    "No",
+    "Multi\nline",
+    "A, b",
+    '"quoted"',
+    "",
+    "=1+1",
+    "\u00a0",
+]
 SCORES = ["1", "2", "3", "3.5", "4", "4.0", "5", "", " 4 ", "4,5", "five", "nan", "inf", "-2", "1e1"]
 
 
