@@ -128,6 +128,10 @@ def cmd_pairs(args) -> int:
     return 0
 
 
+# Below this DuckDB cannot hold even a small file's plan (its blocks are 256 KB, a few per operator).
+MIN_OUT_OF_CORE_MB = 32
+
+
 def _out_of_core_input(path: str, read, pairing, engine: str):
     """The input as a plain CSV to pair out of core, or None to pair it in memory (`--engine`)."""
     from rm_demo.pairs_big import needs_out_of_core, plain_csv
@@ -151,6 +155,11 @@ def _out_of_core_input(path: str, read, pairing, engine: str):
 def _pairs_out_of_core(plain, pairing, args) -> int:
     import tempfile
 
+    if args.out_of_core_mb < MIN_OUT_OF_CORE_MB:
+        raise InputError(
+            f"--out-of-core-mb must be at least {MIN_OUT_OF_CORE_MB}, not {args.out_of_core_mb}",
+            fix="leave it out (1,200 MB), or give DuckDB more",
+        )
     from rm_demo.pairs_big import pairs_out_of_core
     from rm_demo.tables import atomic_path
 

@@ -267,3 +267,10 @@ def test_the_question_normalisation_matches_the_readers_on_every_space_it_collap
     spaces = {chr(c) for c in range(0x3001) if __import__("re").fullmatch(_SPACE_CLASS, chr(c))} | {"\ufeff"}
     assert spaces == set(_SPACES) | {chr(c) for c in range(0x2000, 0x200C)}
     assert unicodedata.normalize("NFC", "Cafe\u0301") == "Caf\u00e9"
+
+
+@pytest.mark.parametrize("limit", ["0", "-5"])
+def test_a_memory_limit_too_small_to_work_is_refused_before_anything_runs(tmp_path, rated_plain, capsys, limit):
+    out = tmp_path / "p.jsonl"
+    assert main(["pairs", str(rated_plain), "-o", str(out), "--engine", "out-of-core", "--out-of-core-mb", limit]) == 2
+    assert f"--out-of-core-mb must be at least 32, not {limit}" in capsys.readouterr().err and not out.exists()
