@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import shutil
 import unicodedata
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from rm_demo.pair_options import PairOptions
 from rm_demo.pairs_big import pairs_out_of_core, plain_csv
 
 DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 OPTIONS = [
     [],
@@ -203,11 +201,10 @@ def test_the_memory_limit_holds_and_running_out_is_said_plainly(tmp_path, many_r
     ],
 )
 def test_a_file_out_of_core_cannot_read_is_named_with_why_and_auto_reads_it_in_memory(tmp_path, capsys, case, reason):
-    if case == "mac_roman":
-        if not (SHARED / "seed_feedback.csv").exists():
-            pytest.skip("the shared seed file is not here")
+    if case == "mac_roman":  # as the article's sample was saved: "don’t" in Mac Roman
         source = tmp_path / "seed_feedback.csv"
-        shutil.copy(SHARED / "seed_feedback.csv", source)
+        rows = "question,answer,score\nWhy?,I don\u2019t know,1\nWhy?,Because it is,5\nHow?,Caf\u00e9,4\n"
+        source.write_bytes(rows.encode("mac_roman"))
     elif case == "gzip":
         source = tmp_path / "rated.csv.gz"
         source.write_bytes(gzip.compress((DATA / "rated_feedback.csv").read_bytes()))
