@@ -118,8 +118,8 @@ def run(engine: str, path: Path, folder: Path) -> dict:
     result = {
         "engine": engine,
         "wall_s": round(wall, 1),
-        "peak_mb": round(peak / 2**20),
-        "temp_disk_peak_mb": round(disk.peak / 2**20),
+        "peak_mib": round(peak / 2**20),
+        "temp_disk_peak_mib": round(disk.peak / 2**20),
         "rows_read": counts["rows_read"],
         "rows_used": counts["rows_used"],
         "rows_dropped": counts["rows_dropped"],

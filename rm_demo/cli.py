@@ -113,18 +113,20 @@ def cmd_pairs(args) -> int:
     pairing.validate()
     plain = None if args.scores else _out_of_core_input(args.input, read, pairing, args.engine)
     if plain is not None:
-        return _pairs_out_of_core(plain, pairing, args)
-    with joined_input(args.input, args.scores, read.max_bytes) as path:
-        result = pairs_from_file(path, read, pairing)
-    write_pairs(pairs_with_raters(result), args.output)
+        report = _pairs_out_of_core(plain, pairing, args)  # the pairs and dropped rows written as they are made
+    else:
+        with joined_input(args.input, args.scores, read.max_bytes) as path:
+            result = pairs_from_file(path, read, pairing)
+        write_pairs(pairs_with_raters(result), args.output)
+        if args.dropped:
+            write_pairs(result.dropped_rows, args.dropped)
+        report = result.report
     if args.report:
         with atomic_path(args.report) as tmp:
-            tmp.write_text(json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    if args.dropped:
-        write_pairs(result.dropped_rows, args.dropped)
-    for line in result.report.summary_lines():
+            tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for line in report.summary_lines():
         print(line, file=sys.stderr)
-    print(f"wrote {counted(len(result.pairs), 'pair')} to {args.output}", file=sys.stderr)
+    print(f"wrote {counted(report.pairs, 'pair')} to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -152,33 +154,26 @@ def _out_of_core_input(path: str, read, pairing, engine: str):
     return plain
 
 
-def _pairs_out_of_core(plain, pairing, args) -> int:
+def _pairs_out_of_core(plain, pairing, args):
+    """Pair `plain` on DuckDB, its stages shown on stderr; the report."""
     import tempfile
+
+    from rm_demo.pairs_big import pairs_out_of_core
 
     if args.out_of_core_mb < MIN_OUT_OF_CORE_MB:
         raise InputError(
             f"--out-of-core-mb must be at least {MIN_OUT_OF_CORE_MB}, not {args.out_of_core_mb}",
             fix="leave it out (1,200 MB), or give DuckDB more",
         )
-    from rm_demo.pairs_big import pairs_out_of_core
-    from rm_demo.tables import atomic_path
-
     print(
         f"{plain.source}: paired out of core by DuckDB within {args.out_of_core_mb} MB of memory, spilling to "
         f"{tempfile.gettempdir()}",
         file=sys.stderr,
     )
-    report = pairs_out_of_core(
+    return pairs_out_of_core(
         plain, pairing, args.output, args.dropped, memory_mb=args.out_of_core_mb,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )  # fmt: skip
-    if args.report:
-        with atomic_path(args.report) as tmp:
-            tmp.write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    for line in report.summary_lines():
-        print(line, file=sys.stderr)
-    print(f"wrote {counted(report.pairs, 'pair')} to {args.output}", file=sys.stderr)
-    return 0
 
 
 def cmd_pairs_sql(args) -> int:

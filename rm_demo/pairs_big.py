@@ -32,7 +32,7 @@ from rm_demo.pairs_sql import DUCKDB, plan_sql
 # Bytes of the file's start the ordinary reader decides the file's shape from.
 SAMPLE_BYTES = 1 << 20
 # DuckDB's memory for the plan, in MB; beyond it, it spills to the temporary folder. The whole process peaked
-# about 500 MB above it at 100M rows (bench/bench_pairs_big.py: 2,018 MiB with 1,500; the goal is under 2 GB).
+# about 550 MB above it at 100M rows (bench/bench_pairs_big.py: 2.12 GB with 1,500; the goal is under 2 GB).
 MEMORY_MB = 1200
 # DuckDB wants about a gigabyte per thread for joins and aggregates beyond memory: under 150 MB, a 10M-row
 # file paired with one thread and ran out of memory with two.
