@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import random
-import shutil
 import socket
 import statistics
 import subprocess
@@ -109,30 +108,31 @@ def visitor_id(index: int) -> str:
 
 
 def own_runs(runs: Path, visitors: int) -> list[str]:
-    """A finished run for each visitor (their owner key), whose model is what training makes of the
-    embedded one: every weight moved (seeded noise) except the word embeddings, which training keeps
-    frozen by default. (Exact copies would be identical to the base, which no trained run is.)"""
+    """A finished run for each visitor (their owner key), its model folder as training saves one: the embedded
+    model as a reward model (`load_reward_model`, `save_pretrained` of model and tokenizer), every weight moved
+    (seeded noise) except the word embeddings, which training keeps frozen by default. (Exact copies would
+    be identical to the base, which no trained run is; copies of the embedded folder itself are a
+    sentence-transformers `BertModel` with no classifier, which no run is either: the app loaded each of
+    those in full, and the benchmark measured that fallback, not a run's Compare.)"""
     import torch
-    from safetensors.torch import load_file, save_file
 
     from rm_demo.access import owner_key
     from rm_demo.config import TrainConfig
-    from rm_demo.models import default_model_path
+    from rm_demo.models import default_model_path, load_reward_model
 
-    base = Path(default_model_path())
-    weights = load_file(base / "model.safetensors")
+    model, tokenizer = load_reward_model(str(default_model_path()))
+    start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     models = []
     for index in range(visitors):
         folder = runs / f"own-{index:04d}"
-        shutil.copytree(base, folder / "model", ignore=shutil.ignore_patterns("*.safetensors"))
         generator = torch.Generator().manual_seed(index)
-        moved = {
-            name: tensor
-            if "word_embeddings" in name or not tensor.is_floating_point()
-            else tensor + 1e-3 * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
-            for name, tensor in weights.items()
-        }
-        save_file(moved, folder / "model" / "model.safetensors", metadata={"format": "pt"})
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                moved = "word_embeddings" not in name and tensor.is_floating_point()
+                noise = 1e-3 * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) if moved else 0
+                tensor.copy_(start[name] + noise)
+        model.save_pretrained(folder / "model")
+        tokenizer.save_pretrained(folder / "model")
         config = TrainConfig(output_dir=str(folder))
         (folder / "config.json").write_text(config.to_json())
         record = {
@@ -145,6 +145,10 @@ def own_runs(runs: Path, visitors: int) -> list[str]:
         }
         (folder / "run.json").write_text(json.dumps(record))
         models.append(str(folder / "model"))
+    from rm_demo.score import Scorer
+
+    if models and Scorer.beside(Scorer("default"), models[0]) is None:
+        raise SystemExit("the runs made here are not what training saves: the app would load each in full")
     return models
 
 

@@ -101,6 +101,16 @@ class Scorer:
         scorer.batch_size, scorer.pad_id = base.batch_size, base.pad_id
         return scorer
 
+    def at_length(self, max_length: int) -> Scorer:
+        """This scorer reading `max_length` tokens: the same model and tokenizer objects, no load, no copy.
+        A run compares against its base at the length it trained with, while the app warmed the base at 256."""
+        import copy
+
+        scorer = copy.copy(self)
+        scorer.max_length = max_length
+        scorer.encoder = PairEncoder.for_model(self.tokenizer, self.model.config, max_length)
+        return scorer
+
     @torch.inference_mode()
     def score(self, prompts: list[str], answers: list[str], progress=None) -> np.ndarray:
         """Rewards in input order. Batches hold answers of similar length, so little padding."""
@@ -281,17 +291,24 @@ class ScorerCache:
         finally:
             with self._lock:
                 self._clicks_waiting -= 1
+        _w = time.time()
         try:
             return self._build(model, max_length)
         finally:
             self._load_slot.release()
+            with open("/tmp/load_timing.log", "a") as _f:
+                _f.write(f"{time.time():.3f} click build={time.time() - _w:.3f} {model[-40:]}\n")
 
     def _build(self, model: str, max_length: int | None) -> Scorer:
+        path = resolve_model(model)
         base_path = _base_path_of(model)  # files read here, not under the lock every cache hit takes
         with self._lock:
             held = [kept.model for kept in self._scorers.values()]
+            same = next((scorer for scorer in self._scorers.values() if scorer.model_path == path), None)
             kept = self._scorers.values() if base_path is not None else ()
             base = next((scorer for scorer in kept if scorer.model_path == base_path), None)
+        if same is not None:  # the model held at another length (a run's base at the run's length): no load
+            return same.at_length(max_length or _run_max_length(path))
         scorer = (Scorer.beside(base, model, max_length) if base is not None else None) or Scorer(
             model, max_length=max_length
         )

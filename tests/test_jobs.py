@@ -14,6 +14,7 @@ from rm_demo.runs import list_runs, prepare_run
 from rm_demo.train import TrainConfig
 
 slow = pytest.mark.slow
+AUTOGROUPS = os.path.exists("/proc/self/autogroup")  # Linux with CONFIG_SCHED_AUTOGROUP (on here and on CI)
 
 
 def _start(seed_csv, run, **kw):
@@ -55,6 +56,11 @@ def test_queue_is_fifo_one_at_a_time(seed_csv, tmp_path):
 def test_cancel_stops_at_next_step(seed_csv, tmp_path):
     run = _start(seed_csv, tmp_path / "runs" / "long", epochs=200)
     _wait_running_with_steps(run)
+    trainer = run.read()["pid"]
+    # Below the app in the CPU's queue, its session's autogroup included (which alone ranks it against the app).
+    assert os.getpriority(os.PRIO_PROCESS, trainer) == os.getpriority(os.PRIO_PROCESS, 0) + 10
+    if AUTOGROUPS:
+        assert open(f"/proc/{trainer}/autogroup").read().split()[-1] == "10"
     cancel_job(run)
     final = wait_for(run, 120)
     assert final.status == "cancelled"
@@ -193,3 +199,17 @@ def test_a_requeued_run_keeps_its_date_and_waits_behind_the_runs_queued_before_i
     record = RunRecord.load(old.path)
     assert record.created_at == 1000.0 and record.queued_at > 2000.0  # its date stays; its turn is now
     assert not _my_turn(old) and _my_turn(waiting)
+
+
+@pytest.mark.skipif(not AUTOGROUPS, reason="no scheduler autogroups on this kernel")
+def test_a_trainer_in_a_session_of_its_own_lowers_its_autogroup_too():
+    """Linux shares the CPU between sessions' autogroups whatever the nice of their processes: a trainer
+    niced alone in its own session (as `start_job` starts it) took twice the app's CPU on 2 cores."""
+    code = "from rm_demo.jobs import lower_priority; lower_priority(10); print(open('/proc/self/autogroup').read())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, start_new_session=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["nice", "10"]
+    again = subprocess.run(
+        [sys.executable, "-c", code.replace("(10)", "(15)")], capture_output=True, text=True, start_new_session=True
+    )
+    assert again.stdout.split()[-1] == "15"  # a group of its own: not the app's, not the last child's

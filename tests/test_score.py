@@ -39,6 +39,7 @@ class _FakeScorer:
             self.started.set()
             assert self.release.wait(10)
         megabytes = int(model.split("-")[-1])
+        self.model_path = model  # a name that is no folder resolves to itself, as a hub id does
         self.model = torch.nn.Linear(megabytes * 2**18, 1, bias=False)  # 2^18 floats = 1 MB
         self.loads.append(model)
 
@@ -199,3 +200,30 @@ def test_a_run_unlike_its_base_is_loaded_in_full(tmp_path):
     state["classifier.weight"] = torch.zeros(2, state["classifier.weight"].shape[1])
     save_file(state, f"{other}/model.safetensors")
     assert Scorer.beside(base, other) is None
+
+
+def test_a_model_held_at_one_length_serves_another_without_a_load(tmp_path, monkeypatch):
+    """Cold Compare: the app warms the base at 256 tokens and a run compares against it at the run's length
+    (128 by default). That second length is the held model and tokenizer reading fewer tokens, not a second
+    `from_pretrained` (0.6 s under a room's load, holding every other click's load behind it)."""
+    from rm_demo import models
+    from rm_demo.score import ScorerCache
+
+    long_answer = " ".join(["The soil should dry out completely between waterings."] * 30)
+    texts = (["How do I water a cactus?"] * 2, [long_answer, "Every hour."])
+    alone = Scorer("default", max_length=64).score(*texts)
+    cache = ScorerCache(budget_bytes=2**31)
+    held = cache.get("default")
+    before = cache.bytes_held()
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model held at another length is not loaded again")
+
+    monkeypatch.setattr(models, "load_reward_model", no_load)
+    monkeypatch.setattr("rm_demo.score.load_reward_model", no_load)
+    short = cache.get("default", 64)
+    assert short.model is held.model and short.tokenizer is held.tokenizer
+    assert (short.max_length, held.max_length) == (64, 256) and cache.bytes_held() == before
+    np.testing.assert_allclose(short.score(*texts), alone, atol=1e-6)  # cut at 64 tokens, as a full load cuts
+    assert not np.allclose(held.score(*texts)[0], alone[0], atol=1e-3)  # 256 tokens read more of the long answer
+    assert cache.get("default", 64) is short and cache.models() == ["default", "default@64"]

@@ -15,6 +15,7 @@ from transformers import AutoModelForSequenceClassification
 from rm_demo.errors import InputError
 from rm_demo.models import PairEncoder, load_reward_model, reset_untrained_pooler, resolve_model
 from rm_demo.pairs import split_by_question
+from rm_demo.score import Scorer
 from rm_demo.text import accuracy_phrase
 from rm_demo.train import TrainConfig, train
 
@@ -91,6 +92,12 @@ def test_cli_trains_the_seed_sample(seed_csv, tmp_path):
     assert info["attention"] == ("eager" if info["device"] == "cpu" else "sdpa")
     assert "attn" not in (run / "model" / "config.json").read_text()
     assert model.config._attn_implementation == "sdpa"
+    # What training saves is what a cold Compare builds beside the loaded base: only its weights read.
+    base = Scorer("default")
+    beside = Scorer.beside(base, str(run / "model"))
+    assert beside is not None and beside.tokenizer is base.tokenizer
+    texts = (["What is a cactus?"] * 2, ["A plant that stores water.", "A fish."])
+    np.testing.assert_allclose(beside.score(*texts), Scorer(str(run / "model")).score(*texts), atol=1e-6)
 
 
 def test_only_untrained_poolers_start_at_identity(tmp_path):
