@@ -254,17 +254,32 @@ def _csv_error(exc: Exception, csv: PlainCsv) -> InputError:
     return InputError(f"could not be read out of core: {message.splitlines()[0]}", source=csv.source)
 
 
+# What each of the plan's steps (rm_demo.pairs_sql) does, as a progress line says it.
+STEP_WORDS = {
+    "rated": "scores read, each row's fault found",
+    "first_rows": "each answer's first row found",
+    "answer_firsts": "questions numbered",
+    "valid": "the rows that can be paired",
+    "answers": "each answer's ratings combined",
+    "kept": "the answers that stay",
+    "gaps": "every higher-lower pair at the margin",
+    "pairs": "chosen and rejected picked",
+    "answer_status": "what became of each answer",
+    "row_status": "what became of each row",
+}
+
+
 def _derive(con, pairing: PairOptions, progress: _Progress) -> int:
     """The plan's steps; questions over the all-pairs cap are sampled as rm_demo.pairs samples them. Returns
     the pairs not taken for the cap."""
     keys = ("question_key", "answer_key")
     steps = plan_sql(CODE, IMPORT_REASONS, pairing, pairing.resolved_thresholds(), False, DUCKDB, keys)
     for name, query in steps[:-1]:
-        progress(f"the plan's step {name}")
+        progress(f"pairing: {STEP_WORDS.get(name, name)} ({name})")
         con.execute(f"CREATE TABLE {name} AS {query}")
     not_taken = _sample_capped(con, pairing) if pairing.strategy == "all-pairs" else 0
     name, query = steps[-1]
-    progress(f"the plan's step {name}")
+    progress(f"pairing: {STEP_WORDS.get(name, name)} ({name})")
     con.execute(f"CREATE TABLE {name} AS {query}")
     return not_taken
 

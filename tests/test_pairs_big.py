@@ -271,3 +271,22 @@ def test_a_memory_limit_too_small_to_work_is_refused_before_anything_runs(tmp_pa
     out = tmp_path / "p.jsonl"
     assert main(["pairs", str(rated_plain), "-o", str(out), "--engine", "out-of-core", "--out-of-core-mb", limit]) == 2
     assert f"--out-of-core-mb must be at least 32, not {limit}" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("strategy", ["best-worst", "all-pairs"])
+def test_progress_says_each_step_in_words(tmp_path, rated_plain, capsys, strategy):
+    """A long run's progress lines say what each of the plan's steps does, not only its table's name."""
+    from rm_demo.importers import IMPORT_REASONS
+    from rm_demo.pairs import CODE
+    from rm_demo.pairs_big import STEP_WORDS
+    from rm_demo.pairs_sql import DUCKDB, plan_sql
+
+    options = PairOptions(strategy=strategy)
+    steps = [name for name, _ in plan_sql(CODE, IMPORT_REASONS, options, options.resolved_thresholds(), False, DUCKDB)]
+    assert set(steps) <= set(STEP_WORDS)  # a step added to the plan gets its words here
+    main(
+        ["pairs", str(rated_plain), "-o", str(tmp_path / "p.jsonl"), "--engine", "out-of-core", "--strategy", strategy]
+    )
+    err = capsys.readouterr().err
+    for name in steps:
+        assert f"pairing: {STEP_WORDS[name]} ({name})" in err
