@@ -166,11 +166,16 @@ def test_checkpoint_names_are_parsed_in_one_place(tmp_path):
 
 
 def test_no_module_reads_proc_or_imports_fcntl():
-    """Process handling goes through psutil and locks through filelock: the same code on Mac and Windows."""
+    """Process handling goes through psutil and locks through filelock: the same code on Mac and Windows.
+
+    One Linux-only file is allowed: a scheduler autogroup's nice (`rm_demo.jobs.lower_autogroup`), which psutil
+    has no call for; where the file is absent (Mac, Windows, kernels without autogroups) nothing happens."""
+    allowed = '"/proc/self/autogroup"'
     offenders = [
         path.name
         for path in (ROOT / "rm_demo").rglob("*.py")
-        if "/proc/" in path.read_text() or "fcntl" in path.read_text() or "os.killpg" in path.read_text()
+        for text in [path.read_text().replace(allowed, "")]
+        if "/proc/" in text or "fcntl" in text or "os.killpg" in text
     ]
     assert offenders == []
 
