@@ -291,13 +291,10 @@ class ScorerCache:
         finally:
             with self._lock:
                 self._clicks_waiting -= 1
-        _w = time.time()
         try:
             return self._build(model, max_length)
         finally:
             self._load_slot.release()
-            with open("/tmp/load_timing.log", "a") as _f:
-                _f.write(f"{time.time():.3f} click build={time.time() - _w:.3f} {model[-40:]}\n")
 
     def _build(self, model: str, max_length: int | None) -> Scorer:
         path = resolve_model(model)
