@@ -115,11 +115,13 @@ def own_runs(runs: Path, visitors: int) -> list[str]:
     sentence-transformers `BertModel` with no classifier, which no run is either: the app loaded each of
     those in full, and the benchmark measured that fallback, not a run's Compare.)"""
     import torch
+    from transformers.utils import logging as transformers_logging
 
     from rm_demo.access import owner_key
     from rm_demo.config import TrainConfig
     from rm_demo.models import default_model_path, load_reward_model
 
+    transformers_logging.disable_progress_bar()  # thirty "Writing model shards" bars say nothing here
     model, tokenizer = load_reward_model(str(default_model_path()))
     start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     models = []
