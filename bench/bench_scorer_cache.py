@@ -1,7 +1,7 @@
 """Benchmark: Compare clicks in a workshop where every visitor compares their own run with the base.
 
-Each visitor has a run folder (a copy of the embedded model, as a finished run would hold) and
-clicks Compare with "before/after" on: the base model and their run score the same two answers,
+Each visitor has a finished run (saved as training saves one: `bench_load.own_runs`) and clicks
+Compare with "before/after" on: the base model and their run score the same two answers,
 as `compare_tab.compare` does. Visitors click in turn, for several rounds. The same clicks run
 against two scorer caches in one process: one that holds three models (what the app held before)
 and the memory-budgeted one (`RM_DEMO_SCORER_CACHE_MB`, 1 GB by default).
@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from bench_load import own_runs  # runs as training saves them (the embedded folder itself is no run)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -35,7 +35,6 @@ def clicks(cache, runs: list[str], rounds: int) -> list[float]:
 
 
 def main() -> None:
-    from rm_demo.models import default_model_path
     from rm_demo.score import ScorerCache
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,11 +42,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        runs = []
-        for i in range(args.visitors):
-            folder = Path(tmp) / f"run{i}" / "model"
-            shutil.copytree(default_model_path(), folder)
-            runs.append(str(folder))
+        runs = own_runs(Path(tmp), args.visitors)
         probe = ScorerCache(budget_bytes=float("inf"))
         probe.get("default")
         model_bytes = probe.bytes_held()
