@@ -101,6 +101,7 @@ def pair_options_from(args):
 
 def cmd_pairs(args) -> int:
     from rm_demo.pairs import pairs_from_file, pairs_with_raters, write_pairs
+    from rm_demo.pairs_big import check_memory_mb
     from rm_demo.tables import atomic_path, check_outputs, check_writable
 
     check_outputs(
@@ -111,6 +112,7 @@ def cmd_pairs(args) -> int:
         check_writable(path)
     read, pairing = read_options_from(args), pair_options_from(args)
     pairing.validate()
+    check_memory_mb(args.out_of_core_mb)  # whichever engine `auto` picks: a bad value is refused, not ignored
     plain = None if args.scores else _out_of_core_input(args.input, read, pairing, args.engine)
     if plain is not None:
         report = _pairs_out_of_core(plain, pairing, args)  # the pairs and dropped rows written as they are made
@@ -128,10 +130,6 @@ def cmd_pairs(args) -> int:
         print(line, file=sys.stderr)
     print(f"wrote {counted(report.pairs, 'pair')} to {args.output}", file=sys.stderr)
     return 0
-
-
-# Below this DuckDB cannot hold even a small file's plan (its blocks are 256 KB, a few per operator).
-MIN_OUT_OF_CORE_MB = 32
 
 
 def _out_of_core_input(path: str, read, pairing, engine: str):
@@ -160,11 +158,6 @@ def _pairs_out_of_core(plain, pairing, args):
 
     from rm_demo.pairs_big import pairs_out_of_core
 
-    if args.out_of_core_mb < MIN_OUT_OF_CORE_MB:
-        raise InputError(
-            f"--out-of-core-mb must be at least {MIN_OUT_OF_CORE_MB}, not {args.out_of_core_mb}",
-            fix="leave it out (1,200 MB), or give DuckDB more",
-        )
     print(
         f"{plain.source}: paired out of core by DuckDB within {args.out_of_core_mb} MB of memory, spilling to "
         f"{tempfile.gettempdir()}",

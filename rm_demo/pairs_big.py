@@ -37,6 +37,9 @@ MEMORY_MB = 1200
 # DuckDB wants about a gigabyte per thread for joins and aggregates beyond memory: under 150 MB, a 10M-row
 # file paired with one thread and ran out of memory with two.
 MB_PER_THREAD = 1000
+# Below this DuckDB cannot hold even a small file's plan (its blocks are 256 KB, a few per operator): the
+# CLI's floor. The library call takes less (a test runs out of 8 MB on purpose), never 0 or below.
+MIN_MEMORY_MB = 32
 # The longest CSV line DuckDB accepts: a few megabytes, so that its read buffers (two per thread) stay small.
 MAX_LINE_BYTES = 8 << 20
 # Python's str.isspace() spaces that rm_demo.feedback collapses and trims (its _SPACE_CLASS), spelled for RE2.
@@ -156,6 +159,15 @@ def _load(con, csv: PlainCsv) -> None:
     )
 
 
+def check_memory_mb(memory_mb: int, minimum: int = MIN_MEMORY_MB) -> None:
+    """Refuse a memory limit DuckDB cannot work in, before anything is read."""
+    if memory_mb < minimum:
+        raise InputError(
+            f"--out-of-core-mb must be at least {minimum}, not {memory_mb}",
+            fix=f"leave it out ({MEMORY_MB:,} MB), or give DuckDB more",
+        )
+
+
 def pairs_out_of_core(
     csv: PlainCsv,
     pairing: PairOptions,
@@ -167,6 +179,7 @@ def pairs_out_of_core(
 ) -> PairsReport:
     """Derive pairs from `csv` on DuckDB within `memory_mb` of memory, writing the pairs (and the dropped rows,
     each with its reason) as `rm_demo.tables.write_table` does; returns the report that accounts for every row."""
+    check_memory_mb(memory_mb, minimum=1)  # 0 ran and then said it ran out; a negative limit was taken
     import duckdb
 
     with tempfile.TemporaryDirectory(prefix="rm_demo-out-of-core-") as folder:

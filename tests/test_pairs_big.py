@@ -271,6 +271,14 @@ def test_a_memory_limit_too_small_to_work_is_refused_before_anything_runs(tmp_pa
     out = tmp_path / "p.jsonl"
     assert main(["pairs", str(rated_plain), "-o", str(out), "--engine", "out-of-core", "--out-of-core-mb", limit]) == 2
     assert f"--out-of-core-mb must be at least 32, not {limit}" in capsys.readouterr().err and not out.exists()
+    # The same refusal whichever engine runs, and from the library call the CLI makes.
+    assert main(["pairs", str(rated_plain), "-o", str(out), "--engine", "memory", "--out-of-core-mb", limit]) == 2
+    assert "--out-of-core-mb must be at least 32" in capsys.readouterr().err and not out.exists()
+    with pytest.raises(InputError, match="--out-of-core-mb must be at least 1"):
+        pairs_out_of_core(
+            plain_csv(rated_plain, ReadOptions(), PairOptions()), PairOptions(), out, memory_mb=int(limit)
+        )
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("strategy", ["best-worst", "all-pairs"])
