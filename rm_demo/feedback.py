@@ -544,7 +544,7 @@ def export_records(path: str | os.PathLike, max_bytes: int | None = None) -> lis
             "this is a table: two files are joined only as a tracing tool's export (traces, then scores), "
             "each JSON or JSON Lines as its API or SDK writes it",
             source=source,
-            fix="to read one file, give it alone (in the app, clear the second upload box); for a tracing tool, save "
+            fix="to read one file, give it alone (in the app, clear the Scores file box); for a tracing tool, save "
             "both halves with json.dump",
         )
     records, _ = (

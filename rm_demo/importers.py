@@ -1152,7 +1152,7 @@ def half_export(records: list) -> tuple[str, str] | None:
                 f"this is {name} alone ({len(records)} records): pairs need {lacks} too, which this file does "
                 "not hold",
                 f"export them too ({call}) and give both files: `python -m rm_demo pairs FIRST SECOND` "
-                "(traces or runs first), or the Data tab's second upload",
+                "(traces or runs first), or the Data tab's Scores file box",
             )
     return None
 

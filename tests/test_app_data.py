@@ -259,7 +259,7 @@ def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started)
     widgets = _widgets(DataSettings(chosen_min=0.75, rejected_max=0.75))
     session = Session(owner=VISITOR)
     alone = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, traces, None, *widgets)))
-    assert "LangSmith runs alone" in alone["message"] and "second upload" in alone["message"]
+    assert "LangSmith runs alone" in alone["message"] and "Scores file box" in alone["message"]
     out = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, traces, scores, *widgets)))
     assert "Joined: **langsmith_runs_query.json**" in out["message"] and "LangSmith" in out["message"]
     assert "3 pairs" in out["summary"] and session.data_name == "langsmith_runs_query+langsmith_feedback.json"
@@ -271,7 +271,7 @@ def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started)
     # Another first file, a plain table, while the scores are still in the second box: said, with the way out.
     table = str(Path(__file__).parent / "data" / "rated_feedback.csv")
     mixed = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, table, scores, *widgets)))
-    assert "this is a table" in mixed["message"] and "clear the second upload box" in mixed["message"]
+    assert "this is a table" in mixed["message"] and "clear the Scores file box" in mixed["message"]
     alone = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, table, None, *widgets)))  # box cleared
     assert "rated_feedback.csv" in alone["message"] and session.data_name == "rated_feedback.csv"
 

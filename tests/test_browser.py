@@ -516,6 +516,31 @@ def test_a_second_file_starts_from_its_own_settings(app_url, browser):
     visitor.close()
 
 
+def _drop_zone_shown(page, box: str) -> None:
+    """An empty upload box shows its whole drop zone (icon, "Drop File Here", "Click to Upload") below its
+    label and inside the box: a wrapped label in a 90 px box once covered the icon and cut off the words."""
+    page.wait_for_selector(f"{box} button svg", timeout=30_000)
+    parts = page.eval_on_selector(
+        box,
+        """box => {
+        const rect = r => ({top: r.top, bottom: r.bottom});
+        const out = {box: rect(box.getBoundingClientRect()),
+                     label: rect(box.querySelector('label').getBoundingClientRect()),
+                     icon: rect(box.querySelector('button svg').getBoundingClientRect()), words: {}};
+        const walker = document.createTreeWalker(box.querySelector('button'), NodeFilter.SHOW_TEXT);
+        for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+            const text = n.textContent.trim();
+            if (text) { const range = document.createRange(); range.selectNode(n);
+                        out.words[text] = rect(range.getBoundingClientRect()); }
+        }
+        return out; }""",
+    )
+    assert {"Drop File Here", "Click to Upload"} <= set(parts["words"]), parts
+    for name, part in [("icon", parts["icon"]), *parts["words"].items()]:
+        assert part["top"] >= parts["label"]["bottom"] - 1, (name, parts)
+        assert part["bottom"] <= parts["box"]["bottom"] + 1, (name, parts)
+
+
 def test_a_tracing_export_in_two_files_is_two_uploads(app_url, browser):
     """Issue 36: Langfuse's observations and its v3 scores, as the SDK writes them, in the two upload boxes:
     the first alone says what is missing; both read to the three pairs a person makes by hand."""
@@ -524,6 +549,7 @@ def test_a_tracing_export_in_two_files_is_two_uploads(app_url, browser):
     real = ROOT / "tests" / "data" / "formats" / "real"
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(app_url)
+    _drop_zone_shown(page, "#second-upload")
     page.set_input_files("#upload input[type=file]", str(real / "langfuse_v2_observations.json"))
     expect(page.locator("#data-message")).to_contain_text("Langfuse traces or observations alone", timeout=30_000)
     page.set_input_files("#second-upload input[type=file]", str(real / "langfuse_v3_scores.json"))

@@ -138,7 +138,7 @@ def test_one_half_of_a_tracing_export_names_the_tool_and_the_missing_half(name, 
     with pytest.raises(InputError) as caught:
         pairs_from_file(REAL / name)
     assert f"this is {tool} alone" in str(caught.value) and lacks in str(caught.value)
-    assert "pairs FIRST SECOND" in caught.value.fix and "second upload" in caught.value.fix
+    assert "pairs FIRST SECOND" in caught.value.fix and "Scores file box" in caught.value.fix
 
 
 def test_langfuse_reads_observe_inputs_categories_and_authorless_scores(tmp_path):

@@ -164,11 +164,11 @@ class DataTab:
                     elem_id="upload",
                 )
                 second_upload = gr.File(
-                    label="Second file, when a tracing tool's export came in two: its scores or feedback "
-                    "(the first: its traces, observations or runs)",
+                    # A short label and room for the whole drop zone: a wrapped label at 90 px hid "Click to Upload".
+                    label="Scores file, when an export comes in two parts",
                     file_types=[".json", ".jsonl", ".gz"],
                     type="filepath",
-                    height=90,
+                    height=170,
                     elem_id="second-upload",
                 )
                 with gr.Row():
