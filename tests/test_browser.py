@@ -9,6 +9,7 @@ import math
 import os
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,16 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     expect(page.locator("#runs-table")).to_contain_text("stars.csv", timeout=20_000)
     expect(page.locator("#run-pick input")).to_have_value(re.compile(r"-stars-[0-9a-f]{6}$"))
     page.screenshot(path=shots / "5-runs.png", full_page=True)
+    # Export: the zip box appears with the run's zip, and what downloads is the model and its card.
+    expect(page.locator("#run-zip")).to_be_hidden()
+    page.get_by_role("button", name="Export zip").click()
+    link = page.locator("#run-zip a[download]").first
+    expect(link).to_be_visible(timeout=60_000)
+    with page.expect_download() as download:
+        link.click()
+    with zipfile.ZipFile(download.value.path()) as exported:
+        names = exported.namelist()
+    assert any(name.endswith("README.md") for name in names) and any("model" in name for name in names), names
 
     # Evaluate: a run of 2 held-out pairs shows no percentage, says why.
     page.get_by_role("tab", name="6 · Evaluate").click()

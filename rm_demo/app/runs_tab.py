@@ -209,7 +209,8 @@ class RunsTab:
         with gr.Row():
             run_pick = menu([], label="Run", scale=3, elem_id="run-pick")
             zip_btn = gr.Button("Export zip", scale=1)
-            zip_file = gr.File(label="Run zip", scale=2)
+            # shown once there is a zip: empty, it was a 270 px blank box beside a one-line row
+            zip_file = gr.File(label="Run zip", scale=2, visible=False, elem_id="run-zip")
         command = gr.Markdown(elem_id="run-command")
         message = gr.Markdown(elem_id="runs-message")
         with gr.Accordion("Score a file of answers", open=False):
@@ -279,9 +280,9 @@ def wire(runs: RunsTab, session, listing: list) -> None:
 
     def zip_run(name, sess: Session):
         try:
-            return export_zip(runs_root(), name, sess.viewer(), sess.workdir()), ""
+            return gr.File(export_zip(runs_root(), name, sess.viewer(), sess.workdir()), visible=True), ""
         except InputError as exc:
-            return None, problem(exc)
+            return gr.File(None, visible=False), problem(exc)
 
     runs.run_pick.change(
         _guarded(lambda name, sess: run_command(runs_root(), name, sess.viewer()), 1),
@@ -289,6 +290,8 @@ def wire(runs: RunsTab, session, listing: list) -> None:
         runs.command,
         show_progress="hidden",
     )
+    # another run picked: the zip shown was the last one's
+    runs.run_pick.change(lambda: gr.File(None, visible=False), None, runs.zip_file, show_progress="hidden")
     runs.zip_btn.click(zip_run, [runs.run_pick, session], [runs.zip_file, runs.message])
 
     def score(name, path, encoding, delimiter, sess: Session):
