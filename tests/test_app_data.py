@@ -306,3 +306,39 @@ def test_a_setting_event_that_overtakes_a_new_files_event_still_clears_the_old_f
     assert (shown["chosen_min"], shown["rejected_max"]) == ("", "")
     assert session.settings.chosen_min is None and session.pairs == 1  # the defaults: what would train
     assert session.suggested_thresholds is None
+
+
+def test_a_setting_event_after_a_new_files_event_keeps_what_the_file_said(write_file, runs, started):
+    """Seen in the browser test under load: the boxes a new file resets fire a setting event that came after
+    the file's own; its preview replaced the file's and dropped the note that the previous file's suggested
+    thresholds were cleared. The note stays while the boxes are empty; a tracing export's join note stays."""
+    ten = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
+    session, _ = data_tab.load_data(Session(owner=VISITOR), str(ten), "ten.csv", AUTO_SETTINGS)
+    assert data_tab.suggested(session) == ("7.5", "7.5")
+    screen = list(_widgets(AUTO_SETTINGS))
+    at = {name: i for i, name in enumerate(data_tab.SETTINGS)}
+    screen[at["chosen_min"]] = screen[at["rejected_max"]] = "7.5"
+    five = write_file("five.csv", "question,answer,score\nq,a,5\nq,b,1\n")
+    from_file = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_file(session, str(five), "five.csv", *screen)))
+    assert "were cleared" in from_file["message"] and (from_file["chosen_min"], from_file["rejected_max"]) == ("", "")
+    screen[at["chosen_min"]] = screen[at["rejected_max"]] = ""  # what the file's event put on screen
+    late = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_settings(session, *screen)))
+    assert "five.csv" in late["message"] and "were cleared" in late["message"]
+    screen[at["chosen_min"]] = "4.5"  # thresholds of the visitor's own: the note is no longer true
+    own = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_settings(session, *screen)))
+    assert "five.csv" in own["message"] and "were cleared" not in own["message"]
+    screen[at["chosen_min"]] = ""  # the next file, the boxes empty: no note of the previous file's
+    again = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_file(session, str(ten), "ten.csv", *screen)))
+    assert "ten.csv" in again["message"] and "were cleared" not in again["message"]
+
+    from pathlib import Path
+
+    real = Path(__file__).parent / "data" / "formats" / "real"
+    traces, scores = str(real / "langsmith_runs_query.json"), str(real / "langsmith_feedback.jsonl")
+    screen[at["chosen_min"]] = screen[at["rejected_max"]] = "0.75"  # its scores run 0 to 1
+    joined = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, traces, scores, *screen)))
+    assert "Joined: **langsmith_runs_query.json**" in joined["message"]
+    late = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_settings(session, *screen)))
+    assert "Joined: **langsmith_runs_query.json**" in late["message"] and "3 pairs" in late["summary"]
+    alone = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_files(session, str(five), None, *screen)))
+    assert "five.csv" in alone["message"] and "Joined" not in alone["message"]

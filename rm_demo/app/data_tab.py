@@ -18,6 +18,8 @@ from rm_demo.app.state import AUTO, SAMPLES, DataSettings, Session, max_upload_m
 from rm_demo.errors import InputError
 from rm_demo.feedback import join_exports
 
+THRESHOLDS = [SETTINGS.index("chosen_min"), SETTINGS.index("rejected_max")]  # the two boxes among the settings
+
 
 def load_data(
     session: Session, path: str | None, name: str | None, settings: DataSettings
@@ -136,33 +138,33 @@ def on_settings(session: Session, *widgets) -> tuple:
     under load): it begins the newer preview, so the file's event ends stale and shows nothing. Such an event
     clears thresholds suggested for the previous file too, or they would stay on screen and train."""
     version = session.begin_data_change()
-    widgets, note, thresholds = _without_stale_suggestion(session, widgets)
-    return _load(session, version, session.data_path, session.data_name, widgets, note, thresholds)
+    widgets, thresholds = _without_stale_suggestion(session, widgets)
+    return _load(session, version, session.data_path, session.data_name, widgets, thresholds)
 
 
 def on_file(session: Session, path: str | None, name: str | None, *widgets) -> tuple:
     """A new file: the per-file settings start afresh (PER_FILE); pairing settings are kept, except
     thresholds that were suggested for the previous file (they belong to it) and are still untouched."""
     version = session.file_loaded(path, name)
-    widgets, note, thresholds = _without_stale_suggestion(session, fresh_widgets(widgets))
-    return _load(session, version, path, name, widgets, note, thresholds)
+    widgets, thresholds = _without_stale_suggestion(session, fresh_widgets(widgets))
+    return _load(session, version, path, name, widgets, thresholds)
 
 
-def _without_stale_suggestion(session: Session, widgets) -> tuple[list, str, tuple | None]:
-    """(the widgets, a note, the threshold boxes' new values or None): thresholds suggested for the previous
-    file, still as suggested, are emptied (this file uses the defaults). The session forgets the suggestion
-    only when this preview is the one shown (`_load`)."""
+def _without_stale_suggestion(session: Session, widgets) -> tuple[list, tuple | None]:
+    """(the widgets, the threshold boxes' new values or None): thresholds suggested for the previous file,
+    still as suggested, are emptied (this file uses the defaults), and the file's previews say so
+    (`Session.cleared_note`). The session forgets the suggestion only when this preview is shown (`_load`)."""
     widgets = list(widgets)
-    at = {name: i for i, name in enumerate(SETTINGS)}
-    if not session.stale_suggestion(widgets[at["chosen_min"]], widgets[at["rejected_max"]]):
-        return widgets, "", None
+    if not session.stale_suggestion(*(widgets[i] for i in THRESHOLDS)):
+        return widgets, None
     chosen_min, rejected_max = session.suggested_thresholds
-    widgets[at["chosen_min"]] = widgets[at["rejected_max"]] = ""
-    note = (
+    for i in THRESHOLDS:
+        widgets[i] = ""
+    session.cleared_note = (
         f"\n\nThe thresholds suggested for the previous file (chosen ≥ {chosen_min:g}, rejected < "
         f"{rejected_max:g}) were cleared: this file uses the defaults until you set others."
     )
-    return widgets, note, ("", "")
+    return widgets, ("", "")
 
 
 def on_files(session: Session, first: str | None, second: str | None, *widgets) -> tuple:
@@ -177,17 +179,17 @@ def on_files(session: Session, first: str | None, second: str | None, *widgets) 
     except (InputError, OSError) as exc:
         session.file_loaded(None, None)
         return _shown(session, problem(exc) if isinstance(exc, InputError) else f"Cannot read the files: {exc}")
-    note = f"\n\nJoined: **{Path(first).name}** (records first) and **{Path(second).name}**."
     version = session.file_loaded(str(joined), joined.name)
     session.input_names = (Path(first).name, Path(second).name)
-    return _load(session, version, str(joined), joined.name, fresh_widgets(widgets), note)
+    session.joined_note = f"\n\nJoined: **{Path(first).name}** (records first) and **{Path(second).name}**."
+    return _load(session, version, str(joined), joined.name, fresh_widgets(widgets))
 
 
 def _shown(session: Session, message: str) -> tuple:
     return _view_updates(session, DataView(False, message))
 
 
-def _load(session: Session, version: int, path, name, widgets, note: str = "", thresholds=None) -> tuple:
+def _load(session: Session, version: int, path, name, widgets, thresholds=None) -> tuple:
     try:
         settings = DataSettings.from_widgets(*widgets)
     except InputError as exc:
@@ -199,7 +201,9 @@ def _load(session: Session, version: int, path, name, widgets, note: str = "", t
     if thresholds is not None:  # the previous file's suggested thresholds were emptied on screen: forget them
         session.suggested_thresholds = session.suggested_for = None
     _keep(session, settings, view)
-    view.message += note
+    view.message += session.joined_note
+    if all(widgets[i] is None or not str(widgets[i]).strip() for i in THRESHOLDS):  # until thresholds are set
+        view.message += session.cleared_note
     return _view_updates(session, view, thresholds)
 
 

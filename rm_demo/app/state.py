@@ -194,6 +194,10 @@ class Session:
     # Thresholds the "suggested" button put in the boxes, and the file they were suggested for.
     suggested_thresholds: tuple[float, float] | None = None
     suggested_for: str | None = None
+    # What this file's previews say besides the file itself: kept, so that a later preview of the same file
+    # (a setting event that comes after the file's own, as the boxes the file reset fire) says it too.
+    joined_note: str = ""  # the two files of a tracing export joined into this one
+    cleared_note: str = ""  # the previous file's suggested thresholds emptied (said while the boxes are empty)
     work_dir: str | None = None
     run_dir: str | None = None
     run_seen_finished: bool = False  # a timer tick has seen this run's end
@@ -209,6 +213,7 @@ class Session:
         self.data_path, self.data_name, self.input_names = path, name, (name,) if name else ()
         self.settings, self.pairs, self.pairs_csv, self.pairs_jsonl = None, 0, None, None
         self.offered_thresholds = None
+        self.joined_note = self.cleared_note = ""
         return self.begin_data_change()
 
     def begin_data_change(self) -> int:
