@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -198,7 +199,16 @@ def _pairs_of_run(config: TrainConfig, run, is_main: bool, fresh: bool):
         return run_pairs(run, config, fresh=fresh and is_main)
 
 
-def build_trainer(config: TrainConfig, run, is_main: bool, progress=True, checkpoint=None, limit=None):
+# Where a run's progress lines go: True, stderr; a text stream; False, nowhere (see `train_slice`).
+Progress = bool | TextIO
+
+
+def progress_stream(progress: Progress) -> TextIO | None:
+    """The stream `progress` names, or None (stderr)."""
+    return None if isinstance(progress, bool) else progress
+
+
+def build_trainer(config: TrainConfig, run, is_main: bool, progress: Progress = True, checkpoint=None, limit=None):
     """Data, model, TRL config, callbacks: (trainer, info). Resumes from `checkpoint`; `limit`: one slice."""
     import torch
     from transformers import PrinterCallback
@@ -327,7 +337,7 @@ def freeze_first_layers(model, config: TrainConfig) -> int:
 
 
 def _callbacks(
-    config: TrainConfig, run: RunFolder | None, is_main: bool, world: int, progress: bool, limit: SliceLimit | None
+    config: TrainConfig, run: RunFolder | None, is_main: bool, world: int, progress: Progress, limit: SliceLimit | None
 ) -> list:
     from rm_demo.callbacks import CancelCallback, CheckpointInterval, ConsoleProgress, MetricsCallback, SliceClock
 
@@ -344,8 +354,8 @@ def _callbacks(
         callbacks.append(CheckpointInterval(current().checkpoint_seconds))
     if run and is_main:
         callbacks.append(MetricsCallback(run))
-    if progress and is_main:
-        callbacks.append(ConsoleProgress())
+    if progress is not False and is_main:
+        callbacks.append(ConsoleProgress(progress_stream(progress)))
     return callbacks
 
 
@@ -595,7 +605,7 @@ class SliceLimit:
     driver: tuple[int, float | None] | None = None
 
 
-def train(config: TrainConfig, progress: bool = True, resume: bool = False, between_slices=None) -> dict:
+def train(config: TrainConfig, progress: Progress = True, resume: bool = False, between_slices=None) -> dict:
     """Run one training job end to end; returns the final run.json contents (main process).
 
     `resume`: go on from the run's latest checkpoint (a stopped, failed or killed run); its curves
@@ -623,8 +633,11 @@ def process_state(config: TrainConfig):
     return PartialState(cpu=choose_device(config.device, config.precision).device == "cpu")
 
 
-def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False, limit: SliceLimit | None = None):
+def train_slice(config: TrainConfig, progress: Progress = True, resume: bool = False, limit: SliceLimit | None = None):
     """Train until the run ends or, with `limit`, until its slice does; returns run.json (main process).
+
+    `progress`: True, the progress lines go to stderr; a text stream, there (a slice trained in the app's
+    own process writes them into its run's train.log, as a run's process does); False, none.
 
     A slice that ends before the run leaves a checkpoint and run.json saying "running" (its driver
     goes on: `limit.driver`), or "paused" when `limit.pause` ended it; either resumes with `resume`.
@@ -657,7 +670,7 @@ def train_slice(config: TrainConfig, progress: bool = True, resume: bool = False
             save_model(trainer, str(run.model_dir), is_main)
             if is_main:
                 if final and not cancelled:
-                    final = _exact_final_metrics(run, final, trainer.args.device.type)
+                    final = _exact_final_metrics(run, final, trainer.args.device.type, progress_stream(progress))
                 return _finish_record(run, trainer, info, final, cancelled)
             return {}
     except InputError as exc:
@@ -701,7 +714,7 @@ def _train_seconds(run: RunFolder) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
-def _exact_final_metrics(run: RunFolder, final: dict, device: str | None = None) -> dict:
+def _exact_final_metrics(run: RunFolder, final: dict, device: str | None = None, stream: TextIO | None = None) -> dict:
     """The saved model's held-out accuracy as `rm_demo evaluate` and the Evaluate tab compute it.
 
     TRL's evaluation averages each batch's accuracy (a short last batch weighs as much as a full
@@ -734,7 +747,7 @@ def _exact_final_metrics(run: RunFolder, final: dict, device: str | None = None)
     with atomic_path(run.metrics_path) as tmp:
         tmp.write_text("".join(json.dumps(m) + "\n" for m in metrics), encoding="utf-8")
     exact = accuracy_phrase(report["accuracy"], report["pairs"])
-    print(f"the saved model, every held-out pair: held-out accuracy {exact}", file=sys.stderr, flush=True)
+    print(f"the saved model, every held-out pair: held-out accuracy {exact}", file=stream or sys.stderr, flush=True)
     return {
         **final,
         "trainer_eval_accuracy": final.get("eval_accuracy"),

@@ -120,8 +120,9 @@ def slice_stream(run_dir: str, seconds: float, resume: bool, driver: tuple) -> I
     outcome: dict = {}
 
     def work() -> None:
-        try:
-            train_slice(config, True, resume, SliceLimit(seconds, pause, tuple(driver)))
+        try:  # its lines into the run's train.log, which the Train tab's log box shows, as a run's process does
+            with run.log_path.open("a", encoding="utf-8") as log:
+                train_slice(config, log, resume, SliceLimit(seconds, pause, tuple(driver)))
         except BaseException as exc:  # recorded in run.json by train_slice; said again in the last yield
             outcome["error"] = f"{type(exc).__name__}: {exc}"
 

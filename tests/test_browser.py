@@ -480,6 +480,8 @@ def test_zero_gpu_a_closed_page_pauses_the_run_and_resume_finishes_it(browser, s
         expect(again.locator("#train-message")).to_contain_text("Resuming", timeout=20_000)
         expect(again.locator('#rm-progress[data-status="completed"]')).to_be_attached(timeout=240_000)
         expect(again.locator("#train-message")).to_contain_text("Trained on the GPU")
+        # the log box shows the slices' lines (they went to the app's stderr and the box stayed empty)
+        expect(again.locator("#log-tail textarea")).to_have_value(re.compile("the saved model, every held-out pair"))
         again.screenshot(path=shots / "zero-gpu-2-resumed.png", full_page=True)
         final = json.loads((run / "run.json").read_text())
         assert final["status"] == "completed" and final["slices"] >= 2 and final["final_metrics"]["steps"] == 30

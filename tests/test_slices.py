@@ -207,6 +207,11 @@ def test_zero_gpu_slices_in_forked_workers_end_with_the_model_of_one_go(whole_ru
     assert payloads[-1]["status"] == "completed" and payloads[-1]["step"] == 30
     assert sum(len(p["new_metrics"]) for p in payloads) == len(RunFolder(folder).metrics())
     assert _same_model(folder, whole_run) <= 1e-6
+    # The Train tab's log box reads the run's train.log: each slice's lines and the exact figure are there
+    # (they went to the app's own stderr, and the box stayed empty for the whole run).
+    log = RunFolder(folder).log_tail(lines=200)
+    assert log.count("training: 30 steps") == len(stand_in.durations) and "left off at step" in log, log
+    assert "step 30/30" in log and "the saved model, every held-out pair: held-out accuracy" in log, log
 
 
 @pytest.mark.slow
