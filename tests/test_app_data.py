@@ -276,19 +276,25 @@ def test_two_uploads_of_a_tracing_export_are_joined_and_previewed(runs, started)
     assert "rated_feedback.csv" in alone["message"] and session.data_name == "rated_feedback.csv"
 
 
-def test_a_setting_event_that_overtakes_a_new_files_event_still_clears_the_old_files_thresholds(
-    write_file, monkeypatch
-):
-    """Seen in the browser test under load: the workshop sample's own event was overtaken by a setting event
-    (a box the new file reset) that began after it. The file's event ended stale, so its clearing of the
-    previous file's suggested thresholds was never shown: 7.5 stayed in the boxes, and would have trained."""
+def _suggested_then_another_file(write_file):
+    """A 0-10 file previewed and its suggested thresholds (7.5) in the boxes; then another file to load:
+    (the session, the widgets on screen, their index by name, the first file, the next file)."""
     ten = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
     session, _ = data_tab.load_data(Session(owner=VISITOR), str(ten), "ten.csv", AUTO_SETTINGS)
     assert data_tab.suggested(session) == ("7.5", "7.5")
     screen = list(_widgets(AUTO_SETTINGS))
     at = {name: i for i, name in enumerate(data_tab.SETTINGS)}
     screen[at["chosen_min"]] = screen[at["rejected_max"]] = "7.5"
-    five = write_file("five.csv", "question,answer,score\nq,a,5\nq,b,1\n")
+    return session, screen, at, ten, write_file("five.csv", "question,answer,score\nq,a,5\nq,b,1\n")
+
+
+def test_a_setting_event_that_overtakes_a_new_files_event_still_clears_the_old_files_thresholds(
+    write_file, monkeypatch
+):
+    """Seen in the browser test under load: the workshop sample's own event was overtaken by a setting event
+    (a box the new file reset) that began after it. The file's event ended stale, so its clearing of the
+    previous file's suggested thresholds was never shown: 7.5 stayed in the boxes, and would have trained."""
+    session, screen, at, ten, five = _suggested_then_another_file(write_file)
 
     real, overtaking = data_tab.derive_view, []
 
@@ -312,13 +318,7 @@ def test_a_setting_event_after_a_new_files_event_keeps_what_the_file_said(write_
     """Seen in the browser test under load: the boxes a new file resets fire a setting event that came after
     the file's own; its preview replaced the file's and dropped the note that the previous file's suggested
     thresholds were cleared. The note stays while the boxes are empty; a tracing export's join note stays."""
-    ten = write_file("ten.csv", "question,answer,score\nq,a,10\nq,b,6\nr,c,8\nr,d,5\n")
-    session, _ = data_tab.load_data(Session(owner=VISITOR), str(ten), "ten.csv", AUTO_SETTINGS)
-    assert data_tab.suggested(session) == ("7.5", "7.5")
-    screen = list(_widgets(AUTO_SETTINGS))
-    at = {name: i for i, name in enumerate(data_tab.SETTINGS)}
-    screen[at["chosen_min"]] = screen[at["rejected_max"]] = "7.5"
-    five = write_file("five.csv", "question,answer,score\nq,a,5\nq,b,1\n")
+    session, screen, at, ten, five = _suggested_then_another_file(write_file)
     from_file = dict(zip(data_tab.OUTPUT_NAMES, data_tab.on_file(session, str(five), "five.csv", *screen)))
     assert "were cleared" in from_file["message"] and (from_file["chosen_min"], from_file["rejected_max"]) == ("", "")
     screen[at["chosen_min"]] = screen[at["rejected_max"]] = ""  # what the file's event put on screen
