@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -235,9 +236,8 @@ def cmd_train(args) -> int:
             )
         config = config_from_args(args, read_options=asdict(read_options_from(args)))
         config.validate()
-        _check_input_file(args.input)
-        if args.scores:
-            _check_input_file(args.scores)
+        for path in filter(None, (args.input, args.scores)):
+            _check_input_file(path, config.read_options.get("max_bytes"))
         resume = False
         data = inputs.enter_context(joined_input(args.input, args.scores))
         # Under torchrun / accelerate every process runs this command; the first one makes the run
@@ -270,11 +270,25 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _check_input_file(path: str) -> None:
-    """A regular file: a device, a FIFO or a folder would be copied into the run without end, or not at all."""
+def _check_input_file(path: str, max_bytes: int | None) -> None:
+    """A regular file (a device, a FIFO or a folder would be copied into the run without end, or not at all)
+    within --max-input-mb: refused before it is copied into the run, by its own name, not the copy's."""
     from rm_demo.tables import regular_input
 
-    regular_input(path)
+    size = regular_input(path).stat().st_size
+    if max_bytes is not None and size > max_bytes and not _is_gzip(path):  # a gzip's size is known once read
+        raise InputError(
+            f"the file is {size / 1e6:,.0f} MB, over --max-input-mb {max_bytes / 1e6:g}: training reads it whole",
+            source=Path(path).name,
+            fix=f"raise --max-input-mb if memory allows, or pair it first (out of core when memory is short): "
+            f"python -m rm_demo pairs {shlex.quote(path)} -o pairs.jsonl --max-input-mb {size / 1e6 + 1:.0f}, "
+            "then train on pairs.jsonl",
+        )
+
+
+def _is_gzip(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _make_room(out: Path, overwrite: bool) -> None:

@@ -734,7 +734,7 @@ def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None)
         raise InputError(
             f"the file is over {options.max_bytes / 1e6:g} MB",
             source=source,
-            fix="use a smaller file; the CLI reads bigger ones with --max-input-mb",
+            fix="use a smaller file; the command line reads bigger ones with --max-input-mb",
         )
     what = not_text(head_bytes) if head_bytes[:2] != GZIP_MAGIC else None
     if what:  # said from the first 64 KB: a 3 GB file of zeros is not read whole to be refused
@@ -754,7 +754,7 @@ def _read_table(path: str | os.PathLike, options: ReadOptions, name: str | None)
         raise InputError(
             f"the file is over {options.max_bytes / 1e6:g} MB",
             source=source,
-            fix="use a smaller file, or the CLI (python -m rm_demo pairs) for big files",
+            fix="use a smaller file; the command line reads bigger ones with --max-input-mb",
         )
     what = not_text(raw[:65536])
     if what:

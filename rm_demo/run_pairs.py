@@ -50,11 +50,15 @@ def derive(config) -> RunPairs:
     from rm_demo.feedback import ReadOptions
     from rm_demo.pairs import pairs_from_file, split_by_question
 
-    result = pairs_from_file(config.input, ReadOptions.from_dict(config.read_options), config.pair_options())
+    # Read under the name the visitor gave it, as the preview read it: a message names their file, not the copy.
+    name = config.source_name or Path(config.input).name
+    result = pairs_from_file(
+        config.input, ReadOptions.from_dict(config.read_options), config.pair_options(), name=name
+    )
     if len(result.pairs) == 0:
         raise InputError(
             "no pairs to train on: " + "; ".join(f"{n} rows {r}" for r, n in result.report.dropped.items()),
-            source=Path(config.input).name,
+            source=name,
             fix="check the thresholds (--chosen-min/--rejected-max) or use --strategy all-pairs",
         )
     train, held_out = split_by_question(result.pairs, config.eval_fraction, config.seed)

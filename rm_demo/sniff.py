@@ -74,7 +74,7 @@ def gunzip(raw: bytes, source: str, limit_bytes: int | None = None) -> bytes:
                     raise InputError(
                         f"the file is over {limit_bytes / 1e6:g} MB once decompressed",
                         source=source,
-                        fix="upload a smaller file, or use the CLI (python -m rm_demo pairs) for big files",
+                        fix="use a smaller file; the command line reads bigger ones with --max-input-mb",
                     )
             data = stream.unused_data.lstrip(b"\x00")
             if not data:

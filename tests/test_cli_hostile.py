@@ -165,6 +165,25 @@ def test_odd_train_options_stop_before_any_work(tmp_path, capsys, args, message)
     assert not (tmp_path / "run").exists()
 
 
+def test_train_names_the_file_given_not_the_runs_copy(tmp_path, capsys):
+    """Training reads the run's copy (data.csv): its messages named that, not the visitor's file; a file over
+    --max-input-mb was copied into the run whole before it was refused."""
+    big = tmp_path / "feedback-log.csv"
+    big.write_text(GOOD + "Q3,an answer of some length to fill the file,5\n" * 30_000)  # 1.4 MB
+    code, err = _run(capsys, "train", big, "-o", tmp_path / "run", "--max-input-mb", "1")
+    assert code == 2 and "feedback-log.csv: the file is 1 MB, over --max-input-mb 1" in err, err
+    assert "python -m rm_demo pairs" in err and "data.csv" not in err, err
+    assert not (tmp_path / "run").exists()  # refused before anything was copied
+    gzipped = tmp_path / "feedback-log.csv.gz"
+    gzipped.write_bytes(gzip.compress(big.read_bytes()))  # its size is known only once read: refused then
+    code, err = _run(capsys, "train", gzipped, "-o", tmp_path / "run-gz", "--max-input-mb", "1")
+    assert code == 2 and "feedback-log.csv.gz: the file is over 1 MB once decompressed" in err, err
+    assert "--max-input-mb" in err and "upload" not in err, err
+    (tmp_path / "no-pairs.csv").write_text("question,answer,score\nQ1,only,5\n")
+    code, err = _run(capsys, "train", tmp_path / "no-pairs.csv", "-o", tmp_path / "run-none")
+    assert code == 2 and "no-pairs.csv: no pairs to train on" in err and "data.csv" not in err, err
+
+
 def test_score_reads_its_file_before_loading_a_model(tmp_path, capsys):
     """A bad file is reported at once: the missing model named beside it is never reached."""
     (tmp_path / "empty.csv").write_text("")
