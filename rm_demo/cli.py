@@ -278,7 +278,7 @@ def _check_input_file(path: str, max_bytes: int | None) -> None:
     size = regular_input(path).stat().st_size
     if max_bytes is not None and size > max_bytes and not _is_gzip(path):  # a gzip's size is known once read
         raise InputError(
-            f"the file is {size / 1e6:,.0f} MB, over --max-input-mb {max_bytes / 1e6:g}: training reads it whole",
+            f"the file is {size / 1e6:,.1f} MB, over --max-input-mb {max_bytes / 1e6:g}: training reads it whole",
             source=Path(path).name,
             fix=f"raise --max-input-mb if memory allows, or pair it first (out of core when memory is short): "
             f"python -m rm_demo pairs {shlex.quote(path)} -o pairs.jsonl --max-input-mb {size / 1e6 + 1:.0f}, "

@@ -171,7 +171,7 @@ def test_train_names_the_file_given_not_the_runs_copy(tmp_path, capsys):
     big = tmp_path / "feedback-log.csv"
     big.write_text(GOOD + "Q3,an answer of some length to fill the file,5\n" * 30_000)  # 1.4 MB
     code, err = _run(capsys, "train", big, "-o", tmp_path / "run", "--max-input-mb", "1")
-    assert code == 2 and "feedback-log.csv: the file is 1 MB, over --max-input-mb 1" in err, err
+    assert code == 2 and "feedback-log.csv: the file is 1.4 MB, over --max-input-mb 1" in err, err
     assert "python -m rm_demo pairs" in err and "data.csv" not in err, err
     assert not (tmp_path / "run").exists()  # refused before anything was copied
     gzipped = tmp_path / "feedback-log.csv.gz"
