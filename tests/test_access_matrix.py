@@ -180,8 +180,8 @@ def _text_of(value, depth: int = 0) -> str:
             with zipfile.ZipFile(path) as archive:
                 return text + "".join(archive.read(name).decode("utf-8", "replace") for name in archive.namelist())
         return text + path.read_bytes().decode("utf-8", "replace")
-    if hasattr(value, "constructor_args"):  # a component returned as an update
-        return json.dumps(value.constructor_args, default=str)
+    if hasattr(value, "constructor_args"):  # a component returned as an update: its value's files read too
+        return json.dumps(value.constructor_args, default=str) + _text_of(value.constructor_args, depth + 1)
     return text
 
 

@@ -269,6 +269,21 @@ def test_a_presenters_session(app_url, browser, shots, tmp_path):
     with zipfile.ZipFile(download.value.path()) as exported:
         names = exported.namelist()
     assert any(name.endswith("README.md") for name in names) and any("model" in name for name in names), names
+    # Score a file of answers with the run: a preview, then the scored CSV appears to download.
+    answers = tmp_path / "to-score.csv"
+    answers.write_text(
+        "question,answer\nHow do I reset my password?,Open settings.\nHow do I reset my password?,No.\n"
+    )
+    page.get_by_text("Score a file of answers").click()
+    expect(page.locator("#scored-file")).to_be_hidden()
+    page.set_input_files("#score-upload input[type=file]", str(answers))
+    page.click("#score-btn")
+    expect(page.locator("#score-message")).to_contain_text("Scored 2", timeout=60_000)
+    scored = page.locator("#scored-file a[download]").first
+    expect(scored).to_be_visible(timeout=20_000)
+    with page.expect_download() as download:
+        scored.click()
+    assert Path(download.value.path()).read_text().splitlines()[0].split(",")[-1] == "reward"
 
     # Evaluate: a run of 2 held-out pairs shows no percentage, says why.
     page.get_by_role("tab", name="6 · Evaluate").click()

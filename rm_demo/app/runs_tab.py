@@ -215,13 +215,20 @@ class RunsTab:
         message = gr.Markdown(elem_id="runs-message")
         with gr.Accordion("Score a file of answers", open=False):
             with gr.Row():
-                score_upload = gr.File(label="CSV/JSONL with question and answer columns", type="filepath", scale=2)
+                score_upload = gr.File(
+                    label="CSV/JSONL with question and answer columns",
+                    type="filepath",
+                    scale=2,
+                    elem_id="score-upload",
+                )
                 score_encoding = menu(ENCODINGS, value="auto", label="Encoding", scale=1)
                 score_delimiter = menu(list(DELIMITERS), value="auto", label="Delimiter", scale=1)
             score_btn = gr.Button("Score with the run above (or the base model)", elem_id="score-btn")
             score_message = gr.Markdown(elem_id="score-message")
             score_preview = gr.Dataframe(interactive=False, wrap=True, max_height=300, visible=False)
-            scored_file = gr.File(label="Scored CSV (every column kept, plus reward)")
+            scored_file = gr.File(
+                label="Scored CSV (every column kept, plus reward)", visible=False, elem_id="scored-file"
+            )
         with gr.Accordion("Push to the Hugging Face Hub, or delete", open=False):
             with gr.Row():
                 repo_id = gr.Textbox(label="Repo id", placeholder="you/my-reward-model")
@@ -301,8 +308,8 @@ def wire(runs: RunsTab, session, listing: list) -> None:
                 runs_root(), name, sess.viewer(), path, encoding, delimiter, sess.workdir()
             )
         except InputError as exc:
-            return problem(exc, "Could not score this file"), gr.update(visible=False), None
-        return message, gr.update(value=preview, visible=True), out
+            return problem(exc, "Could not score this file"), gr.update(visible=False), gr.File(None, visible=False)
+        return message, gr.update(value=preview, visible=True), gr.File(out, visible=True)
 
     runs.score_btn.click(
         score,
