@@ -331,13 +331,18 @@ def cmd_score(args) -> int:
     read = ReadOptions(encoding=args.encoding, max_bytes=_max_bytes(args))
     table = read_answers(args.input, read, args.question_col, args.answer_col)
     scorer = Scorer(args.model, batch_size=args.batch_size, precision=args.precision)
-    with tqdm(desc="scoring", unit="batch", file=sys.stderr) as bar:
+    bars = []  # made at the first report, when the number of batches is known (it drew "0batch" first)
 
-        def progress(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
+    def progress(done, total):
+        if not bars:
+            bars.append(tqdm(desc="scoring", unit="batch", total=total, file=sys.stderr))
+        bars[0].update(done - bars[0].n)
 
+    try:
         scored = score_answers(scorer, table, progress)
+    finally:
+        for bar in bars:
+            bar.close()
     write_table(scored.frame, args.output)
     print(f"scored {len(scored.frame)} answers -> {args.output}", file=sys.stderr)
     return 0

@@ -113,12 +113,16 @@ class Scorer:
 
     @torch.inference_mode()
     def score(self, prompts: list[str], answers: list[str], progress=None) -> np.ndarray:
-        """Rewards in input order. Batches hold answers of similar length, so little padding."""
+        """Rewards in input order. Batches hold answers of similar length, so little padding.
+
+        `progress(done, total)`, in batches: once with 0 when the batches are known, then after each."""
         encoded = self.encoder.encode(list(prompts), list(answers)).input_ids
         lengths = np.array([len(ids) for ids in encoded], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         rewards = np.zeros(len(encoded), dtype=np.float64)
         batches = self._batches(lengths[order])
+        if progress is not None:
+            progress(0, len(batches))
         for b, (start, stop) in enumerate(batches):
             index = order[start:stop]
             rows = [encoded[i] for i in index]

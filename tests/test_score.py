@@ -4,6 +4,7 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -18,6 +19,20 @@ def test_the_default_scorer_is_fp32_and_repeatable():
     scorer = Scorer("default", device="cpu")
     assert scorer.choice.precision == "fp32"
     assert np.array_equal(scorer.score(PROMPTS, ANSWERS), scorer.score(PROMPTS, ANSWERS))
+
+
+def test_scoring_reports_its_batches_from_the_start(tmp_path, capsys):
+    """`rm_demo score`'s bar starts when the number of batches is known: it drew "0batch" with no total."""
+    from rm_demo import cli
+
+    reports = []
+    Scorer("default", device="cpu", batch_size=3).score(PROMPTS, ANSWERS, progress=lambda *a: reports.append(a))
+    assert reports == [(0, 2), (1, 2), (2, 2)]
+    pd.DataFrame({"question": PROMPTS, "answer": ANSWERS}).to_csv(tmp_path / "a.csv", index=False)
+    argv = ["score", "--input", tmp_path / "a.csv", "-o", tmp_path / "s.csv", "--batch-size", "3"]
+    assert cli.main([str(a) for a in argv]) == 0
+    err = capsys.readouterr().err
+    assert "0/2" in err and "2/2" in err and "0batch" not in err, err
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16")
