@@ -216,8 +216,11 @@ def plain_reward(model_dir: Path, question: str, answer: str, max_length: int) -
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from rm_demo.models import quiet_weight_bars
+
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    with quiet_weight_bars():  # `rm_demo export` printed a "Loading weights" bar for this check
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     if _is_encoder(model_dir):  # the card's own lines, run as they are printed
         code = "\n".join(encoder_lines(max_length)).replace('("question", "answer")', "(question, answer)")
         scope = {"tok": tok, "question": question, "answer": answer}

@@ -142,6 +142,15 @@ def test_export_zip_loads_back(run_dir, tmp_path):
     assert "pairwise accuracy" in card and "from_pretrained" in card
 
 
+def test_cli_export_says_what_it_wrote_and_nothing_else(run_dir, tmp_path, capsys):
+    """Its reload check (the card's snippet, transformers alone) printed a "Loading weights" bar."""
+    from rm_demo import cli
+
+    assert cli.main(["export", str(run_dir), "-o", str(tmp_path / "first.zip")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("wrote") and "first.zip" in out and "Loading weights" not in err, err
+
+
 def test_push_offline_is_a_clear_message(run_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputError, match="could not push to the Hub"):
