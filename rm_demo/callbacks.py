@@ -232,9 +232,10 @@ class ConsoleProgress(TrainerCallback):
     Replaces the Trainer's own printer, which dumps raw metric dicts and a bar per evaluation.
     """
 
-    def __init__(self, stream=None, interactive: bool | None = None, clock=time.time):
+    def __init__(self, stream=None, interactive: bool | None = None, clock=time.time, asked=None):
         import sys
 
+        self.asked = asked  # (epochs, min_steps) the run asked for: a tiny data set's raised epochs are said why
         self.clock = clock
         self.stream = stream or sys.stderr
         self.interactive = self.stream.isatty() if interactive is None else interactive
@@ -254,7 +255,10 @@ class ConsoleProgress(TrainerCallback):
             return
         self.started, self.trained, self.first_step = self.clock(), False, state.global_step
         resumed = f", resuming at step {state.global_step}" if state.global_step else ""
-        self._say(f"training: {state.max_steps} steps, {state.num_train_epochs:g} epochs{resumed}")
+        raised = ""
+        if self.asked and state.num_train_epochs > self.asked[0]:
+            raised = f" ({self.asked[0]:g} asked: so few pairs get at least --min-steps {self.asked[1]} steps)"
+        self._say(f"training: {state.max_steps} steps, {state.num_train_epochs:g} epochs{raised}{resumed}")
         if self.interactive:
             from tqdm.auto import tqdm
 

@@ -355,7 +355,7 @@ def _callbacks(
     if run and is_main:
         callbacks.append(MetricsCallback(run))
     if progress is not False and is_main:
-        callbacks.append(ConsoleProgress(progress_stream(progress)))
+        callbacks.append(ConsoleProgress(progress_stream(progress), asked=(config.epochs, config.min_steps)))
     return callbacks
 
 

@@ -118,6 +118,23 @@ def test_console_progress_is_silent_on_other_processes():
     assert out.getvalue() == ""
 
 
+def test_epochs_raised_for_a_tiny_data_set_are_said_why():
+    """The seed sample trains 30 epochs where 3 were asked: the CLI's first line said only "30 epochs"."""
+    import io
+
+    from rm_demo.callbacks import ConsoleProgress
+
+    for epochs, said in (
+        (30, "training: 30 steps, 30 epochs (3 asked: so few pairs get at least --min-steps 30 steps)"),
+        (3, "training: 30 steps, 3 epochs"),
+    ):
+        out = io.StringIO()
+        state, control = TrainerState(), TrainerControl()
+        state.max_steps, state.num_train_epochs, state.is_world_process_zero = 30, epochs, True
+        ConsoleProgress(out, interactive=False, asked=(3, 30)).on_train_begin(None, state, control)
+        assert out.getvalue().splitlines() == [said]
+
+
 def test_a_resumed_runs_estimate_counts_from_where_it_resumed():
     import io
 
