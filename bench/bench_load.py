@@ -115,13 +115,11 @@ def own_runs(runs: Path, visitors: int) -> list[str]:
     sentence-transformers `BertModel` with no classifier, which no run is either: the app loaded each of
     those in full, and the benchmark measured that fallback, not a run's Compare.)"""
     import torch
-    from transformers.utils import logging as transformers_logging
 
     from rm_demo.access import owner_key
     from rm_demo.config import TrainConfig
-    from rm_demo.models import default_model_path, load_reward_model
+    from rm_demo.models import default_model_path, load_reward_model, quiet_weight_bars
 
-    transformers_logging.disable_progress_bar()  # thirty "Writing model shards" bars say nothing here
     model, tokenizer = load_reward_model(str(default_model_path()))
     start = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     models = []
@@ -133,7 +131,8 @@ def own_runs(runs: Path, visitors: int) -> list[str]:
                 moved = "word_embeddings" not in name and tensor.is_floating_point()
                 noise = 1e-3 * torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype) if moved else 0
                 tensor.copy_(start[name] + noise)
-        model.save_pretrained(folder / "model")
+        with quiet_weight_bars():  # thirty "Writing model shards" bars say nothing here
+            model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "model")
         config = TrainConfig(output_dir=str(folder))
         (folder / "config.json").write_text(config.to_json())

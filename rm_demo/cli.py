@@ -287,8 +287,10 @@ def _check_input_file(path: str, max_bytes: int | None) -> None:
 
 
 def _is_gzip(path: str) -> bool:
+    from rm_demo.sniff import GZIP_MAGIC
+
     with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
+        return fh.read(2) == GZIP_MAGIC
 
 
 def _make_room(out: Path, overwrite: bool) -> None:

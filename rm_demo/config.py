@@ -302,6 +302,12 @@ class TrainConfig:
             "drop --no-checkpoints, or --slice-seconds to train in one go",
         )
 
+    @property
+    def data_name(self) -> str:
+        """The data's name as the user gave it. A run reads its copy of the data under this name, as the app's
+        preview read the upload: messages name the user's file, and a format told by its name is told alike."""
+        return self.source_name or Path(self.input).name
+
     def pair_options(self) -> PairOptions:
         """The pairing part of this config, as the data path takes it."""
         return PairOptions(**{name: getattr(self, name) for name in PAIR_FLAGS})

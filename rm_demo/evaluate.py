@@ -201,7 +201,7 @@ def evaluate_run(run_dir: str | Path, slice_by: list[str] | None = None, device:
     if len(pairs) and "rater" in mapping:  # the file is read again only where it names raters
         config = run.config()
         try:
-            table = read_feedback(config.input, ReadOptions.from_dict(config.read_options))
+            table = read_feedback(config.input, ReadOptions.from_dict(config.read_options), name=config.data_name)
             report["raters"] = raters_on_pairs(table, pairs)
         except (OSError, ValueError):  # the data gone or unreadable: no raters to ask
             pass
@@ -231,7 +231,7 @@ def run_slices(run: RunFolder, pairs: pd.DataFrame, report: dict, columns: list[
     from rm_demo.insight import slices
 
     config = run.config()
-    raw = read_table(config.input, ReadOptions.from_dict(config.read_options)).frame
+    raw = read_table(config.input, ReadOptions.from_dict(config.read_options), name=config.data_name).frame
     correct = np.array(report["rewards"]["chosen"]) > np.array(report["rewards"]["rejected"])
     if "chosen_row" not in pairs:
         raise InputError(

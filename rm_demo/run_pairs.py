@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -50,8 +49,7 @@ def derive(config) -> RunPairs:
     from rm_demo.feedback import ReadOptions
     from rm_demo.pairs import pairs_from_file, split_by_question
 
-    # Read under the name the visitor gave it, as the preview read it: a message names their file, not the copy.
-    name = config.source_name or Path(config.input).name
+    name = config.data_name
     result = pairs_from_file(
         config.input, ReadOptions.from_dict(config.read_options), config.pair_options(), name=name
     )

@@ -130,7 +130,7 @@ def objective_dataset(encoder: PairEncoder, config: TrainConfig, saved, train_pa
     if answers is None or not len(answers):
         raise InputError(
             f"--objective {config.objective} fits each answer's score: this file has pairs, not scored answers",
-            source=Path(config.input).name,
+            source=config.data_name,
             fix="use --objective pairwise (the default), or a file of questions, answers and scores",
         )
     every = saved.answers["score"].to_numpy(dtype="float64")
@@ -293,7 +293,7 @@ def build_trainer(config: TrainConfig, run, is_main: bool, progress: Progress = 
 def data_summary(config: TrainConfig, report: dict, train_pairs: pd.DataFrame, eval_pairs: pd.DataFrame) -> dict:
     """What run.json says of the data: where it came from, its accounting (`report`), the split."""
     return {
-        "source": config.source_name or Path(config.input).name,
+        "source": config.data_name,
         "sha256_16": _data_hash(config.input),
         "report": report,
         "train_pairs": len(train_pairs),

@@ -184,6 +184,21 @@ def test_train_names_the_file_given_not_the_runs_copy(tmp_path, capsys):
     assert code == 2 and "no-pairs.csv: no pairs to train on" in err and "data.csv" not in err, err
 
 
+def test_a_runs_data_is_read_again_under_the_users_name(tmp_path):
+    """Evaluate's slices read the run's copy again: under its own name they said "data.csv", as training did."""
+    from rm_demo.config import TrainConfig
+    from rm_demo.errors import InputError
+    from rm_demo.evaluate import run_slices
+    from rm_demo.runs import RunFolder, prepare_run
+
+    (tmp_path / "notes.csv").write_bytes(PNG)  # damaged after the run was made: the copy is what is read
+    config = prepare_run(TrainConfig(), tmp_path / "notes.csv", tmp_path / "run")
+    assert config.data_name == "notes.csv" and config.input.endswith("data.csv")
+    with pytest.raises(InputError) as caught:
+        run_slices(RunFolder(tmp_path / "run"), pd.DataFrame(), {}, ["rater"])
+    assert caught.value.source == "notes.csv", str(caught.value)
+
+
 def test_score_reads_its_file_before_loading_a_model(tmp_path, capsys):
     """A bad file is reported at once: the missing model named beside it is never reached."""
     (tmp_path / "empty.csv").write_text("")

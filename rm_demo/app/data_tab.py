@@ -202,7 +202,7 @@ def _load(session: Session, version: int, path, name, widgets, thresholds=None) 
         session.suggested_thresholds = session.suggested_for = None
     _keep(session, settings, view)
     view.message += session.joined_note
-    if all(widgets[i] is None or not str(widgets[i]).strip() for i in THRESHOLDS):  # until thresholds are set
+    if settings is not None and settings.chosen_min is None and settings.rejected_max is None:  # none set yet
         view.message += session.cleared_note
     return _view_updates(session, view, thresholds)
 
